@@ -1,7 +1,192 @@
-"""Command line: thin click commands over the library."""
+"""Command line: thin click commands over the library.
+
+Every command parses its arguments, calls one library function and prints. Errors the library
+raises as :class:`sandprint.errors.SandprintError` become one line on stderr and the error's
+exit status (2 for bad usage or input); nothing else is caught here, so a real bug still shows
+its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
 import click
 
+from . import __version__
+from .errors import SandprintError
 
-@click.group()
-def main():
-    """sandprint"""
+
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+class SandprintGroup(click.Group):
+    """A click group that turns sandprint's own errors into one line and an exit status."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SandprintError as e:
+            echo_err(f"sandprint: error: {e}")
+            ctx.exit(e.exit_code)
+
+
+@click.group(cls=SandprintGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sandprint")
+def main() -> None:
+    """Watch a workload with eBPF and write the sandbox that fits it."""
+
+
+# -- record --------------------------------------------------------------------------------
+
+@main.command(context_settings={"allow_interspersed_args": False})
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write the recording (JSON), atomically.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True),
+              help="Stop after this many seconds.")
+@click.option("--pid", type=click.IntRange(min=1), help="Record an existing process tree.")
+@click.option("--container", "container", metavar="NAME_OR_ID",
+              help="Record a container (waits for it to start; stops when it exits).")
+@click.option("--pod", metavar="NAMESPACE/NAME", help="Record a Kubernetes pod on this node.")
+@click.option("--container-name", "container_name", help="With --pod: only this container.")
+@click.option("--runtime-timeout", type=float, default=300.0, show_default=True,
+              help="With --container/--pod: how long to wait for it to start.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def record(output, duration, pid, container, pod, container_name, runtime_timeout, command):
+    """Record a command (after --), a process tree, a container or a pod."""
+    from .profiler import record as rec
+
+    chosen = [x for x in (command, pid, container, pod) if x]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one target: -- COMMAND, --pid, --container or --pod")
+    if container_name and not pod:
+        raise click.UsageError("--container-name only goes with --pod")
+    result = rec.record_cli(output=output, duration=duration, command=list(command) or None,
+                            pid=pid, container=container, pod=pod,
+                            container_name=container_name, wait_timeout=runtime_timeout,
+                            log=echo_err)
+    sys.exit(result)
+
+
+# -- generate ------------------------------------------------------------------------------
+
+@main.group(cls=SandprintGroup)
+def generate() -> None:
+    """Write a sandbox (seccomp profile, Landlock ruleset) from recordings."""
+
+
+def _load_recordings(paths, allow_lossy: bool):
+    from .profiler.recording import merge, Recording
+    from .errors import InputError
+
+    recs = [Recording.load(p) for p in paths]
+    for p, r in zip(paths, recs):
+        if r.lost_events and not allow_lossy:
+            raise InputError(f"recording lost {r.lost_events} events, so it may miss what the "
+                             "workload needs; record again, or pass --allow-lossy",
+                             source=p, field="metadata.lostEvents", expected="0")
+    return recs[0] if len(recs) == 1 else merge(recs, paths)
+
+
+@generate.command("seccomp")
+@click.argument("recordings", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["oci", "spo", "systemd"]), default="oci",
+              show_default=True)
+@click.option("--default-action", type=click.Choice(["errno", "enosys", "kill", "log"]),
+              default="errno", show_default=True,
+              help="What a syscall outside the profile gets: EPERM, ENOSYS, the process "
+                   "killed, or allowed and logged.")
+@click.option("--runtime", type=click.Choice(["runc", "crun", "none"]), default="none",
+              show_default=True,
+              help="Add the syscalls this container runtime makes after loading the filter.")
+@click.option("--target", "target_name", help="Which target of the recording (default: all).")
+@click.option("--name", "profile_name", help="Name of the SeccompProfile (spo format).")
+@click.option("--allow-lossy", is_flag=True, help="Accept recordings that lost events.")
+def generate_seccomp(recordings, output, fmt, default_action, runtime, target_name,
+                     profile_name, allow_lossy):
+    """Write a seccomp profile (OCI JSON, SPO SeccompProfile, systemd drop-in)."""
+    from .generators import seccomp
+
+    rec = _load_recordings(recordings, allow_lossy)
+    summary = seccomp.generate_file(rec, output, fmt=fmt, default_action=default_action,
+                                    runtime=runtime, target=target_name, name=profile_name)
+    echo_err(summary)
+
+
+# -- exec / verify -------------------------------------------------------------------------
+
+@main.command("exec", context_settings={"allow_interspersed_args": False})
+@click.option("--seccomp", "seccomp_path", type=click.Path(dir_okay=False),
+              help="OCI (or SPO) seccomp profile to load.")
+@click.option("--landlock", "landlock_path", type=click.Path(dir_okay=False),
+              help="landlockconfig ruleset (JSON or TOML) to enforce.")
+@click.option("--compat", type=click.Choice(["best-effort", "soft", "hard"]),
+              default="best-effort", show_default=True,
+              help="Landlock compatibility: best effort, or refuse to run without full support.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(seccomp_path, landlock_path, compat, command):
+    """Run COMMAND under a seccomp profile and/or Landlock ruleset (replaces sandprint)."""
+    from . import enforce
+
+    enforce.exec_sandboxed(list(command), seccomp=seccomp_path, landlock=landlock_path,
+                           compat=compat, log=echo_err)
+
+
+@main.command(context_settings={"allow_interspersed_args": False})
+@click.option("--seccomp", "seccomp_path", type=click.Path(dir_okay=False))
+@click.option("--landlock", "landlock_path", type=click.Path(dir_okay=False))
+@click.option("--complain", is_flag=True,
+              help="Block nothing; list everything that would have been denied.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Write the verification report as JSON.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True))
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def verify(seccomp_path, landlock_path, complain, report_path, duration, command):
+    """Replay COMMAND under the sandbox and report every denial (exit 1 if any)."""
+    from . import verify as verify_mod
+
+    if not seccomp_path and not landlock_path:
+        raise click.UsageError("give --seccomp and/or --landlock")
+    code = verify_mod.verify_cli(list(command), seccomp=seccomp_path, landlock=landlock_path,
+                                 complain=complain, report=report_path, duration=duration,
+                                 log=echo_err)
+    sys.exit(code)
+
+
+# -- merge ---------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("recordings", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+def merge(recordings, output):
+    """Merge recordings (union; counts add up; provenance kept)."""
+    from .profiler.recording import Recording, merge as merge_recs
+
+    merged = merge_recs([Recording.load(p) for p in recordings], recordings)
+    merged.save(output)
+    echo_err(f"merged {len(recordings)} recordings into {output}")
+
+
+# -- doctor / demo -------------------------------------------------------------------------
+
+@main.command()
+def doctor():
+    """What this kernel and host support, what is missing, and the fix."""
+    from . import doctor as doctor_mod
+
+    sys.exit(doctor_mod.run(click.echo))
+
+
+@main.command()
+@click.option("--workdir", type=click.Path(file_okay=False),
+              help="Keep the demo's files here (default: a temporary directory).")
+def demo(workdir):
+    """The whole loop on an embedded example: record, generate, verify."""
+    from . import demo as demo_mod
+
+    sys.exit(demo_mod.run(workdir, click.echo))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
