@@ -1,0 +1,42 @@
+/* Per-target syscall counts at raw sys_enter, aggregated in the kernel.
+ *
+ * The first thing done for every syscall on the host is one hash lookup of the caller's tgid;
+ * untracked tasks leave right there. A task sandprint launched is tracked with
+ * TASK_PENDING_EXEC until its execve: the launcher's own syscalls before that never count.
+ */
+
+/* counts[target * NR_SLOTS + nr], per CPU so no atomic is needed. */
+BPF_PERCPU_ARRAY(counts, u64, MAX_TARGETS * NR_SLOTS);
+
+static __always_inline void count_syscall(u32 target, u64 nr)
+{
+    u32 slot = nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;   /* nr >= 0 checked by the caller */
+    u32 index = target * NR_SLOTS + slot;
+    u64 *v = counts.lookup(&index);
+    if (v)
+        (*v)++;
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    struct task_info *t = tracked_task(pid_tgid);
+    if (!t)
+        return 0;
+    long nr = args->id;
+    if (nr < 0)
+        nr = NR_SLOTS - 1;
+    if (t->flags & TASK_PENDING_EXEC) {
+        if (nr != NR_EXECVE && nr != NR_EXECVEAT)
+            return 0;
+        t->flags &= ~TASK_PENDING_EXEC;
+    }
+    count_syscall(t->target, nr);
+    if (nr == NR_EXECVE)
+        emit_exec(pid_tgid, t->target, (const char *)args->args[0],
+                  (const char *const *)args->args[1]);
+    else if (nr == NR_EXECVEAT)
+        emit_exec(pid_tgid, t->target, (const char *)args->args[1],
+                  (const char *const *)args->args[2]);
+    return 0;
+}

@@ -1,0 +1,122 @@
+"""Loading the recorder's BPF programs with bcc.
+
+The C lives in ``bpf/*.bpf.c`` beside this module. This module only knows how to put the
+pieces together, compile them with bcc and tell the user, in one line, why that failed.
+Programs are attached through file descriptors owned by this process and nothing is pinned,
+so whatever way sandprint exits, the kernel unloads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import os
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import EnvironmentProblem
+from ..syscalls import syscall_number
+
+BPF_DIR = Path(__file__).resolve().parent / "bpf"
+
+MAX_TARGETS = 64
+NR_SLOTS = 512
+MAX_TASKS = 65536
+RINGBUF_PAGES = 256          # 1 MiB of events in flight
+
+TASK_PENDING_EXEC = 1
+
+STAT_LOST_EVENTS = 0
+STAT_TRACK_FULL = 1
+STAT_FORKS = 2
+STAT_EXECS = 3
+
+EV_FORK = 1
+EV_EXEC = 2
+EV_EXIT = 3
+
+EXEC_FILENAME_LEN = 256
+EXEC_ARG_LEN = 128
+EXEC_MAX_ARGS = 8
+
+
+class TaskInfo(ctypes.Structure):
+    _fields_ = [("target", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
+
+
+class EventHeader(ctypes.Structure):
+    _fields_ = [("type", ctypes.c_uint32), ("target", ctypes.c_uint32),
+                ("pid", ctypes.c_uint32), ("tid", ctypes.c_uint32)]
+
+
+class ForkEvent(ctypes.Structure):
+    _fields_ = [("h", EventHeader), ("child", ctypes.c_uint32), ("pad", ctypes.c_uint32)]
+
+
+class ExecEvent(ctypes.Structure):
+    _fields_ = [("h", EventHeader), ("argc", ctypes.c_uint32), ("truncated", ctypes.c_uint32),
+                ("filename", ctypes.c_char * EXEC_FILENAME_LEN),
+                ("argv", (ctypes.c_char * EXEC_ARG_LEN) * EXEC_MAX_ARGS)]
+
+
+def import_bcc():
+    """Import Debian's bcc module, or explain how to get it."""
+    try:
+        import bcc  # noqa: F401
+    except ImportError:
+        raise EnvironmentProblem(
+            "the bcc Python module is not importable: install Debian's python3-bpfcc and "
+            "run `bash scripts/setup.sh` (it links bcc into the virtual environment)") from None
+    return bcc
+
+
+def check_privileges() -> None:
+    if os.geteuid() != 0:
+        raise EnvironmentProblem(
+            "recording needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN to load tracepoint "
+            "programs): run sandprint as root, e.g. with sudo")
+    if not os.path.exists("/sys/kernel/tracing/events/raw_syscalls") and \
+            not os.path.exists("/sys/kernel/debug/tracing/events/raw_syscalls"):
+        raise EnvironmentProblem(
+            "tracefs is not mounted: mount -t tracefs tracefs /sys/kernel/tracing")
+
+
+def program_text(parts: Iterable[str]) -> str:
+    chunks = [(BPF_DIR / "common.bpf.h").read_text()]
+    for name in parts:
+        chunks.append(f"/* ---- {name} ---- */\n" + (BPF_DIR / name).read_text())
+    return "\n".join(chunks)
+
+
+def cflags(arch: str, extra: dict[str, int] | None = None) -> list[str]:
+    defs = {
+        "MAX_TARGETS": MAX_TARGETS,
+        "MAX_TASKS": MAX_TASKS,
+        "NR_SLOTS": NR_SLOTS,
+        "RINGBUF_PAGES": RINGBUF_PAGES,
+        "NR_EXECVE": syscall_number(arch, "execve"),
+        "NR_EXECVEAT": syscall_number(arch, "execveat"),
+    }
+    defs.update(extra or {})
+    return [f"-D{k}={v}" for k, v in defs.items()] + ["-Wno-unused-function"]
+
+
+def load(parts: Iterable[str], arch: str, extra_defines: dict[str, int] | None = None):
+    """Compile and attach the given program files; returns the bcc ``BPF`` object."""
+    check_privileges()
+    bcc = import_bcc()
+    text = program_text(parts)
+    # bcc prints compiler diagnostics on stderr itself; keep them for the error message.
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return bcc.BPF(text=text, cflags=cflags(arch, extra_defines))
+    except Exception as e:   # bcc raises bare Exception on compile/load/attach failure
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        hint = ""
+        if not os.path.exists(f"/lib/modules/{os.uname().release}/build"):
+            hint = (" (no kernel headers at /lib/modules/$(uname -r)/build: "
+                    "run `bash scripts/setup.sh`)")
+        raise EnvironmentProblem(f"could not load the recorder's BPF programs: {detail}{hint}"
+                                 ) from None
