@@ -1,0 +1,218 @@
+"""The eBPF recorder against the real kernel: what it sees, what it leaves out, how it stops."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, need, run_sandprint, sandprint_env
+
+pytestmark = pytest.mark.kernel
+
+EXAMPLES = REPO / "examples" / "workloads"
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+
+def strace_syscalls(argv):
+    """The syscalls strace sees for a command (strace -f -c), as a set of names."""
+    need(shutil.which("strace") is not None, "strace not installed")
+    out = subprocess.run(["strace", "-f", "-qq", "-c", "-o", "/dev/stdout", *argv],
+                         capture_output=True, text=True).stdout
+    names = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and re.match(r"^[0-9.]+$", parts[0]) and parts[-1] != "total":
+            names.add(parts[-1])
+    return names
+
+
+def load(path):
+    return json.loads(Path(path).read_text())
+
+
+def test_launcher_syscalls_are_not_recorded(bpf_ready, tmp_path):
+    """A static busybox `true` makes a dozen syscalls; the recording has exactly those."""
+    need(os.path.exists(BUSYBOX), "busybox-static not installed")
+    out = tmp_path / "true.json"
+    run_sandprint("record", "-o", str(out), "--", BUSYBOX, "true", check=True)
+    rec = load(out)
+    got = set(rec["targets"][0]["syscalls"])
+    expected = strace_syscalls([BUSYBOX, "true"]) | {"exit_group"}   # strace -c omits it
+    assert got == expected
+    # nothing the Python launcher does between fork and exec
+    assert not got & {"read", "close", "pipe2", "wait4", "clone", "rt_sigaction", "seccomp"}
+    assert rec["targets"][0]["syscalls"]["execve"] == 1
+    assert rec["metadata"]["lostEvents"] == 0
+    assert rec["metadata"]["exitStatus"] == 0
+
+
+def test_follows_forks_and_threads(bpf_ready, tmp_path):
+    out = tmp_path / "fork.json"
+    proc = run_sandprint("record", "-o", str(out), "--", sys.executable,
+                         str(EXAMPLES / "forker.py"), "3", check=True)
+    assert "3 children, 0 failed" in proc.stdout
+    rec = load(out)
+    t = rec["targets"][0]
+    # the children's own work (threads, their exit) is there
+    assert t["processes"] >= 4
+    assert {"clone3", "wait4", "futex"} <= set(t["syscalls"]) or \
+        {"clone", "wait4", "futex"} <= set(t["syscalls"])
+    assert t["syscalls"]["exit_group"] >= 4
+    # 3 forks and 3 threads in each of the 3 children, all made by tracked tasks
+    assert t["syscalls"].get("clone", 0) + t["syscalls"].get("clone3", 0) >= 12
+    assert t["syscalls"].get("exit", 0) >= 1
+
+
+def test_bpf_pids_match_proc(bpf_ready, tmp_path):
+    """PIDs the BPF programs report are the ones /proc shows for the workload."""
+    from sandprint.profiler.record import run_command
+    from sandprint.profiler.recorder import Recorder
+
+    script = ("import os, sys; kids = []\n"
+              "for _ in range(2):\n"
+              "    pid = os.fork()\n"
+              "    if pid == 0:\n"
+              "        print(os.getpid(), os.getppid(), flush=True); os._exit(0)\n"
+              "    kids.append(pid)\n"
+              "[os.waitpid(k, 0) for k in kids]\n"
+              "print(os.getpid(), open('/proc/self/stat').read().split()[0], flush=True)\n")
+    outfile = tmp_path / "pids.txt"
+    with Recorder() as r:
+        with open(outfile, "w") as f:
+            saved = os.dup(1)
+            os.dup2(f.fileno(), 1)
+            try:
+                cmd, reason = run_command([sys.executable, "-c", script], r, log=lambda m: None)
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+        rec = r.finish()
+        seen = r.pids[0]
+    lines = [l.split() for l in outfile.read_text().splitlines()]
+    child_pids = {int(l[0]) for l in lines[:2]}
+    main_pid, proc_pid = int(lines[2][0]), int(lines[2][1])
+    assert main_pid == cmd.pid == proc_pid
+    assert {int(l[1]) for l in lines[:2]} == {cmd.pid}     # children's parent is the command
+    assert seen == {cmd.pid} | child_pids
+    assert rec.targets[0].processes == 3
+
+
+def test_pid_target_records_descendants_and_stops_when_they_exit(bpf_ready, tmp_path):
+    marker = tmp_path / "go"
+    script = f"while [ ! -e {marker} ]; do sleep 0.05; done; {BUSYBOX} uname -a >/dev/null"
+    proc = subprocess.Popen(["sh", "-c", script])
+    out = tmp_path / "pid.json"
+    rec_proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "-o", str(out),
+                                 "--pid", str(proc.pid)], env=sandprint_env(),
+                                stderr=subprocess.PIPE, text=True)
+    time.sleep(3)   # bcc compiles the programs first
+    marker.touch()
+    proc.wait(timeout=30)
+    rec_proc.wait(timeout=30)
+    assert rec_proc.returncode == 0, rec_proc.stderr.read()
+    rec = load(out)
+    assert rec["metadata"]["target"] == {"type": "pid", "pid": proc.pid,
+                                         "command": ["sh", "-c", script]}
+    assert rec["metadata"]["stopReason"] == "exited"
+    paths = [e["path"] for e in rec["targets"][0]["execs"]]
+    assert any(p.endswith("busybox") for p in paths), paths
+    assert "uname" in rec["targets"][0]["syscalls"]
+
+
+def test_duration_stops_and_terminates_the_command(bpf_ready, tmp_path):
+    out = tmp_path / "d.json"
+    t0 = time.monotonic()
+    proc = run_sandprint("record", "-o", str(out), "--duration", "1", "--", "sleep", "30")
+    assert time.monotonic() - t0 < 25
+    rec = load(out)
+    assert rec["metadata"]["stopReason"] == "duration"
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert rec["metadata"]["exitStatus"] == 128 + signal.SIGTERM
+
+
+def own_bpf_prog_ids(pid):
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
+        except OSError:
+            continue
+        m = re.search(r"^prog_id:\s*(\d+)", text, re.M)
+        if m:
+            ids.add(int(m.group(1)))
+    return ids
+
+
+def loaded_prog_ids():
+    need(shutil.which("bpftool") is not None, "bpftool not installed")
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return {p["id"] for p in json.loads(out)}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_writes_recording_and_unloads_programs(bpf_ready, tmp_path, sig):
+    out = tmp_path / "s.json"
+    proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "-o", str(out), "--",
+                             "sh", "-c", "while :; do sleep 0.1; done"],
+                            env=sandprint_env(), stderr=subprocess.PIPE, text=True)
+    ids = set()
+    deadline = time.monotonic() + 60
+    while not ids and time.monotonic() < deadline:
+        time.sleep(0.2)
+        ids = own_bpf_prog_ids(proc.pid)
+    assert ids, "recorder never loaded its programs"
+    assert ids <= loaded_prog_ids()
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    proc.wait(timeout=30)
+    rec = load(out)
+    assert rec["kind"] == "Recording"
+    assert rec["metadata"]["stopReason"] == f"signal {sig.name}"
+    assert "nanosleep" in rec["targets"][0]["syscalls"] or \
+        "clock_nanosleep" in rec["targets"][0]["syscalls"]
+    assert not ids & loaded_prog_ids(), "BPF programs left loaded"
+
+
+def test_sigkill_leaves_nothing_loaded(bpf_ready, tmp_path):
+    out = tmp_path / "k.json"
+    proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "-o", str(out), "--",
+                             "sleep", "30"], env=sandprint_env(), stderr=subprocess.DEVNULL)
+    ids = set()
+    deadline = time.monotonic() + 60
+    while not ids and time.monotonic() < deadline:
+        time.sleep(0.2)
+        ids = own_bpf_prog_ids(proc.pid)
+    proc.kill()
+    proc.wait()
+    time.sleep(0.5)
+    assert ids and not ids & loaded_prog_ids()
+    assert not out.exists()          # never a partial recording
+    subprocess.run(["pkill", "-f", "sleep 30"], check=False)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--", "/nonexistent/cmd"], "command not found"),
+    (["--", "no-such-command-xyz"], "not found on PATH"),
+    (["--pid", "999999999"], "no such process"),
+])
+def test_bad_targets_exit_2(tmp_path, args, needle):
+    out = tmp_path / "x.json"
+    proc = run_sandprint("record", "-o", str(out), *args)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_unwritable_output_is_refused_before_recording(tmp_path):
+    proc = run_sandprint("record", "-o", str(tmp_path / "missing" / "x.json"), "--", "true")
+    assert proc.returncode == 2
+    assert "output directory does not exist" in proc.stderr
