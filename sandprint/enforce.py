@@ -142,7 +142,11 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
         seccomp_filter = build_filter(profile)   # every rule problem shows before anything applies
     ruleset = None
     if landlock is not None:
-        from .landlock import Ruleset  # imported only when used
+        try:
+            from .landlock import Ruleset  # imported only when used
+        except ImportError as e:
+            raise EnvironmentProblem(f"Landlock support is not available: {e}; "
+                                     "the command was not run") from None
         ruleset = Ruleset.from_file(landlock)
     if ruleset is not None:
         status = ruleset.restrict_self(compat=compat)
