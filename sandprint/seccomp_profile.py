@@ -16,7 +16,7 @@ import yaml
 
 from .errors import InputError
 from .fileio import read_text
-from .syscalls import KNOWN_ARCHES, native_arch, syscall_number
+from .syscalls import KNOWN_ARCHES, all_syscalls, native_arch, syscall_number
 
 ACTIONS = ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
@@ -60,12 +60,23 @@ class SeccompProfile:
     name: str | None = None      # the SPO resource's metadata.name
 
     def allowed_syscalls(self, *, conditional: bool = True) -> set[str]:
-        """Names an allow rule covers (with ``conditional=False``: only rules without args)."""
-        if self.default_action == "SCMP_ACT_ALLOW":
-            raise ValueError("default action allows everything; no finite allow list")
-        out: set[str] = set()
+        """The syscall names this profile lets through (SCMP_ACT_ALLOW or SCMP_ACT_LOG).
+
+        With a blocking default: the names of the allow rules. With an allowing default
+        (ALLOW or LOG): every name libseccomp knows on the profile's architectures except
+        those a blocking rule covers. A rule with argument conditions lets some calls through
+        and stops others: ``conditional`` says whether its names count as allowed.
+        """
+        passing = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
+        if self.default_action in passing:
+            out = {n for a in self.architectures for n in all_syscalls(a).values()}
+            for r in self.rules:
+                if r.action not in passing and (not r.args or not conditional):
+                    out.difference_update(r.names)
+            return out
+        out = set()
         for r in self.rules:
-            if r.action == "SCMP_ACT_ALLOW" and (conditional or not r.args):
+            if r.action in passing and (conditional or not r.args):
                 out.update(r.names)
         return out
 
