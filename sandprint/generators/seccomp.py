@@ -1,0 +1,280 @@
+"""Recording -> seccomp profile: OCI JSON, SPO ``SeccompProfile`` YAML, systemd drop-in.
+
+Every format carries the same content: one allow list of the syscalls the target made
+(plus, with ``runtime=``, the ones the container runtime makes after loading the filter),
+a default action for everything else, and the architectures the filter covers (the
+recording's, plus the 32-bit companion ABIs this kernel runs, so a workload cannot step
+around the filter by switching ABI).
+
+The pure functions (:func:`profile_syscalls`, :func:`build_oci`, :func:`to_oci_json`,
+:func:`build_spo`, :func:`to_spo`, :func:`to_systemd`) build the outputs;
+:func:`generate_file` writes one atomically and returns the summary the CLI prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any, Iterable
+
+import yaml
+
+from .. import __version__
+from ..errors import InputError
+from ..fileio import write_atomic
+from ..profiler.recording import Recording
+from ..syscalls import companion_arches, syscall_number
+from . import baseline
+from .runtime_syscalls import RuntimeSet, runtime_syscalls
+
+FORMATS = ("oci", "spo", "systemd")
+DEFAULT_ACTIONS = ("errno", "enosys", "kill", "log")
+RUNTIME_CHOICES = ("none", "runc", "crun")
+
+EPERM = 1
+ENOSYS = 38
+
+SPO_API_VERSION = "security-profiles-operator.x-k8s.io/v1"
+SPO_KIND = "SeccompProfile"
+
+# OCI architecture name -> systemd's SystemCallArchitectures= name.
+SYSTEMD_ARCH = {
+    "SCMP_ARCH_X86": "x86", "SCMP_ARCH_X86_64": "x86-64", "SCMP_ARCH_X32": "x32",
+    "SCMP_ARCH_ARM": "arm", "SCMP_ARCH_AARCH64": "arm64", "SCMP_ARCH_S390": "s390",
+    "SCMP_ARCH_S390X": "s390x", "SCMP_ARCH_PPC": "ppc", "SCMP_ARCH_PPC64": "ppc64",
+    "SCMP_ARCH_PPC64LE": "ppc64-le", "SCMP_ARCH_RISCV64": "riscv64",
+    "SCMP_ARCH_LOONGARCH64": "loongarch64", "SCMP_ARCH_MIPS": "mips",
+    "SCMP_ARCH_MIPSEL": "mips-le", "SCMP_ARCH_MIPS64": "mips64",
+    "SCMP_ARCH_MIPSEL64": "mips64-le", "SCMP_ARCH_MIPS64N32": "mips64-n32",
+    "SCMP_ARCH_MIPSEL64N32": "mips64-le-n32", "SCMP_ARCH_PARISC": "parisc",
+    "SCMP_ARCH_PARISC64": "parisc64",
+}
+
+
+# -- what goes in ----------------------------------------------------------------------------
+
+def recorded_syscalls(rec: Recording, target: str | None = None) -> set[str]:
+    """The syscall names of one target (``target``), or of all targets together."""
+    if target is not None:
+        names = [t.name for t in rec.targets]
+        for t in rec.targets:
+            if t.name == target:
+                chosen = [t]
+                break
+        else:
+            raise InputError(f"no target {target!r} in the recording", field="--target",
+                             expected="one of " + (", ".join(names) or "(no targets)"))
+    else:
+        chosen = rec.targets
+    out: set[str] = set()
+    for t in chosen:
+        for name in t.syscalls:
+            if syscall_number(rec.arch, name) is None:
+                raise InputError(f"unknown syscall {name!r}", field=f"targets.{t.name}.syscalls",
+                                 expected=f"a syscall name libseccomp knows on {rec.arch}")
+            out.add(name)
+    return out
+
+
+def profile_arches(arch: str) -> list[str]:
+    """The recording's architecture plus the companion ABIs this kernel runs."""
+    return [arch] + [a for a in companion_arches(arch) if a != arch]
+
+
+def add_runtime(names: set[str], arch: str, runtime: str) -> tuple[set[str], RuntimeSet | None,
+                                                                   set[str]]:
+    """``names`` plus the runtime's post-filter syscalls; also the set and what it added."""
+    if runtime in (None, "", "none"):
+        return set(names), None, set()
+    rs = runtime_syscalls(runtime)
+    extra = {n for n in rs.syscalls if syscall_number(arch, n) is not None}
+    return names | extra, rs, extra - names
+
+
+# -- OCI -------------------------------------------------------------------------------------
+
+def default_action_fields(default_action: str) -> dict[str, Any]:
+    if default_action == "errno":
+        return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": EPERM}
+    if default_action == "enosys":
+        return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": ENOSYS}
+    if default_action == "kill":
+        return {"defaultAction": "SCMP_ACT_KILL_PROCESS"}
+    if default_action == "log":
+        return {"defaultAction": "SCMP_ACT_LOG"}
+    raise InputError(f"unknown default action {default_action!r}", field="--default-action",
+                     expected=", ".join(DEFAULT_ACTIONS))
+
+
+def build_oci(syscalls: Iterable[str], *, arches: list[str],
+              default_action: str = "errno") -> dict[str, Any]:
+    """The plain OCI ``linux.seccomp`` object: what runc, crun, containerd and the kubelet take.
+
+    Only keys of the OCI runtime spec (no Docker ``archMap``/``includes``), one sorted allow rule.
+    """
+    names = sorted(set(syscalls))
+    if not names:
+        raise InputError("no syscalls to allow: the recording's target made none",
+                         field="syscalls", expected="a recording with at least one syscall")
+    profile = default_action_fields(default_action)
+    profile["architectures"] = list(arches)
+    profile["syscalls"] = [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    return profile
+
+
+def to_oci_json(profile: dict[str, Any]) -> str:
+    return json.dumps(profile, indent=2) + "\n"
+
+
+# -- SPO -------------------------------------------------------------------------------------
+
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def name_from_path(path: str) -> str:
+    """A Kubernetes object name (DNS-1123 subdomain) made from an output file name."""
+    stem = os.path.basename(path).split(".")[0].lower()
+    stem = re.sub(r"[^a-z0-9-]+", "-", stem).strip("-")
+    return stem[:253] or "sandprint-profile"
+
+
+def check_k8s_name(name: str) -> str:
+    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        raise InputError(f"invalid SeccompProfile name {name!r}", field="--name",
+                         expected="a DNS-1123 subdomain: lower-case letters, digits, '-' and "
+                                  "'.', starting and ending with a letter or digit")
+    return name
+
+
+def build_spo(oci: dict[str, Any], name: str, *,
+              annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """The SPO ``SeccompProfile`` (v1, cluster-scoped) resource for an OCI profile."""
+    if oci.get("defaultErrnoRet") not in (None, EPERM):
+        raise InputError("the SPO SeccompProfile has no defaultErrnoRet, so its "
+                         "SCMP_ACT_ERRNO default always returns EPERM",
+                         field="--default-action", expected="errno, kill or log with --format spo")
+    spec: dict[str, Any] = {"defaultAction": oci["defaultAction"]}
+    spec["architectures"] = list(oci["architectures"])
+    spec["syscalls"] = [{"action": r["action"], "names": list(r["names"])}
+                        for r in oci["syscalls"]]
+    metadata: dict[str, Any] = {"name": check_k8s_name(name)}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": SPO_API_VERSION, "kind": SPO_KIND, "metadata": metadata,
+            "spec": spec}
+
+
+def to_spo(oci: dict[str, Any], name: str, *, annotations: dict[str, str] | None = None) -> str:
+    doc = build_spo(oci, name, annotations=annotations)
+    header = ("# SeccompProfile for the Security Profiles Operator, generated by sandprint.\n"
+              "# Cluster-scoped: apply with `kubectl apply -f FILE`; pods refer to it through\n"
+              "# securityContext.seccompProfile (type Localhost, the operator's localhostProfile).\n")
+    return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+
+
+# -- systemd ---------------------------------------------------------------------------------
+
+def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
+               per_line: int = 8) -> str:
+    """A ``[Service]`` drop-in with the same allow list as the OCI profile."""
+    names = sorted({n for r in oci["syscalls"] if r["action"] == "SCMP_ACT_ALLOW"
+                    for n in r["names"]})
+    arches = oci["architectures"]
+    sd_arches = ["native"] + [SYSTEMD_ARCH[a] for a in arches[1:] if a in SYSTEMD_ARCH]
+    action = oci["defaultAction"]
+    errno_ret = oci.get("defaultErrnoRet")
+    lines = [
+        f"# systemd seccomp drop-in generated by sandprint {__version__} from {origin}.",
+        "# Install it as /etc/systemd/system/UNIT.service.d/50-sandprint-seccomp.conf, then",
+        "#   systemctl daemon-reload && systemctl restart UNIT",
+        "#",
+    ]
+    if action == "SCMP_ACT_LOG":
+        lines += [
+            f"# Log mode: nothing is blocked; every syscall outside these {len(names)} is logged",
+            "# to the audit log / journal (SystemCallLog=, systemd >= 247).",
+        ]
+    else:
+        outcome = ("kills the process with SIGSYS" if action == "SCMP_ACT_KILL_PROCESS" else
+                   f"fails with SystemCallErrorNumber= "
+                   f"({'ENOSYS' if errno_ret == ENOSYS else 'EPERM'})")
+        lines += [
+            f"# SystemCallFilter= is an allow list of {len(names)} syscalls (the lines add up);",
+            f"# any other syscall {outcome}.",
+            "# systemd itself always permits the few calls it needs to start the service",
+            "# (execve, exit, exit_group, getrlimit, rt_sigreturn, sigreturn, time and sleep",
+            "# calls), so the effective list can be slightly wider than this one.",
+            "# For a unit not running as root with full capabilities, systemd implies",
+            "# NoNewPrivileges=yes.",
+        ]
+    lines += [
+        "# SystemCallArchitectures= lets processes use only these ABIs: the machine's own",
+        "# (native) and the 32-bit companions the kernel runs and the profile covers:",
+        "# " + ", ".join(arches) + ".",
+        "[Service]",
+        "SystemCallArchitectures=" + " ".join(sd_arches),
+    ]
+    chunks = [names[i:i + per_line] for i in range(0, len(names), per_line)]
+    if action == "SCMP_ACT_LOG":
+        lines.append("SystemCallLog=~" + " ".join(names))
+    else:
+        lines += ["SystemCallFilter=" + " ".join(c) for c in chunks]
+        if action == "SCMP_ACT_ERRNO":
+            lines.append("SystemCallErrorNumber=" + ("ENOSYS" if errno_ret == ENOSYS
+                                                     else "EPERM"))
+    return "\n".join(lines) + "\n"
+
+
+# -- the whole step --------------------------------------------------------------------------
+
+def _describe_action(default_action: str) -> str:
+    return {"errno": "errno EPERM", "enosys": "errno ENOSYS", "kill": "kill the process",
+            "log": "log only (nothing blocked)"}[default_action]
+
+
+def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
+                  default_action: str = "errno", runtime: str = "none",
+                  target: str | None = None, name: str | None = None) -> str:
+    """Write the profile for ``rec`` to ``output`` atomically; return the summary lines."""
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}", field="--format", expected=", ".join(FORMATS))
+    if runtime not in RUNTIME_CHOICES:
+        raise InputError(f"unknown runtime {runtime!r}", field="--runtime",
+                         expected=", ".join(RUNTIME_CHOICES))
+    default_action_fields(default_action)
+    if fmt == "spo" and default_action == "enosys":
+        raise InputError("the SPO SeccompProfile has no defaultErrnoRet, so ENOSYS cannot be "
+                         "expressed", field="--default-action",
+                         expected="errno, kill or log with --format spo")
+    recorded = recorded_syscalls(rec, target)
+    names, rs, added = add_runtime(recorded, rec.arch, runtime)
+    arches = profile_arches(rec.arch)
+    oci = build_oci(names, arches=arches, default_action=default_action)
+    which = f"target {target!r}" if target else (
+        "all targets" if len(rec.targets) != 1 else f"target {rec.targets[0].name!r}")
+
+    if fmt == "oci":
+        text = to_oci_json(oci)
+    elif fmt == "spo":
+        annotations = {"sandprint/generated-by": f"sandprint {__version__}",
+                       "sandprint/target": which}
+        if rs:
+            annotations["sandprint/runtime"] = f"{rs.runtime} {rs.version or rs.versions}"
+        text = to_spo(oci, check_k8s_name(name or name_from_path(output)),
+                      annotations=annotations)
+    else:
+        text = to_systemd(oci, origin=which)
+    write_atomic(output, text)
+
+    lines = [f"wrote {fmt} seccomp profile {output}: allows {len(names)} syscalls "
+             f"({len(recorded)} recorded, {which}) on {', '.join(arches)}; "
+             f"default action: {_describe_action(default_action)}"]
+    if rs:
+        version = (f"{rs.runtime} {rs.version}" if rs.version else
+                   f"{rs.runtime} (version not found here; default set for {rs.versions})")
+        lines.append(f"added {len(added)} syscalls {version} makes after loading the filter"
+                     + (f": {', '.join(sorted(added))}" if added else ""))
+    comparison, _ = baseline.compare_with_docker(names, rec.arch)
+    lines.append(comparison)
+    return "\n".join(lines)

@@ -1,0 +1,286 @@
+"""Reading a seccomp profile: OCI JSON, or an SPO ``SeccompProfile`` (YAML or JSON).
+
+Every field is checked before anything is enforced; a problem is an :class:`InputError`
+naming the file, the field and what was expected. Syscall names must be known to libseccomp
+on at least one of the profile's architectures (a name that exists only on a companion ABI,
+such as ``_llseek`` on x86, is fine: libseccomp resolves names per architecture).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+from .fileio import read_text
+from .syscalls import KNOWN_ARCHES, all_syscalls, native_arch, syscall_number
+
+ACTIONS = ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+           "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
+OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
+             "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")
+SPO_GROUP = "security-profiles-operator.x-k8s.io"
+SPO_VERSIONS = (f"{SPO_GROUP}/v1", f"{SPO_GROUP}/v1beta1")
+OCI_KEYS = {"defaultAction", "defaultErrnoRet", "architectures", "syscalls", "flags"}
+OCI_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+             "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
+SPO_SPEC_KEYS = OCI_KEYS | {"baseProfileName", "listenerPath", "listenerMetadata", "state",
+                            "disabled"}
+U64 = 2 ** 64
+
+
+@dataclass(frozen=True)
+class ArgCondition:
+    index: int
+    op: str
+    value: int
+    value_two: int = 0
+
+
+@dataclass(frozen=True)
+class SyscallRule:
+    names: tuple[str, ...]
+    action: str
+    errno_ret: int | None = None
+    args: tuple[ArgCondition, ...] = ()
+
+
+@dataclass
+class SeccompProfile:
+    default_action: str
+    default_errno_ret: int | None
+    architectures: list[str]
+    rules: list[SyscallRule] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    source: str = "<profile>"
+    format: str = "oci"          # oci | spo
+    name: str | None = None      # the SPO resource's metadata.name
+
+    def allowed_syscalls(self, *, conditional: bool = True) -> set[str]:
+        """The syscall names this profile lets through (SCMP_ACT_ALLOW or SCMP_ACT_LOG).
+
+        With a blocking default: the names of the allow rules. With an allowing default
+        (ALLOW or LOG): every name libseccomp knows on the profile's architectures except
+        those a blocking rule covers. A rule with argument conditions lets some calls through
+        and stops others: ``conditional`` says whether its names count as allowed.
+        """
+        passing = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
+        if self.default_action in passing:
+            out = {n for a in self.architectures for n in all_syscalls(a).values()}
+            for r in self.rules:
+                if r.action not in passing and (not r.args or not conditional):
+                    out.difference_update(r.names)
+            return out
+        out = set()
+        for r in self.rules:
+            if r.action in passing and (conditional or not r.args):
+                out.update(r.names)
+        return out
+
+    def to_oci(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"defaultAction": self.default_action}
+        if self.default_errno_ret is not None:
+            d["defaultErrnoRet"] = self.default_errno_ret
+        d["architectures"] = list(self.architectures)
+        if self.flags:
+            d["flags"] = list(self.flags)
+        rules = []
+        for r in self.rules:
+            rd: dict[str, Any] = {"names": list(r.names), "action": r.action}
+            if r.errno_ret is not None:
+                rd["errnoRet"] = r.errno_ret
+            if r.args:
+                rd["args"] = [{"index": a.index, "value": a.value, "valueTwo": a.value_two,
+                               "op": a.op} for a in r.args]
+            rules.append(rd)
+        d["syscalls"] = rules
+        return d
+
+
+# -- parsing ---------------------------------------------------------------------------------
+
+def _fail(source: str, fld: str, message: str, expected: str) -> None:
+    raise InputError(message, source=source, field=fld, expected=expected)
+
+
+def _int(v: Any, source: str, fld: str, lo: int, hi: int, what: str) -> int:
+    if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v < hi):
+        _fail(source, fld, f"invalid value {v!r}", what)
+    return v
+
+
+def _parse_text(text: str, source: str) -> Any:
+    stripped = text.lstrip()
+    if stripped.startswith("{") or stripped.startswith("["):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
+                             source=source) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", source=source) from None
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "syntax error"
+        raise InputError(f"invalid YAML{where}: {problem}", source=source) from None
+    except RecursionError:
+        raise InputError("YAML nested too deeply", source=source) from None
+    if len(docs) != 1:
+        raise InputError(f"{len(docs)} YAML documents", source=source,
+                         expected="exactly one profile")
+    return docs[0]
+
+
+def load_profile(path: str) -> SeccompProfile:
+    """Read and validate an OCI seccomp profile or an SPO SeccompProfile."""
+    data = _parse_text(read_text(path, "seccomp profile"), path)
+    return profile_from_data(data, source=path)
+
+
+def profile_from_data(data: Any, source: str = "<profile>") -> SeccompProfile:
+    if not isinstance(data, dict):
+        _fail(source, "(top level)", f"not a seccomp profile ({type(data).__name__})",
+              "an object with defaultAction, architectures and syscalls")
+    if "kind" in data or "apiVersion" in data:
+        kind, api = data.get("kind"), data.get("apiVersion")
+        if kind != "SeccompProfile":
+            hint = (" (a recording: make a profile with `sandprint generate seccomp`)"
+                    if kind == "Recording" else "")
+            _fail(source, "kind", f"wrong kind {kind!r}{hint}",
+                  "'SeccompProfile', or an OCI profile without kind")
+        if api not in SPO_VERSIONS:
+            _fail(source, "apiVersion", f"unsupported apiVersion {api!r}",
+                  " or ".join(SPO_VERSIONS))
+        meta = data.get("metadata") or {}
+        name = meta.get("name") if isinstance(meta, dict) else None
+        spec = data.get("spec")
+        if not isinstance(spec, dict):
+            _fail(source, "spec", "missing or not an object", "an object with defaultAction")
+        for key in spec:
+            if key not in SPO_SPEC_KEYS:
+                _fail(source, f"spec.{key}", "unknown field",
+                      "one of " + ", ".join(sorted(SPO_SPEC_KEYS)))
+        if spec.get("baseProfileName"):
+            _fail(source, "spec.baseProfileName",
+                  f"base profile {spec['baseProfileName']!r} cannot be resolved outside the "
+                  "cluster", "a self-contained profile")
+        if spec.get("listenerPath"):
+            _fail(source, "spec.listenerPath", "needs the operator's notify listener",
+                  "a profile without listenerPath")
+        return _parse_body(spec, source, "spec.", "spo", name if isinstance(name, str) else None)
+    for key in data:
+        if key not in OCI_KEYS:
+            extra = (" (Docker-only key; give a plain OCI profile)"
+                     if key in ("archMap", "defaultErrno") else "")
+            _fail(source, key, f"unknown field{extra}", "one of " + ", ".join(sorted(OCI_KEYS)))
+    return _parse_body(data, source, "", "oci", None)
+
+
+def _parse_body(body: dict[str, Any], source: str, prefix: str, fmt: str,
+                name: str | None) -> SeccompProfile:
+    p = prefix
+    default = body.get("defaultAction")
+    if default is None:
+        _fail(source, f"{p}defaultAction", "missing", "one of " + ", ".join(ACTIONS))
+    if default not in ACTIONS:
+        extra = " (needs a notify listener)" if default == "SCMP_ACT_NOTIFY" else ""
+        _fail(source, f"{p}defaultAction", f"unknown action {default!r}{extra}",
+              "one of " + ", ".join(ACTIONS))
+    default_errno = body.get("defaultErrnoRet")
+    if default_errno is not None:
+        _int(default_errno, source, f"{p}defaultErrnoRet", 0, 4096, "an errno 0..4095")
+        if default not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+            _fail(source, f"{p}defaultErrnoRet", f"given with {default}",
+                  "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
+
+    arches = body.get("architectures")
+    if arches is None:
+        arches = []
+    if not isinstance(arches, list) or not all(isinstance(a, str) for a in arches):
+        _fail(source, f"{p}architectures", "not a list of strings", "a list of SCMP_ARCH_* names")
+    native = native_arch()
+    resolved: list[str] = []
+    for i, a in enumerate(arches):
+        if a == "SCMP_ARCH_NATIVE":
+            a = native
+        if a not in KNOWN_ARCHES:
+            _fail(source, f"{p}architectures[{i}]", f"unknown architecture {a!r}",
+                  "an SCMP_ARCH_* name libseccomp knows")
+        if a not in resolved:
+            resolved.append(a)
+    if not resolved:
+        resolved = [native]
+    elif native not in resolved:
+        # A filter for other ABIs only would leave this machine's own syscalls unfiltered by
+        # rules (libseccomp always covers the native ABI): refuse rather than guess.
+        _fail(source, f"{p}architectures", f"does not include this machine's {native}",
+              f"a list containing {native}")
+
+    flags = body.get("flags") or []
+    if not isinstance(flags, list) or any(f not in OCI_FLAGS for f in flags):
+        _fail(source, f"{p}flags", f"invalid flags {flags!r}", "a list of " + ", ".join(OCI_FLAGS))
+
+    syscalls = body.get("syscalls")
+    if syscalls is None:
+        syscalls = []
+    if not isinstance(syscalls, list):
+        _fail(source, f"{p}syscalls", "not a list", "a list of {names, action} objects")
+    rules: list[SyscallRule] = []
+    for i, sd in enumerate(syscalls):
+        w = f"{p}syscalls[{i}]"
+        if not isinstance(sd, dict):
+            _fail(source, w, "not an object", "an object with names and action")
+        for key in sd:
+            if key not in ("names", "name", "action", "errnoRet", "args", "comment"):
+                extra = " (Docker-only key)" if key in ("includes", "excludes") else ""
+                _fail(source, f"{w}.{key}", f"unknown field{extra}",
+                      "names, action, errnoRet, args")
+        names = sd.get("names")
+        if names is None and isinstance(sd.get("name"), str):
+            names = [sd["name"]]
+        if not isinstance(names, list) or not names or \
+                not all(isinstance(n, str) for n in names):
+            _fail(source, f"{w}.names", "missing, empty or not a list of strings",
+                  "a non-empty list of syscall names")
+        for j, n in enumerate(names):
+            if not any(syscall_number(a, n) is not None for a in resolved):
+                _fail(source, f"{w}.names[{j}]", f"unknown syscall {n!r}",
+                      f"a syscall name libseccomp knows on {', '.join(resolved)}")
+        action = sd.get("action")
+        if action not in ACTIONS:
+            extra = " (needs a notify listener)" if action == "SCMP_ACT_NOTIFY" else ""
+            _fail(source, f"{w}.action", f"unknown action {action!r}{extra}",
+                  "one of " + ", ".join(ACTIONS))
+        errno_ret = sd.get("errnoRet")
+        if errno_ret is not None:
+            _int(errno_ret, source, f"{w}.errnoRet", 0, 4096, "an errno 0..4095")
+            if action not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+                _fail(source, f"{w}.errnoRet", f"given with {action}",
+                      "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
+        args_in = sd.get("args") or []
+        if not isinstance(args_in, list) or len(args_in) > 6:
+            _fail(source, f"{w}.args", "invalid", "a list of at most 6 conditions")
+        args = []
+        for k, ad in enumerate(args_in):
+            aw = f"{w}.args[{k}]"
+            if not isinstance(ad, dict):
+                _fail(source, aw, "not an object", "an object with index, value, op")
+            idx = _int(ad.get("index"), source, f"{aw}.index", 0, 6, "an argument index 0..5")
+            op = ad.get("op")
+            if op not in OPERATORS:
+                _fail(source, f"{aw}.op", f"unknown operator {op!r}",
+                      "one of " + ", ".join(OPERATORS))
+            value = _int(ad.get("value", 0), source, f"{aw}.value", 0, U64, "a 64-bit unsigned")
+            value_two = _int(ad.get("valueTwo", 0), source, f"{aw}.valueTwo", 0, U64,
+                             "a 64-bit unsigned")
+            args.append(ArgCondition(idx, op, value, value_two))
+        rules.append(SyscallRule(tuple(names), action, errno_ret, tuple(args)))
+    return SeccompProfile(default_action=default, default_errno_ret=default_errno,
+                          architectures=resolved, rules=rules, flags=list(flags),
+                          source=source, format=fmt, name=name)

@@ -1,0 +1,371 @@
+"""Seccomp profile generation: OCI, SPO and systemd outputs from hand-built recordings,
+the SPO resource checked against the operator's own CRD schema, the Docker baseline
+comparison, the runtime syscall data, and bad input that must leave no file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from hypothesis import given, settings, strategies as st
+
+from sandprint.errors import InputError
+from sandprint.generators import baseline, seccomp
+from sandprint.generators.runtime_syscalls import (DATA_FILE, runtime_syscalls,
+                                                   version_in_range)
+from sandprint.profiler.recording import Recording
+from sandprint.seccomp_profile import profile_from_data
+from sandprint.syscalls import all_syscalls, companion_arches, native_arch, syscall_number
+
+from conftest import REPO, run_sandprint
+
+ARCH = native_arch()
+REFERENCE = REPO.parent / "shared" / "reference"
+CRD = REFERENCE / "spo-seccompprofile-crd.yaml"
+DOCKER = REFERENCE / "docker-default-seccomp.json"
+
+
+def make_recording(targets: dict[str, list[str]], arch: str = ARCH) -> Recording:
+    rec = Recording.new({"type": "command", "argv": ["test"]}, arch=arch)
+    for name, calls in targets.items():
+        t = rec.target(name)
+        for c in calls:
+            t.add_syscall(c, 3)
+    return rec
+
+
+BASIC = ["read", "write", "openat", "close", "execve", "exit_group", "mmap", "brk"]
+
+
+def spo_schema() -> dict:
+    crd = yaml.safe_load(CRD.read_text())
+    for version in crd["spec"]["versions"]:
+        if version["name"] == "v1":
+            return version["schema"]["openAPIV3Schema"]
+    raise AssertionError("no v1 in the SeccompProfile CRD")
+
+
+# -- OCI ---------------------------------------------------------------------------------------
+
+def test_oci_profile_from_recording(tmp_path):
+    rec = make_recording({"main": BASIC})
+    out = tmp_path / "p.json"
+    summary = seccomp.generate_file(rec, str(out))
+    prof = json.loads(out.read_text())
+    assert prof["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert prof["defaultErrnoRet"] == 1
+    assert prof["architectures"] == [ARCH] + companion_arches(ARCH)
+    assert prof["syscalls"] == [{"names": sorted(BASIC), "action": "SCMP_ACT_ALLOW"}]
+    # the plain OCI subset only: nothing Docker-specific that containerd would drop
+    assert set(prof) <= {"defaultAction", "defaultErrnoRet", "architectures", "syscalls"}
+    assert f"allows {len(BASIC)} syscalls" in summary
+
+
+@pytest.mark.parametrize("action,expected", [
+    ("errno", {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1}),
+    ("enosys", {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38}),
+    ("kill", {"defaultAction": "SCMP_ACT_KILL_PROCESS"}),
+    ("log", {"defaultAction": "SCMP_ACT_LOG"}),
+])
+def test_default_actions(action, expected):
+    prof = seccomp.build_oci(BASIC, arches=[ARCH], default_action=action)
+    assert {k: prof[k] for k in ("defaultAction", "defaultErrnoRet") if k in prof} == expected
+
+
+def test_target_selection_and_union(tmp_path):
+    rec = make_recording({"web": ["read", "write", "execve"], "db": ["fsync", "execve"]})
+    assert seccomp.recorded_syscalls(rec) == {"read", "write", "execve", "fsync"}
+    assert seccomp.recorded_syscalls(rec, "db") == {"fsync", "execve"}
+    with pytest.raises(InputError, match="no target 'cache'"):
+        seccomp.recorded_syscalls(rec, "cache")
+    out = tmp_path / "db.json"
+    seccomp.generate_file(rec, str(out), target="db")
+    assert json.loads(out.read_text())["syscalls"][0]["names"] == ["execve", "fsync"]
+
+
+def test_companion_only_names_are_fine():
+    # On x86_64, fstat64 exists only on the 32-bit companion; libseccomp resolves per arch.
+    if ARCH != "SCMP_ARCH_X86_64" or "SCMP_ARCH_X86" not in companion_arches(ARCH):
+        pytest.skip("x86_64 with the 32-bit companion only")
+    data = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64",
+                                                                 "SCMP_ARCH_X86"],
+            "syscalls": [{"names": ["fstat64", "read"], "action": "SCMP_ACT_ALLOW"}]}
+    assert profile_from_data(data).allowed_syscalls() == {"fstat64", "read"}
+    data["architectures"] = ["SCMP_ARCH_X86_64"]
+    with pytest.raises(InputError, match="unknown syscall 'fstat64'"):
+        profile_from_data(data)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sets(st.sampled_from(sorted(all_syscalls(ARCH).values())), min_size=1, max_size=40),
+       st.sampled_from(["errno", "enosys", "kill", "log"]))
+def test_oci_round_trip(names, action):
+    prof = seccomp.build_oci(names, arches=seccomp.profile_arches(ARCH), default_action=action)
+    loaded = profile_from_data(json.loads(seccomp.to_oci_json(prof)))
+    assert set(loaded.rules[0].names) == names
+    if action != "log":           # a logging default lets everything through
+        assert loaded.allowed_syscalls() == names
+    assert loaded.to_oci() == prof
+
+
+# -- SPO ---------------------------------------------------------------------------------------
+
+def test_spo_validates_against_crd_schema(tmp_path):
+    rec = make_recording({"main": BASIC})
+    out = tmp_path / "checkout-sp.yaml"
+    seccomp.generate_file(rec, str(out), fmt="spo", runtime="runc")
+    doc = yaml.safe_load(out.read_text())
+    jsonschema.validate(doc, spo_schema())
+    assert doc["apiVersion"] == "security-profiles-operator.x-k8s.io/v1"
+    assert doc["kind"] == "SeccompProfile"
+    assert doc["metadata"]["name"] == "checkout-sp"
+    assert "namespace" not in doc["metadata"]          # the CRD is cluster-scoped
+    assert doc["spec"]["defaultAction"] == "SCMP_ACT_ERRNO"
+    assert set(BASIC) <= set(doc["spec"]["syscalls"][0]["names"])
+    # the loader takes it back, and sees the same allow list
+    loaded = profile_from_data(doc)
+    assert loaded.format == "spo" and loaded.name == "checkout-sp"
+    assert loaded.allowed_syscalls() == set(doc["spec"]["syscalls"][0]["names"])
+
+
+def test_crd_schema_really_checks():
+    # the extracted schema is live: a value outside its enums fails
+    doc = seccomp.build_spo(seccomp.build_oci(BASIC, arches=[ARCH]), "x")
+    doc["spec"]["defaultAction"] = "SCMP_ACT_NOPE"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, spo_schema())
+
+
+@pytest.mark.parametrize("action", ["errno", "kill", "log"])
+def test_spo_actions_validate(action):
+    doc = seccomp.build_spo(seccomp.build_oci(BASIC, arches=seccomp.profile_arches(ARCH),
+                                              default_action=action), "p")
+    jsonschema.validate(doc, spo_schema())
+
+
+def test_spo_refuses_enosys_and_bad_names(tmp_path):
+    rec = make_recording({"main": BASIC})
+    with pytest.raises(InputError, match="defaultErrnoRet"):
+        seccomp.generate_file(rec, str(tmp_path / "a.yaml"), fmt="spo", default_action="enosys")
+    with pytest.raises(InputError, match="invalid SeccompProfile name"):
+        seccomp.generate_file(rec, str(tmp_path / "b.yaml"), fmt="spo", name="Not_Valid")
+    assert list(tmp_path.iterdir()) == []
+    assert seccomp.name_from_path("/x/My Web_App.seccomp.yaml") == "my-web-app"
+
+
+# -- systemd -----------------------------------------------------------------------------------
+
+def _directives(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            out.setdefault(k, []).append(v)
+    return out
+
+
+def test_systemd_dropin(tmp_path):
+    rec = make_recording({"main": BASIC})
+    out = tmp_path / "unit.conf"
+    seccomp.generate_file(rec, str(out), fmt="systemd")
+    text = out.read_text()
+    assert "[Service]" in text.splitlines()
+    d = _directives(text)
+    names = " ".join(d["SystemCallFilter"]).split()
+    assert sorted(names) == sorted(BASIC)
+    assert d["SystemCallErrorNumber"] == ["EPERM"]
+    arches = d["SystemCallArchitectures"][0].split()
+    assert arches[0] == "native"
+    assert len(arches) == len(seccomp.profile_arches(ARCH))
+    assert "allow list" in text                # documented for the reader
+
+
+def test_systemd_kill_enosys_log():
+    oci = seccomp.build_oci(BASIC, arches=[ARCH], default_action="kill")
+    assert "SystemCallErrorNumber" not in _directives(seccomp.to_systemd(oci))
+    oci = seccomp.build_oci(BASIC, arches=[ARCH], default_action="enosys")
+    assert _directives(seccomp.to_systemd(oci))["SystemCallErrorNumber"] == ["ENOSYS"]
+    oci = seccomp.build_oci(BASIC, arches=[ARCH], default_action="log")
+    d = _directives(seccomp.to_systemd(oci))
+    assert "SystemCallFilter" not in d
+    assert sorted(d["SystemCallLog"][0].lstrip("~").split()) == sorted(BASIC)
+
+
+# -- runtime syscalls --------------------------------------------------------------------------
+
+def test_runtime_data_is_sourced_and_known():
+    data = json.loads(DATA_FILE.read_text())
+    for runtime, entries in data["runtimes"].items():
+        assert any(e.get("default") for e in entries)
+        for e in entries:
+            assert e["source"]
+            for name, why in e["syscalls"].items():
+                assert why, f"{runtime}: {name} has no reason"
+                assert syscall_number("SCMP_ARCH_X86_64", name) is not None, name
+
+
+def test_runtime_adds_its_syscalls(tmp_path):
+    rec = make_recording({"main": ["read", "write", "exit_group"]})
+    out = tmp_path / "p.json"
+    summary = seccomp.generate_file(rec, str(out), runtime="runc")
+    names = set(json.loads(out.read_text())["syscalls"][0]["names"])
+    rs = runtime_syscalls("runc")
+    expected = {n for n in rs.syscalls if syscall_number(ARCH, n) is not None}
+    assert names == {"read", "write", "exit_group"} | expected
+    assert {"capset", "execve", "setgroups"} <= names
+    assert "added" in summary and "runc" in summary
+
+
+def test_runtime_versions():
+    assert version_in_range("1.1.5", ">=1.0.0,<2.0.0")
+    assert not version_in_range("2.0.1", ">=1.0.0,<2.0.0")
+    assert runtime_syscalls("crun", "1.8.1").versions == ">=1.0.0,<2.0.0"
+    with pytest.raises(InputError, match="no syscall set for runc 9.0"):
+        runtime_syscalls("runc", "9.0")
+
+
+# -- Docker baseline ---------------------------------------------------------------------------
+
+def _synthetic_docker() -> dict:
+    return {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read", "write", "nosuchcall"], "action": "SCMP_ACT_ALLOW"},
+        {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}},
+        {"names": ["fsync"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "99.0"}},
+        {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW",
+         "includes": {"arches": ["amd64", "x32"]}},
+        {"names": ["sync"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["s390x"]}},
+        {"names": ["chroot"], "action": "SCMP_ACT_ALLOW",
+         "includes": {"caps": ["CAP_SYS_CHROOT"]}},
+        {"names": ["mount"], "action": "SCMP_ACT_ALLOW",
+         "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1,
+                                                                    "op": "SCMP_CMP_MASKED_EQ"}],
+         "excludes": {"caps": ["CAP_SYS_ADMIN"], "arches": ["s390", "s390x"]}},
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,
+         "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+    ]}
+
+
+def test_baseline_resolves_includes_and_excludes():
+    got = baseline.docker_allowed(_synthetic_docker(), "SCMP_ARCH_X86_64", kernel_release="6.18.0")
+    assert got == {"read", "write", "ptrace", "arch_prctl", "chroot", "clone"}
+    old = baseline.docker_allowed(_synthetic_docker(), "SCMP_ARCH_X86_64", kernel_release="4.4.0")
+    assert "ptrace" not in old
+    admin = baseline.docker_allowed(_synthetic_docker(), "SCMP_ARCH_X86_64",
+                                    caps=baseline.DOCKER_DEFAULT_CAPS | {"CAP_SYS_ADMIN"},
+                                    kernel_release="6.18.0")
+    assert "mount" in admin and "clone" not in admin
+
+
+def test_baseline_count_against_dockers_profile(tmp_path, monkeypatch):
+    if ARCH != "SCMP_ARCH_X86_64":
+        pytest.skip("the known counts are for x86_64")
+    if not DOCKER.exists():
+        pytest.skip("reference Docker profile not present")
+    docker = json.loads(DOCKER.read_text())
+    got = baseline.docker_allowed(docker, ARCH, kernel_release="6.18.0")
+    # Hand-resolved for x86_64, default caps, kernel >= 4.8: the unconditional group (names
+    # that exist on x86_64), ptrace & process_vm_* (minKernel 4.8), socket and personality
+    # (argument rules), arch_prctl & modify_ldt (amd64), chroot (CAP_SYS_CHROOT is a default
+    # capability), clone (argument rule, excluded only with CAP_SYS_ADMIN).
+    unconditional = {n for n in docker["syscalls"][0]["names"]
+                     if syscall_number(ARCH, n) is not None}
+    expected = unconditional | {"ptrace", "process_vm_readv", "process_vm_writev", "socket",
+                                "personality", "arch_prctl", "modify_ldt", "chroot", "clone"}
+    assert got == expected
+    assert len(got) == 301
+    for denied in ("bpf", "clone3", "mount", "reboot", "unshare", "setns", "kexec_load",
+                   "open_by_handle_at", "perf_event_open", "_llseek"):
+        assert denied not in got
+    # the summary for a known profile
+    monkeypatch.setenv(baseline.ENV_VAR, str(DOCKER))
+    rec = make_recording({"main": ["read", "write", "execve", "reboot"]})
+    summary = seccomp.generate_file(rec, str(tmp_path / "p.json"))
+    assert "Docker's default allow-list for SCMP_ARCH_X86_64 (301 syscalls), 298 are now " \
+           "denied" in summary
+    assert "allowed beyond it: reboot" in summary
+
+
+def test_baseline_skipped_when_absent(tmp_path, monkeypatch):
+    monkeypatch.setenv(baseline.ENV_VAR, str(tmp_path / "absent.json"))
+    summary = seccomp.generate_file(make_recording({"main": BASIC}), str(tmp_path / "p.json"))
+    assert "comparison with Docker's default profile skipped" in summary
+
+
+# -- bad input through the CLI: exit 2, one line, no output file -------------------------------
+
+def _assert_one_line_error(proc):
+    assert proc.returncode == 2, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("sandprint: error:")
+    assert "Traceback" not in proc.stderr
+
+
+def _bad_recordings(tmp_path: Path) -> dict[str, Path]:
+    good = make_recording({"main": BASIC}).to_json()
+    cases = {}
+    cases["missing"] = tmp_path / "missing.json"
+    (p := tmp_path / "empty.json").write_text("")
+    cases["empty"] = p
+    (p := tmp_path / "truncated.json").write_text(json.dumps(good)[:120])
+    cases["truncated"] = p
+    (p := tmp_path / "wrongkind.json").write_text(json.dumps(
+        seccomp.build_oci(BASIC, arches=[ARCH])))
+    cases["wrong-kind"] = p
+    bad = json.loads(json.dumps(good))
+    bad["targets"][0]["syscalls"]["no_such_syscall"] = 1
+    (p := tmp_path / "unknown.json").write_text(json.dumps(bad))
+    cases["unknown-syscall"] = p
+    return cases
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "truncated", "wrong-kind",
+                                  "unknown-syscall"])
+def test_generate_bad_recording(tmp_path, case):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    path = _bad_recordings(inputs)[case]
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    proc = run_sandprint("generate", "seccomp", str(path), "-o", str(outdir / "p.json"))
+    _assert_one_line_error(proc)
+    assert list(outdir.iterdir()) == []          # no partial output, no temporary file
+
+
+def test_generate_bad_options_leave_no_file(tmp_path):
+    rec = tmp_path / "rec.json"
+    make_recording({"main": BASIC}).save(str(rec))
+    out = tmp_path / "out"
+    out.mkdir()
+    for extra in (["--target", "nope"], ["--format", "spo", "--default-action", "enosys"],
+                  ["--format", "spo", "--name", "UPPER"]):
+        proc = run_sandprint("generate", "seccomp", str(rec), "-o", str(out / "p"), *extra)
+        _assert_one_line_error(proc)
+    assert list(out.iterdir()) == []
+
+
+def test_generate_cli_writes_and_summarises(tmp_path):
+    rec = tmp_path / "rec.json"
+    make_recording({"main": BASIC}).save(str(rec))
+    proc = run_sandprint("generate", "seccomp", str(rec), "-o", str(tmp_path / "p.yaml"),
+                         "--format", "spo", "--runtime", "crun", check=True)
+    assert "wrote spo seccomp profile" in proc.stderr
+    assert "crun" in proc.stderr
+    jsonschema.validate(yaml.safe_load((tmp_path / "p.yaml").read_text()), spo_schema())
+    assert proc.stdout == ""
+
+
+def test_allowed_syscalls_with_allowing_default():
+    data = {"defaultAction": "SCMP_ACT_LOG", "architectures": [ARCH],
+            "syscalls": [{"names": ["unshare", "setns"], "action": "SCMP_ACT_ERRNO"},
+                         {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+                          "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]}
+    allowed = profile_from_data(data).allowed_syscalls()
+    assert "read" in allowed and "personality" in allowed
+    assert "unshare" not in allowed and "setns" not in allowed
+    assert "personality" not in profile_from_data(data).allowed_syscalls(conditional=False)
