@@ -464,6 +464,9 @@ class ResolvedConfig:
     path_rules: dict[str, frozenset[str]] = field(default_factory=dict)
     port_rules: dict[int, frozenset[str]] = field(default_factory=dict)
     may_not_exist: frozenset[str] = frozenset()
+    # per path, the rights named one by one (not through an abi.* group): a directory-only
+    # right named for a file is an error, one that came with a group is left out quietly
+    named_path_rights: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def normalize_path(path: str) -> str:
@@ -505,14 +508,18 @@ def resolve(cfg: dict, abi: int | None = None, source: str = "<config>") -> Reso
                 handled[kind] |= R.expand_names(kind, entry[key], group_abi)
 
     path_rules: dict[str, set[str]] = {}
+    named: dict[str, set[str]] = {}
     for entry in cfg.get("pathBeneath", []):
         acc = R.expand_names("fs", entry["allowedAccess"], group_abi)
         if not acc:
             continue
         handled["fs"] |= acc
+        plain = {n for n in entry["allowedAccess"] if not n.startswith("abi.")}
         for template in entry["parent"]:
             for path in expand_path(template, variables):
-                path_rules.setdefault(normalize_path(path) if path else path, set()).update(acc)
+                key = normalize_path(path) if path else path
+                path_rules.setdefault(key, set()).update(acc)
+                named.setdefault(key, set()).update(plain)
 
     port_rules: dict[int, set[str]] = {}
     for entry in cfg.get("netPort", []):
@@ -532,4 +539,5 @@ def resolve(cfg: dict, abi: int | None = None, source: str = "<config>") -> Reso
         path_rules={p: frozenset(a) for p, a in path_rules.items()},
         port_rules={p: frozenset(a) for p, a in port_rules.items()},
         may_not_exist=optional,
+        named_path_rights={p: frozenset(a) for p, a in named.items()},
     )

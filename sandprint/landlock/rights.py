@@ -44,10 +44,10 @@ FILE_RIGHTS: frozenset[str] = frozenset({"execute", "write_file", "read_file", "
                                          "ioctl_dev"})
 DIR_ONLY_RIGHTS: frozenset[str] = frozenset(FS_RIGHTS) - FILE_RIGHTS
 
-# The newest ABI whose rights and flags this module knows. ABI 7 (Linux 6.15) added audit
-# logging flags for landlock_restrict_self and no access right. A kernel reporting a newer
-# ABI is treated as this one: its extra features are simply not used.
-NEWEST_KNOWN_ABI = 7
+# The newest ABI whose rights and flags this package knows. ABI 7 (Linux 6.15) added audit
+# logging flags for landlock_restrict_self, ABI 8 the TSYNC flag; neither added an access
+# right. A kernel reporting a newer ABI is driven as this one: its extra features go unused.
+NEWEST_KNOWN_ABI = 8
 
 KINDS = {"fs": FS_RIGHTS, "net": NET_RIGHTS, "scope": SCOPES}
 
