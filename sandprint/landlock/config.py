@@ -541,3 +541,9 @@ def resolve(cfg: dict, abi: int | None = None, source: str = "<config>") -> Reso
         may_not_exist=optional,
         named_path_rights={p: frozenset(a) for p, a in named.items()},
     )
+
+
+def schema_path() -> str:
+    """The landlockconfig JSON Schema shipped with sandprint (upstream's, unchanged; see
+    ``landlockconfig.schema.NOTICE``). :func:`parse_config` checks more than it does."""
+    return os.path.join(os.path.dirname(__file__), "landlockconfig.schema.json")
