@@ -147,7 +147,8 @@ def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, s
         system_trees=landlock.Options.system_trees + tuple(system_trees),
         protected_trees=landlock.Options.protected_trees + tuple(protected),
         host_check=not no_host_check)
-    result = landlock.generate_file(rec, output, fmt=fmt, target=target_name, options=options)
+    result = landlock.generate_file(rec, output, fmt=fmt, target=target_name, options=options,
+                                    source=" + ".join(recordings))
     for note in result.notes:
         echo_err(f"landlock: note: {note}")
     echo_err(result.summary(output))

@@ -152,15 +152,15 @@ class _Entry:
     why: str = "file"
 
 
-def _targets(rec: Recording, target: str | None) -> list[Target]:
+def _targets(rec: Recording, target: str | None, source: str | None) -> list[Target]:
     if not rec.targets:
-        raise InputError("the recording has no targets", field="targets",
+        raise InputError("the recording has no targets", source=source, field="targets",
                          expected="at least one target")
     if target is None:
         return list(rec.targets)
     chosen = [t for t in rec.targets if t.name == target]
     if not chosen:
-        raise InputError(f"no target named {target!r}", field="targets",
+        raise InputError(f"no target named {target!r}", source=source, field="targets",
                          expected="one of " + ", ".join(t.name for t in rec.targets))
     return chosen
 
@@ -344,10 +344,10 @@ class _Builder:
     # -- 5. read generalisation ------------------------------------------------------------
     def may_generalise(self, d: str) -> str | None:
         """Why ``d`` may not be granted as a whole, or None."""
-        if lp.depth(d) < self.opts.min_depth:
-            return f"shallower than the minimum depth {self.opts.min_depth}"
         if lp.is_protected(d, self.opts.protected_trees):
             return "a protected tree, or one holding a protected tree"
+        if lp.depth(d) < self.opts.min_depth:
+            return f"shallower than the minimum depth {self.opts.min_depth}"
         if lp.in_pseudo_fs(d):
             return "in a kernel pseudo file system"
         if lp.system_tree_of(d, self.opts.system_trees):
@@ -444,15 +444,20 @@ def _net_rules(targets: list[Target], abi: int, notes: list[str]
 
 
 def generate_ruleset(recording: Recording, *, target: str | None = None,
-                     options: Options | None = None) -> GeneratedRuleset:
-    """The landlockconfig ruleset (JSON spelling) that fits ``recording``."""
+                     options: Options | None = None, source: str | None = None
+                     ) -> GeneratedRuleset:
+    """The landlockconfig ruleset (JSON spelling) that fits ``recording``.
+
+    ``target``: only this target of the recording (default: the union of all).
+    ``source``: the recording file(s), named in errors.
+    """
     opts = options or Options()
     opts.validate()
     notes: list[str] = []
-    targets = _targets(recording, target)
+    targets = _targets(recording, target, source)
     if not any(fa.access for t in targets for fa in t.files.values()):
         raise InputError("the recording holds no file access (was it recorded with file "
-                         "tracing?); a ruleset from it would deny everything",
+                         "tracing?); a ruleset from it would deny everything", source=source,
                          field="targets[].files", expected="at least one file access")
     abi = _target_abi(recording, opts, notes)
     b = _Builder(targets, abi, opts)
@@ -516,11 +521,11 @@ def render(config: dict[str, Any], fmt: str) -> str:
 
 
 def generate_file(recording: Recording, output: str, *, fmt: str | None = None,
-                  target: str | None = None, options: Options | None = None
-                  ) -> GeneratedRuleset:
+                  target: str | None = None, options: Options | None = None,
+                  source: str | None = None) -> GeneratedRuleset:
     """Generate and write the ruleset atomically; the result says what went in."""
     fmt = format_for(output, fmt)
-    result = generate_ruleset(recording, target=target, options=options)
+    result = generate_ruleset(recording, target=target, options=options, source=source)
     write_atomic(output, render(result.config, fmt))
     result.format = fmt
     return result
