@@ -10,6 +10,7 @@ See :mod:`sandprint.landlock.ruleset` for the compatibility levels and thread be
 :mod:`sandprint.landlock.config` for the file format.
 """
 
+from ..errors import InputError
 from .config import (MAY_NOT_EXIST_VARIABLE, ResolvedConfig, dumps_json, dumps_toml,
                      load_config, loads_config, mark_may_not_exist, parse_config, resolve,
                      save_config)
@@ -18,7 +19,7 @@ from .ruleset import (COMPAT_LEVELS, CompatibilityError, Dropped, LandlockError,
                       RulesetState, RulesetStatus, abi_version)
 
 __all__ = [
-    "Ruleset", "RulesetStatus", "RulesetState", "Dropped", "CompatibilityError",
+    "Ruleset", "RulesetStatus", "RulesetState", "Dropped", "CompatibilityError", "InputError",
     "LandlockError", "COMPAT_LEVELS", "abi_version",
     "load_config", "loads_config", "parse_config", "dumps_json", "dumps_toml", "save_config",
     "resolve", "ResolvedConfig", "mark_may_not_exist", "MAY_NOT_EXIST_VARIABLE",
