@@ -423,3 +423,22 @@ def test_property_never_root_nor_protected_trees(accesses, threshold):
         below = set().union(*[r for q, r in recorded.items()
                               if q == p or q.startswith(p + "/")] or [set()])
         assert rights <= below, (p, rights, below)
+
+
+def test_breadth_counts_subdirectories_and_large_recordings_stay_fast():
+    import time
+
+    rec = new_recording()
+    t = rec.target("main")
+    for i in range(30000):
+        t.add_file(f"{PY}/pkg{i % 300}/m{i}.py", {"read_file"}, kind="file")
+    for i in range(3500):     # one or two files per leaf: only breadth higher up
+        t.add_file(f"/srv/corpus/d{i % 500}/e{i % 7}/f{i}.txt", {"read_file"}, kind="file")
+    t.add_file("/srv/out", {"make_reg"}, kind="dir")
+    for i in range(2000):
+        t.add_file(f"/srv/out/r{i}.txt", {"write_file"}, kind="file")
+    start = time.monotonic()
+    rules = rules_of(generate_ruleset(rec, options=NO_HOST).config)
+    assert time.monotonic() - start < 30
+    assert rules == {"/usr": {"read_file"}, "/srv/corpus": {"read_file"},
+                     "/srv/out": {"make_reg", "write_file"}}

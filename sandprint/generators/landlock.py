@@ -19,8 +19,9 @@ The ruleset is written the way a person would write it, and never wider than is 
    stay narrow.
 4. ``/proc/self/...`` **reads** become one rule on ``/proc/self`` (the process that enforces
    the ruleset and then executes the workload).
-5. **Read generalisation:** a directory under which at least ``read_threshold`` distinct
-   entries were read is granted as a whole (read rights only), bottom up, but never ``/``,
+5. **Read generalisation:** a directory with at least ``read_threshold`` distinct direct
+   entries read (a file read, or something read beneath a subdirectory) is granted as a
+   whole, read rights only (the highest such directory wins), but never ``/``,
    a protected tree or an ancestor of one, anything in ``/proc``, ``/sys`` or ``/dev``,
    anything shallower than ``min_depth``, nor (when the host may be inspected) a directory
    holding a file that looks like a secret the workload never read.
@@ -180,6 +181,15 @@ def _parent(path: str) -> str:
     return posixpath.dirname(path) or "/"
 
 
+def _ancestors(path: str) -> list[str]:
+    """Proper ancestors of an absolute normalised path, nearest first (``/`` last)."""
+    out = []
+    while path != "/":
+        path = _parent(path)
+        out.append(path)
+    return out
+
+
 class _Builder:
     def __init__(self, targets: list[Target], abi: int, opts: Options):
         self.opts = opts
@@ -189,8 +199,9 @@ class _Builder:
         self.notes: list[str] = []
         self.maybe_missing: set[str] = set()
         self.read_paths: set[str] = set()
-        self.refused: set[str] = set()
         self._collect(targets)
+        # every directory something was recorded beneath: a directory, whatever else is said
+        self.has_beneath: set[str] = {a for p in self.entries for a in _ancestors(p)}
 
     # -- 1. collect and normalise ----------------------------------------------------------
     def _collect(self, targets: list[Target]) -> None:
@@ -246,7 +257,7 @@ class _Builder:
             return e.kind == "dir"
         if e is not None and e.rights & DIR_ONLY_RIGHTS:
             return True
-        if any(lp.is_beneath(p, path) and p != path for p in self.entries):
+        if path in self.has_beneath:
             return True
         if self.opts.host_check:
             return os.path.isdir(path)
@@ -284,12 +295,16 @@ class _Builder:
 
     # -- 2. created files and directories --------------------------------------------------
     def fold_created(self) -> None:
+        children: dict[str, list[str]] = defaultdict(list)
+        for p in self.entries:
+            if p != "/":
+                children[_parent(p)].append(p)
         for d in sorted(self.entries, key=lp.depth, reverse=True):
             e = self.entries.get(d)
             if e is None or not (e.rights & MAKE_RIGHTS - {"make_dir"}):
                 continue
-            kids = [p for p, k in self.entries.items() if _parent(p) == d and p != d
-                    and k.rights & WRITE_RIGHTS and not self.is_dir(p)]
+            kids = [p for p in children.get(d, ()) if p in self.entries
+                    and self.entries[p].rights & WRITE_RIGHTS and not self.is_dir(p)]
             if not kids:
                 continue
             if self.foldable(d):
@@ -357,46 +372,56 @@ class _Builder:
         return None
 
     def generalise_reads(self) -> None:
+        """Grant a directory for reading when reads spread over enough of its entries.
+
+        A directory's breadth is the number of its direct entries under (or at) which
+        something was read. Every directory whose breadth reaches the threshold and that may
+        be generalised is granted; each read then moves to its highest granted ancestor.
+        """
         threshold = self.opts.read_threshold
         if threshold <= 0:
             return
-        while True:
-            kids: dict[str, set[str]] = defaultdict(set)
-            for p, e in self.entries.items():
-                if e.rights & READ_RIGHTS and e.why not in ("system tree", "own /proc/self"):
-                    kids[_parent(p)].add(p)
-            candidates = sorted((d for d, ks in kids.items()
-                                 if len(ks) >= threshold and d not in self.refused),
-                                key=lambda d: (-lp.depth(d), d))
-            done = False
-            for d in candidates:
-                reason = self.may_generalise(d)
-                if reason:
-                    self.refused.add(d)
-                    self.notes.append(f"reads under {d} not generalised to the directory "
-                                      f"({len(kids[d])} entries read): {reason}")
-                    continue
-                for p in list(self.entries):
-                    if lp.is_beneath(p, d) and p != d:
-                        self.grant(d, self.take(p, READ_RIGHTS), "read directory")
-                e = self.entries.get(d)
-                if e is not None:
-                    e.why = "read directory" if _rank(e.why) < _rank("read directory") \
-                        else e.why
-                done = True
-                break
-            self.prune()
-            if not done:
-                return
+        breadth: dict[str, set[str]] = defaultdict(set)
+        for p, e in self.entries.items():
+            if e.rights & READ_RIGHTS and e.why not in ("system tree", "own /proc/self"):
+                child = p
+                for a in _ancestors(p):
+                    breadth[a].add(child)
+                    child = a
+        granted: set[str] = set()
+        for d in sorted((d for d, ks in breadth.items() if len(ks) >= threshold),
+                        key=lambda d: (lp.depth(d), d)):
+            if any(a in granted for a in _ancestors(d)):
+                continue                    # already covered by a granted ancestor
+            reason = self.may_generalise(d)
+            if reason:
+                self.notes.append(f"reads under {d} not generalised to the directory "
+                                  f"({len(breadth[d])} entries read): {reason}")
+                continue
+            granted.add(d)
+        if not granted:
+            return
+        for p in list(self.entries):
+            e = self.entries[p]
+            if not e.rights & READ_RIGHTS or e.why in ("system tree", "own /proc/self"):
+                continue
+            top = next((a for a in reversed(_ancestors(p)) if a in granted), None)
+            if top is not None:
+                self.grant(top, self.take(p, READ_RIGHTS), "read directory")
+        for d in granted:
+            e = self.entries.get(d)
+            if e is not None and _rank(e.why) < _rank("read directory"):
+                e.why = "read directory"
+        self.prune()
 
     # -- 6. redundancy and kinds -----------------------------------------------------------
     def finish(self) -> None:
         for p in sorted(self.entries, key=lp.depth):
             e = self.entries[p]
             inherited: set[str] = set()
-            for q, f in self.entries.items():
-                if q != p and lp.is_beneath(p, q):
-                    inherited |= f.rights
+            for a in _ancestors(p):
+                if a in self.entries:
+                    inherited |= self.entries[a].rights
             e.rights -= inherited
             if not self.is_dir(p):
                 bad = e.rights - FILE_RIGHTS
