@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sandprint.errors import InputError
 from sandprint.generators.landlock import (FILE_RIGHTS, Options, format_for, generate_file,
                                            generate_ruleset, render)
-from sandprint.landlock.config import MAY_NOT_EXIST_VARIABLE, loads_config, resolve
+from sandprint.landlock.config import MAY_NOT_EXIST_VARIABLE, loads_config, resolve, schema_path
 from sandprint.profiler.recording import FS_RIGHTS, NetAccess, Recording
 
-SCHEMA = json.loads(Path("/work/shared/reference/landlockconfig.schema.json").read_text())
+# upstream's schema, shipped unchanged with the package (same as shared/reference's copy)
+SCHEMA = json.loads(Path(schema_path()).read_text())
 PY = "/usr/lib/python3.11"
 NO_HOST = Options(host_check=False)
 
