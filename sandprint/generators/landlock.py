@@ -51,7 +51,7 @@ from ..errors import InputError
 from ..fileio import write_atomic
 from ..profiler.recording import Recording, Target
 from ..landlock import rights as R
-from ..landlock.config import MAY_NOT_EXIST_VARIABLE, dumps_json, dumps_toml, mark_may_not_exist
+from ..landlock.config import dumps_json, dumps_toml, mark_may_not_exist
 from . import landlock_paths as lp
 
 FORMATS = ("json", "toml")
@@ -193,6 +193,8 @@ def _ancestors(path: str) -> list[str]:
 class _Builder:
     def __init__(self, targets: list[Target], abi: int, opts: Options):
         self.opts = opts
+        # people's home directories on this host are protected too, wherever they are
+        self.protected = tuple(opts.protected_trees) + tuple(sorted(lp.home_directories()))
         self.abi = abi
         self.known = set(fs_rights_for(abi))
         self.entries: dict[str, _Entry] = {}
@@ -269,7 +271,7 @@ class _Builder:
             return False
         if lp.is_temp_dir(d):
             return True
-        return not lp.is_protected(d, self.opts.protected_trees) and not lp.in_pseudo_fs(d)
+        return not lp.is_protected(d, self.protected) and not lp.in_pseudo_fs(d)
 
     def grant(self, path: str, rights: Iterable[str], why: str, kind: str = "dir") -> None:
         rights = set(rights)
@@ -359,7 +361,7 @@ class _Builder:
     # -- 5. read generalisation ------------------------------------------------------------
     def may_generalise(self, d: str) -> str | None:
         """Why ``d`` may not be granted as a whole, or None."""
-        if lp.is_protected(d, self.opts.protected_trees):
+        if lp.is_protected(d, self.protected):
             return "a protected tree, or one holding a protected tree"
         if lp.depth(d) < self.opts.min_depth:
             return f"shallower than the minimum depth {self.opts.min_depth}"
