@@ -114,6 +114,46 @@ def generate_seccomp(recordings, output, fmt, default_action, runtime, target_na
     echo_err(summary)
 
 
+@generate.command("landlock")
+@click.argument("recordings", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["json", "toml"]),
+              help="landlockconfig spelling (default: from the output's extension, else JSON).")
+@click.option("--abi", type=click.IntRange(min=1),
+              help="Landlock ABI of the kernel the ruleset is for (default: the recording's).")
+@click.option("--read-threshold", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Distinct entries read under a directory before the directory is granted "
+                   "for reading as a whole (0: never).")
+@click.option("--min-depth", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Never grant reads on a directory shallower than this (/srv is 1).")
+@click.option("--system-tree", "system_trees", multiple=True, metavar="PATH",
+              help="Also treat PATH as a system tree (granted read-execute when used).")
+@click.option("--protect", "protected", multiple=True, metavar="PATH",
+              help="Also treat PATH as a tree never granted as a whole.")
+@click.option("--no-host-check", is_flag=True,
+              help="Do not look at this host (path kinds, existence, unread secrets).")
+@click.option("--target", "target_name", help="Which target of the recording (default: all).")
+@click.option("--allow-lossy", is_flag=True, help="Accept recordings that lost events.")
+def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, system_trees,
+                      protected, no_host_check, target_name, allow_lossy):
+    """Write a Landlock ruleset (landlockconfig JSON or TOML)."""
+    from .generators import landlock
+
+    if read_threshold == 1:
+        raise click.BadParameter("0 (never) or at least 2", param_hint="--read-threshold")
+    rec = _load_recordings(recordings, allow_lossy)
+    options = landlock.Options(
+        abi=abi, read_threshold=read_threshold, min_depth=min_depth,
+        system_trees=landlock.Options.system_trees + tuple(system_trees),
+        protected_trees=landlock.Options.protected_trees + tuple(protected),
+        host_check=not no_host_check)
+    result = landlock.generate_file(rec, output, fmt=fmt, target=target_name, options=options,
+                                    source=" + ".join(recordings))
+    for note in result.notes:
+        echo_err(f"landlock: note: {note}")
+    echo_err(result.summary(output))
+
+
 # -- exec / verify -------------------------------------------------------------------------
 
 @main.command("exec", context_settings={"allow_interspersed_args": False})

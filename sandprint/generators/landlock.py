@@ -1,0 +1,558 @@
+"""Recording -> Landlock ruleset in the landlockconfig format (JSON or TOML).
+
+The ruleset is written the way a person would write it, and never wider than is safe:
+
+1. **Paths are normalised** for the next run: ``/proc/<pid>/...`` of the target becomes
+   ``/proc/self/...``, ``/dev/pts/<n>`` becomes ``/dev/pts``. Rights the target ABI does not
+   know are dropped (and said so); rights on ``/`` are never granted (a rule on ``/`` grants
+   the whole file system); rights a non-directory cannot carry are dropped.
+2. **Created files fold into their directory.** A file written in a directory where the
+   workload creates files (``make_reg`` ... on the directory) probably did not exist before, and
+   its name may be random (temporary files): its rights become a rule on the directory. A
+   directory the workload created (``make_dir`` on its parent) does not exist when the next run
+   starts, so what was done inside it is granted on the parent. Neither happens in a protected
+   tree (``/etc``, ``/root``, home directories, ...; the temporary directories ``/tmp``,
+   ``/var/tmp`` and ``/dev/shm`` excepted): there the files stay narrow and are marked as
+   paths that may not exist at apply time.
+3. **System trees** (``/usr``, ``/lib*``, ``/bin``, ``/etc/ld.so.cache`` ...) get one
+   read(-execute) rule for the tree: whatever was read, listed or executed there. Writes there
+   stay narrow.
+4. ``/proc/self/...`` **reads** become one rule on ``/proc/self`` (the process that enforces
+   the ruleset and then executes the workload).
+5. **Read generalisation:** a directory with at least ``read_threshold`` distinct direct
+   entries read (a file read, or something read beneath a subdirectory) is granted as a
+   whole, read rights only (the highest such directory wins), but never ``/``,
+   a protected tree or an ancestor of one, anything in ``/proc``, ``/sys`` or ``/dev``,
+   anything shallower than ``min_depth``, nor (when the host may be inspected) a directory
+   holding a file that looks like a secret the workload never read.
+6. Rights an ancestor rule already grants are removed from the rules beneath it.
+
+The ruleset *handles* every right and scope the target ABI knows, so whatever was not granted
+is denied; the ``abi`` written is the lowest one that knows every named right. TCP ports bound
+or connected to become ``netPort`` rules; UDP cannot be restricted by Landlock and is reported.
+The abstract-UNIX-socket and signal scopes are turned on unless the recording shows the
+workload connecting to an abstract socket or signalling a process outside itself.
+
+Paths that may not exist when the ruleset is applied are listed in the reserved variable
+``sandprint_may_not_exist`` (:func:`sandprint.landlock.config.mark_may_not_exist`; a marker
+only, no rule refers to it): sandprint's loader skips them with a warning when absent, other
+landlockconfig tools see an unused variable.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..errors import InputError
+from ..fileio import write_atomic
+from ..profiler.recording import Recording, Target
+from ..landlock import rights as R
+from ..landlock.config import dumps_json, dumps_toml, mark_may_not_exist
+from . import landlock_paths as lp
+
+FORMATS = ("json", "toml")
+FILE_RIGHTS = R.FILE_RIGHTS
+DIR_ONLY_RIGHTS = R.DIR_ONLY_RIGHTS
+READ_RIGHTS = frozenset({"execute", "read_file", "read_dir"})
+WRITE_RIGHTS = frozenset({"write_file", "truncate"})
+MAKE_RIGHTS = frozenset(r for r in R.FS_RIGHTS if r.startswith("make_"))
+NET_RIGHTS = tuple(R.NET_RIGHTS)
+# The newest ABI with access rights the landlockconfig format names (ABI 7 added only audit
+# flags): the default target when the recording does not say.
+NEWEST_FORMAT_ABI = 6
+
+
+def fs_rights_for(abi: int) -> list[str]:
+    return R.sort_rights("fs", R.rights_for_abi("fs", abi))
+
+
+def net_rights_for(abi: int) -> list[str]:
+    return R.sort_rights("net", R.rights_for_abi("net", abi))
+
+
+def scopes_for(abi: int) -> list[str]:
+    return R.sort_rights("scope", R.rights_for_abi("scope", abi))
+
+
+def ordered(rights: Iterable[str]) -> list[str]:
+    return R.sort_rights("fs", rights)
+
+
+def abi_needed(fs: Iterable[str], net: Iterable[str], scopes: Iterable[str]) -> int:
+    """The lowest ABI that knows every named right and scope (what the file must say)."""
+    return max([1] + [R.introduced_in("fs", r) for r in fs]
+               + [R.introduced_in("net", r) for r in net]
+               + [R.introduced_in("scope", s) for s in scopes])
+
+
+@dataclass
+class Options:
+    """How far the generator may generalise; every threshold is a CLI option."""
+
+    abi: int | None = None               # target ABI; default: the recording's, else newest
+    read_threshold: int = 5              # distinct entries read under a dir to grant it; 0: never
+    min_depth: int = 2                   # never generalise reads to a shallower directory
+    system_trees: tuple[str, ...] = lp.DEFAULT_SYSTEM_TREES
+    protected_trees: tuple[str, ...] = lp.DEFAULT_PROTECTED_TREES
+    host_check: bool = True              # look at this host: existence, kinds, secrets
+
+    def validate(self) -> None:
+        if self.abi is not None and self.abi < 1:
+            raise InputError(f"invalid ABI {self.abi}", field="abi",
+                             expected="an integer >= 1")
+        if self.read_threshold < 0 or self.read_threshold == 1:
+            raise InputError(f"invalid read threshold {self.read_threshold}",
+                             field="read_threshold",
+                             expected="0 (never generalise) or an integer >= 2")
+        if self.min_depth < 1:
+            raise InputError(f"invalid minimum depth {self.min_depth}", field="min_depth",
+                             expected="an integer >= 1")
+        for p in self.system_trees + self.protected_trees:
+            if not p.startswith("/") or posixpath.normpath(p) == "/":
+                raise InputError(f"invalid tree {p!r}", field="system/protected trees",
+                                 expected="an absolute path other than /")
+
+
+@dataclass
+class GeneratedRuleset:
+    """The landlockconfig document (JSON spelling) and what went into it."""
+
+    config: dict[str, Any]
+    abi: int                             # written into the file: lowest ABI knowing every name
+    target_abi: int
+    notes: list[str] = field(default_factory=list)     # what was dropped or needs attention
+    reasons: dict[str, str] = field(default_factory=dict)  # rule path -> why it exists
+    maybe_missing: list[str] = field(default_factory=list)
+    format: str = "json"
+
+    def summary(self, output: str | None = None) -> str:
+        counts: dict[str, int] = defaultdict(int)
+        for why in self.reasons.values():
+            counts[why] += 1
+        parts = [f"{n} {label}" for label, n in sorted(counts.items())]
+        ports = sum(len(r["port"]) for r in self.config.get("netPort", []))
+        where = f" to {output}" if output else ""
+        text = (f"landlock: wrote {self.format.upper()} ruleset{where} for ABI {self.target_abi} "
+                f"(file says abi {self.abi}): {len(self.reasons)} path rules "
+                f"({', '.join(parts) or 'none'}), {ports} port rules")
+        if self.maybe_missing:
+            text += f", {len(self.maybe_missing)} paths marked as maybe missing at apply time"
+        if self.notes:
+            text += f"; {len(self.notes)} notes"
+        return text
+
+
+@dataclass
+class _Entry:
+    rights: set[str] = field(default_factory=set)
+    kind: str | None = None
+    why: str = "file"
+
+
+def _targets(rec: Recording, target: str | None, source: str | None) -> list[Target]:
+    if not rec.targets:
+        raise InputError("the recording has no targets", source=source, field="targets",
+                         expected="at least one target")
+    if target is None:
+        return list(rec.targets)
+    chosen = [t for t in rec.targets if t.name == target]
+    if not chosen:
+        raise InputError(f"no target named {target!r}", source=source, field="targets",
+                         expected="one of " + ", ".join(t.name for t in rec.targets))
+    return chosen
+
+
+def _target_abi(rec: Recording, opts: Options, notes: list[str]) -> int:
+    if opts.abi is not None:
+        return opts.abi
+    abi = rec.metadata.get("landlockABI")
+    if isinstance(abi, int) and not isinstance(abi, bool) and abi >= 1:
+        return abi
+    notes.append(f"the recording does not say its Landlock ABI; targeting ABI "
+                 f"{NEWEST_FORMAT_ABI} (pass --abi to choose)")
+    return NEWEST_FORMAT_ABI
+
+
+def _parent(path: str) -> str:
+    return posixpath.dirname(path) or "/"
+
+
+def _ancestors(path: str) -> list[str]:
+    """Proper ancestors of an absolute normalised path, nearest first (``/`` last)."""
+    out = []
+    while path != "/":
+        path = _parent(path)
+        out.append(path)
+    return out
+
+
+class _Builder:
+    def __init__(self, targets: list[Target], abi: int, opts: Options):
+        self.opts = opts
+        # people's home directories on this host are protected too, wherever they are
+        self.protected = tuple(opts.protected_trees) + tuple(sorted(lp.home_directories()))
+        self.abi = abi
+        self.known = set(fs_rights_for(abi))
+        self.entries: dict[str, _Entry] = {}
+        self.notes: list[str] = []
+        self.maybe_missing: set[str] = set()
+        self.read_paths: set[str] = set()
+        self._collect(targets)
+        # every directory something was recorded beneath: a directory, whatever else is said
+        self.has_beneath: set[str] = {a for p in self.entries for a in _ancestors(p)}
+
+    # -- 1. collect and normalise ----------------------------------------------------------
+    def _collect(self, targets: list[Target]) -> None:
+        beyond: dict[str, set[str]] = defaultdict(set)
+        pids: set[str] = set()
+        denied = 0
+        processes = 0
+        for t in targets:
+            processes += t.processes
+            for fa in t.files.values():
+                if fa.denied and not fa.access:
+                    denied += 1
+                if not fa.access:
+                    continue
+                pid = lp.proc_pid_of(fa.path)
+                if pid:
+                    pids.add(pid)
+                path, why = lp.normalise(fa.path)
+                self.read_paths.add(path)
+                rights = set(fa.access)
+                for r in rights - self.known:
+                    beyond[r].add(path)
+                e = self.entries.setdefault(path, _Entry())
+                e.rights |= rights & self.known
+                if why == "pts":
+                    e.kind = "dir"
+                elif why is None or why == "proc-self" or why == "proc-pid":
+                    e.kind = e.kind or fa.kind
+        for r, paths in sorted(beyond.items()):
+            msg = (f"{r} not granted: ABI {self.abi} does not know it "
+                   f"({len(paths)} paths, e.g. {min(paths)})")
+            if r == "refer":
+                msg += "; on ABI 1 moving or linking files across directories is always denied"
+            self.notes.append(msg)
+        if denied:
+            self.notes.append(f"{denied} paths were only refused during the recording; "
+                              "they stay refused")
+        if len(pids) > max(processes, 1):
+            self.notes.append(f"/proc entries of {len(pids)} processes were read; all were "
+                              "taken as the workload's own (/proc/self)")
+        if pids and processes > 1:
+            self.notes.append("/proc/self rules cover the process that applies the ruleset; "
+                              "its children's own /proc entries are not granted")
+        root = self.entries.pop("/", None)
+        if root and root.rights:
+            self.notes.append(f"not granted: {', '.join(ordered(root.rights))} on / "
+                              "(a rule on / would grant the whole file system)")
+
+    # -- helpers ---------------------------------------------------------------------------
+    def is_dir(self, path: str) -> bool:
+        e = self.entries.get(path)
+        if e is not None and e.kind:
+            return e.kind == "dir"
+        if e is not None and e.rights & DIR_ONLY_RIGHTS:
+            return True
+        if path in self.has_beneath:
+            return True
+        if self.opts.host_check:
+            return os.path.isdir(path)
+        return False
+
+    def foldable(self, d: str) -> bool:
+        """Created files in ``d`` may become a rule on ``d``."""
+        if d == "/":
+            return False
+        if lp.is_temp_dir(d):
+            return True
+        return not lp.is_protected(d, self.protected) and not lp.in_pseudo_fs(d)
+
+    def grant(self, path: str, rights: Iterable[str], why: str, kind: str = "dir") -> None:
+        rights = set(rights)
+        if not rights:
+            return
+        e = self.entries.setdefault(path, _Entry(kind=kind, why=why))
+        e.rights |= rights
+        if e.kind is None:
+            e.kind = kind
+        if _rank(why) > _rank(e.why):
+            e.why = why
+
+    def take(self, path: str, rights: Iterable[str]) -> set[str]:
+        """Remove ``rights`` from the entry at ``path``; return what was removed."""
+        e = self.entries[path]
+        taken = e.rights & set(rights)
+        e.rights -= taken
+        return taken
+
+    def prune(self) -> None:
+        for p in [p for p, e in self.entries.items() if not e.rights]:
+            del self.entries[p]
+
+    # -- 2. created files and directories --------------------------------------------------
+    def fold_created(self) -> None:
+        children: dict[str, list[str]] = defaultdict(list)
+        for p in self.entries:
+            if p != "/":
+                children[_parent(p)].append(p)
+        for d in sorted(self.entries, key=lp.depth, reverse=True):
+            e = self.entries.get(d)
+            if e is None or not (e.rights & MAKE_RIGHTS - {"make_dir"}):
+                continue
+            kids = [p for p in children.get(d, ()) if p in self.entries
+                    and self.entries[p].rights & WRITE_RIGHTS and not self.is_dir(p)]
+            if not kids:
+                continue
+            if self.foldable(d):
+                for k in kids:
+                    self.grant(d, self.take(k, FILE_RIGHTS), "created-files directory")
+                e.why = "created-files directory" if _rank(e.why) < 2 else e.why
+            else:
+                self.maybe_missing.update(kids)
+                self.notes.append(f"files created in protected {d} stay narrow "
+                                  f"({len(kids)} files); a file missing at apply time "
+                                  "cannot be created and written")
+        self.prune()
+        # Directories the workload created: what happened inside goes to the parent.
+        for x in sorted(self.entries, key=lp.depth, reverse=True):
+            e = self.entries.get(x)
+            parent = _parent(x)
+            pe = self.entries.get(parent)
+            if e is None or pe is None or "make_dir" not in pe.rights or x == parent:
+                continue
+            if not self.is_dir(x):
+                continue
+            looks_created = bool(e.rights - READ_RIGHTS) or (
+                self.opts.host_check and not os.path.lexists(x))
+            if not looks_created:
+                continue
+            if self.foldable(parent):
+                self.grant(parent, self.take(x, e.rights), "created-files directory")
+                for p in list(self.maybe_missing):
+                    if lp.is_beneath(p, x):
+                        self.maybe_missing.discard(p)
+            else:
+                self.maybe_missing.add(x)
+                self.notes.append(f"directory {x} was created in protected {parent}; its "
+                                  "rule applies only when it exists at apply time")
+        self.prune()
+
+    # -- 3./4. system trees and /proc/self -------------------------------------------------
+    def system_trees(self) -> None:
+        for p in list(self.entries):
+            tree = lp.system_tree_of(p, self.opts.system_trees)
+            if tree is None:
+                continue
+            tree_is_dir = tree != p or self.is_dir(p)
+            rights = READ_RIGHTS if tree_is_dir else READ_RIGHTS & FILE_RIGHTS
+            taken = self.take(p, rights)
+            self.grant(tree, taken, "system tree", "dir" if tree_is_dir else "file")
+        for p in list(self.entries):
+            if lp.is_beneath(p, "/proc/self") and p != "/proc/self":
+                self.grant("/proc/self", self.take(p, READ_RIGHTS), "own /proc/self")
+        self.prune()
+
+    # -- 5. read generalisation ------------------------------------------------------------
+    def may_generalise(self, d: str) -> str | None:
+        """Why ``d`` may not be granted as a whole, or None."""
+        if lp.is_protected(d, self.protected):
+            return "a protected tree, or one holding a protected tree"
+        if lp.depth(d) < self.opts.min_depth:
+            return f"shallower than the minimum depth {self.opts.min_depth}"
+        if lp.in_pseudo_fs(d):
+            return "in a kernel pseudo file system"
+        if lp.system_tree_of(d, self.opts.system_trees):
+            return "inside a system tree"
+        if self.opts.host_check:
+            return lp.unread_secret_in(d, self.read_paths)
+        return None
+
+    def generalise_reads(self) -> None:
+        """Grant a directory for reading when reads spread over enough of its entries.
+
+        A directory's breadth is the number of its direct entries under (or at) which
+        something was read. Every directory whose breadth reaches the threshold and that may
+        be generalised is granted; each read then moves to its highest granted ancestor.
+        """
+        threshold = self.opts.read_threshold
+        if threshold <= 0:
+            return
+        breadth: dict[str, set[str]] = defaultdict(set)
+        for p, e in self.entries.items():
+            if e.rights & READ_RIGHTS and e.why not in ("system tree", "own /proc/self"):
+                child = p
+                for a in _ancestors(p):
+                    breadth[a].add(child)
+                    child = a
+        granted: set[str] = set()
+        for d in sorted((d for d, ks in breadth.items() if len(ks) >= threshold),
+                        key=lambda d: (lp.depth(d), d)):
+            if any(a in granted for a in _ancestors(d)):
+                continue                    # already covered by a granted ancestor
+            reason = self.may_generalise(d)
+            if reason:
+                self.notes.append(f"reads under {d} not generalised to the directory "
+                                  f"({len(breadth[d])} entries read): {reason}")
+                continue
+            granted.add(d)
+        if not granted:
+            return
+        for p in list(self.entries):
+            e = self.entries[p]
+            if not e.rights & READ_RIGHTS or e.why in ("system tree", "own /proc/self"):
+                continue
+            top = next((a for a in reversed(_ancestors(p)) if a in granted), None)
+            if top is not None:
+                self.grant(top, self.take(p, READ_RIGHTS), "read directory")
+        for d in granted:
+            e = self.entries.get(d)
+            if e is not None and _rank(e.why) < _rank("read directory"):
+                e.why = "read directory"
+        self.prune()
+
+    # -- 6. redundancy and kinds -----------------------------------------------------------
+    def finish(self) -> None:
+        for p in sorted(self.entries, key=lp.depth):
+            e = self.entries[p]
+            inherited: set[str] = set()
+            for a in _ancestors(p):
+                if a in self.entries:
+                    inherited |= self.entries[a].rights
+            e.rights -= inherited
+            if not self.is_dir(p):
+                bad = e.rights - FILE_RIGHTS
+                if bad:
+                    self.notes.append(f"not granted: {', '.join(ordered(bad))} on {p}, "
+                                      "which is not a directory (file rights only)")
+                    e.rights -= bad
+        self.prune()
+        self.maybe_missing &= set(self.entries)
+        if self.opts.host_check:
+            self.maybe_missing |= {p for p in self.entries if not os.path.lexists(p)}
+
+
+_RANKS = {"file": 0, "directory": 1, "created-files directory": 2, "read directory": 3,
+          "own /proc/self": 4, "system tree": 5}
+
+
+def _rank(why: str) -> int:
+    return _RANKS.get(why, 0)
+
+
+def _net_rules(targets: list[Target], abi: int, notes: list[str]
+               ) -> tuple[dict[str, set[int]], bool]:
+    """Ports per TCP right, and whether an abstract UNIX socket outside was connected to."""
+    ports: dict[str, set[int]] = defaultdict(set)
+    udp: set[tuple[str, int | None]] = set()
+    abstract = False
+    for t in targets:
+        for na in t.network.values():
+            if na.protocol == "tcp" and na.op in ("bind", "connect") and na.port is not None:
+                ports[f"{na.op}_tcp"].add(na.port)
+            elif na.protocol == "udp":
+                udp.add((na.op, na.port))
+            elif na.protocol == "unix" and na.op in ("connect", "send") and na.address and \
+                    na.address[:1] in ("@", "\0"):
+                abstract = True
+    if udp:
+        notes.append(f"{len(udp)} UDP bind/connect/send operations are not restricted: "
+                     "Landlock has no UDP rights")
+    if ports and abi < 4:
+        notes.append(f"TCP ports not restricted: ABI {abi} has no network rights "
+                     f"(needs 4); recorded: {sorted(set().union(*ports.values()))}")
+        return {}, abstract
+    return ports, abstract
+
+
+def generate_ruleset(recording: Recording, *, target: str | None = None,
+                     options: Options | None = None, source: str | None = None
+                     ) -> GeneratedRuleset:
+    """The landlockconfig ruleset (JSON spelling) that fits ``recording``.
+
+    ``target``: only this target of the recording (default: the union of all).
+    ``source``: the recording file(s), named in errors.
+    """
+    opts = options or Options()
+    opts.validate()
+    notes: list[str] = []
+    targets = _targets(recording, target, source)
+    if not any(fa.access for t in targets for fa in t.files.values()):
+        raise InputError("the recording holds no file access (was it recorded with file "
+                         "tracing?); a ruleset from it would deny everything", source=source,
+                         field="targets[].files", expected="at least one file access")
+    abi = _target_abi(recording, opts, notes)
+    b = _Builder(targets, abi, opts)
+    b.fold_created()
+    b.system_trees()
+    b.generalise_reads()
+    b.finish()
+    notes += b.notes
+
+    ports, abstract = _net_rules(targets, abi, notes)
+    handled_fs = list(fs_rights_for(abi))
+    handled_net = list(net_rights_for(abi))
+    scoped = list(scopes_for(abi))
+    if abstract and "abstract_unix_socket" in scoped:
+        scoped.remove("abstract_unix_socket")
+        notes.append("abstract UNIX socket scope left off: the workload connected to one")
+    if any(t.signals for t in targets) and "signal" in scoped:
+        scoped.remove("signal")
+        notes.append("signal scope left off: the workload signalled processes outside itself")
+
+    ruleset: dict[str, Any] = {"handledAccessFs": handled_fs}
+    if handled_net:
+        ruleset["handledAccessNet"] = handled_net
+    if scoped:
+        ruleset["scoped"] = scoped
+    config: dict[str, Any] = {
+        "abi": abi_needed(handled_fs, handled_net, scoped),
+        "ruleset": [ruleset],
+    }
+    by_rights: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for p in sorted(b.entries):
+        by_rights[tuple(ordered(b.entries[p].rights))].append(p)
+    rules = [{"allowedAccess": list(r), "parent": ps} for r, ps in by_rights.items()]
+    if rules:
+        config["pathBeneath"] = sorted(rules, key=lambda r: r["parent"][0])
+    net = [{"allowedAccess": [right], "port": sorted(ports[right])}
+           for right in NET_RIGHTS if ports.get(right)]
+    if net:
+        config["netPort"] = net
+    config = mark_may_not_exist(config, sorted(b.maybe_missing))
+    return GeneratedRuleset(config=config, abi=config["abi"], target_abi=abi, notes=notes,
+                            reasons={p: e.why for p, e in b.entries.items()},
+                            maybe_missing=sorted(b.maybe_missing))
+
+
+# -- output --------------------------------------------------------------------------------
+
+def format_for(output: str, fmt: str | None) -> str:
+    """The format asked for, else the one the output's extension names (JSON by default)."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise InputError(f"unknown format {fmt!r}", field="--format",
+                             expected=" or ".join(FORMATS))
+        return fmt
+    return "toml" if output.lower().endswith(".toml") else "json"
+
+
+def render(config: dict[str, Any], fmt: str) -> str:
+    """The document as landlockconfig JSON or TOML text (the library's own writers)."""
+    return dumps_toml(config) if fmt == "toml" else dumps_json(config)
+
+
+def generate_file(recording: Recording, output: str, *, fmt: str | None = None,
+                  target: str | None = None, options: Options | None = None,
+                  source: str | None = None) -> GeneratedRuleset:
+    """Generate and write the ruleset atomically; the result says what went in."""
+    fmt = format_for(output, fmt)
+    result = generate_ruleset(recording, target=target, options=options, source=source)
+    write_atomic(output, render(result.config, fmt))
+    result.format = fmt
+    return result

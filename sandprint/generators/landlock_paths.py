@@ -1,0 +1,164 @@
+"""Where a Landlock rule may go: path normalisation, system trees, protected trees, secrets.
+
+The generator asks three questions of a path, answered here:
+
+* :func:`normalise` — the path a rule should name: ``/proc/<pid>/...`` of the target becomes
+  ``/proc/self/...`` (a pid is meaningless on the next run) and ``/dev/pts/<n>`` becomes
+  ``/dev/pts`` (terminal numbers change between runs).
+* :func:`system_tree_of` — the system tree (``/usr``, ``/lib*`` ...) a path lies in, if any:
+  trees that hold programs and libraries and no secrets, granted read(-execute) as a whole.
+* :func:`may_generalise_to` — whether a directory may be granted as a whole: never ``/``,
+  never a protected tree (``/etc``, ``/root``, ``/home``, every home directory, ``/var`` ...)
+  nor any ancestor of one, nothing inside the kernel's pseudo file systems, nothing shallower
+  than the minimum depth, and (when the host may be looked at) no directory that holds a file
+  that looks like a secret the workload never read.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+import re
+from typing import Iterable
+
+# Trees of programs, libraries and shared data: no secrets, read-only for workloads.
+DEFAULT_SYSTEM_TREES = (
+    "/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+    "/etc/alternatives", "/etc/ssl/certs", "/etc/ca-certificates", "/etc/fonts",
+)
+
+# Never granted as a whole, nor any directory above them; a directory beneath them may be
+# granted when the evidence and the thresholds say so.
+DEFAULT_PROTECTED_TREES = (
+    "/etc", "/root", "/home", "/var", "/var/lib", "/var/log", "/var/spool", "/var/mail",
+    "/tmp", "/var/tmp", "/run", "/srv", "/opt", "/mnt", "/media", "/boot", "/snap",
+    "/etc/ssh", "/etc/ssl/private", "/etc/sudoers.d",
+)
+
+# Kernel pseudo file systems: exact paths only, except the handled special cases.
+PSEUDO_FS = ("/proc", "/sys", "/dev")
+
+# Directories where programs create temporary files: creating there becomes a rule on the
+# directory even though the directory is protected against read generalisation.
+TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
+
+# File names that hold secrets; a directory holding one the workload never read is not granted.
+SECRET_PATTERNS = (
+    ".env", ".env.*", ".netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc",
+    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "*_rsa", "*.key", "*.p12", "*.pfx",
+    ".ssh", ".gnupg", ".aws", ".kube", ".docker", "credentials", "credentials.*",
+    "secrets", "secrets.*", "shadow", "gshadow", "*.keystore", "private",
+)
+SECRET_SCAN_LIMIT = 5000
+
+_PROC_PID = re.compile(r"^/proc/(\d+)(?:/task/\d+)?(/.*)?$")
+_PROC_SELF = re.compile(r"^/proc/(?:self|thread-self)(?:/task/\d+)?(/.*)?$")
+_DEV_PTS = re.compile(r"^/dev/pts/\d+$")
+
+
+def is_beneath(path: str, tree: str) -> bool:
+    """``path`` is ``tree`` or inside it (both normalised absolute paths)."""
+    if tree == "/":
+        return True
+    return path == tree or path.startswith(tree + "/")
+
+
+def depth(path: str) -> int:
+    return 0 if path == "/" else path.count("/")
+
+
+def normalise(path: str) -> tuple[str, str | None]:
+    """The path a rule names, and why it was rewritten (or None).
+
+    ``/proc/<pid>`` and ``/proc/thread-self`` become ``/proc/self``: at apply time that is
+    the process that enforces the ruleset and then executes the workload.
+    """
+    p = posixpath.normpath(path)
+    if p.startswith("//"):
+        p = "/" + p.lstrip("/")
+    m = _PROC_PID.match(p)
+    if m:
+        return "/proc/self" + (m.group(2) or ""), "proc-pid"
+    m = _PROC_SELF.match(p)
+    if m:
+        new = "/proc/self" + (m.group(1) or "")
+        return new, ("proc-self" if new != p else None)
+    if _DEV_PTS.match(p):
+        return "/dev/pts", "pts"
+    return p, None
+
+
+def proc_pid_of(path: str) -> str | None:
+    m = _PROC_PID.match(posixpath.normpath(path))
+    return m.group(1) if m else None
+
+
+def system_tree_of(path: str, trees: Iterable[str]) -> str | None:
+    """The (deepest) system tree holding ``path``."""
+    best = None
+    for t in trees:
+        if is_beneath(path, t) and (best is None or len(t) > len(best)):
+            best = t
+    return best
+
+
+def home_directories() -> set[str]:
+    """Home directories of people (uid >= 1000 and /root) from the password database."""
+    homes = {"/root"}
+    try:
+        import pwd
+        for pw in pwd.getpwall():
+            if (pw.pw_uid == 0 or 1000 <= pw.pw_uid < 65534) and pw.pw_dir.startswith("/"):
+                homes.add(posixpath.normpath(pw.pw_dir))
+    except Exception:
+        pass
+    return homes
+
+
+def is_protected(path: str, protected: Iterable[str]) -> bool:
+    """``path`` is ``/``, a protected tree, an ancestor of one, or a home directory."""
+    if path == "/":
+        return True
+    for t in protected:
+        if t == path or is_beneath(t, path):
+            return True
+    parts = path.split("/")
+    if len(parts) == 3 and parts[1] == "home":      # /home/<anyone>
+        return True
+    return False
+
+
+def in_pseudo_fs(path: str) -> bool:
+    return any(is_beneath(path, t) for t in PSEUDO_FS)
+
+
+def is_temp_dir(path: str) -> bool:
+    return path in TEMP_DIRS
+
+
+def looks_secret(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pat) for pat in SECRET_PATTERNS)
+
+
+def unread_secret_in(directory: str, read_paths: set[str]) -> str | None:
+    """A path under ``directory`` (on this host) that looks like a secret and was not read.
+
+    Returns a description of why the directory may not be granted, or None when it looks
+    safe. A tree too large to scan is refused as well: what cannot be checked is not granted.
+    """
+    seen = 0
+    try:
+        for root, dirs, files in os.walk(directory, followlinks=False):
+            for name in dirs + files:
+                seen += 1
+                if seen > SECRET_SCAN_LIMIT:
+                    return f"more than {SECRET_SCAN_LIMIT} entries to check for secrets"
+                full = posixpath.join(root, name)
+                if looks_secret(name) and full not in read_paths and not any(
+                        is_beneath(r, full) for r in read_paths):
+                    return f"it holds {full}, which the workload never read"
+    except OSError:
+        return None
+    return None
