@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 from ..fileio import read_json
+from ..reference import reference_file
 from ..syscalls import syscall_number
 
 ENV_VAR = "SANDPRINT_DOCKER_PROFILE"
@@ -49,12 +49,7 @@ _GOARCH = {
 
 def find_docker_profile() -> str | None:
     """Where Docker's default profile is on this machine, or None."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return env
-    repo_root = Path(__file__).resolve().parent.parent.parent
-    candidate = repo_root.parent / "shared" / "reference" / FILE_NAME
-    return str(candidate) if candidate.is_file() else None
+    return reference_file(FILE_NAME, ENV_VAR)
 
 
 def _kernel_tuple(release: str) -> tuple[int, ...]:

@@ -543,7 +543,10 @@ def resolve(cfg: dict, abi: int | None = None, source: str = "<config>") -> Reso
     )
 
 
-def schema_path() -> str:
-    """The landlockconfig JSON Schema shipped with sandprint (upstream's, unchanged; see
-    ``landlockconfig.schema.NOTICE``). :func:`parse_config` checks more than it does."""
-    return os.path.join(os.path.dirname(__file__), "landlockconfig.schema.json")
+def schema_path() -> str | None:
+    """Where upstream's landlockconfig JSON Schema is (``$SANDPRINT_LANDLOCK_SCHEMA`` or the
+    project's shared reference folder), or None. sandprint does not ship a copy; only tests
+    use it, and :func:`parse_config` checks more than it does."""
+    from ..reference import reference_file
+
+    return reference_file("landlockconfig.schema.json", "SANDPRINT_LANDLOCK_SCHEMA")
