@@ -17,9 +17,6 @@ from .errors import EnvironmentProblem
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "workloads"
 
-PROBE = ("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
-         "r = libc.unshare(0x10000000); "
-         "print(r, os.strerror(ctypes.get_errno()) if r else 'allowed')")
 
 
 def run(workdir: str | None, echo: Callable[[str], None] = print) -> int:
@@ -55,7 +52,7 @@ def run(workdir: str | None, echo: Callable[[str], None] = print) -> int:
 
     echo("4. probe    something the workload never did: unshare(CLONE_NEWUSER) under the profile")
     probe = subprocess.run([sys.executable, "-m", "sandprint", "exec", "--seccomp",
-                            str(prof_path), "--", sys.executable, "-c", PROBE],
+                            str(prof_path), "--", sys.executable, str(EXAMPLES / "probe_userns.py")],
                            capture_output=True, text=True)
     echo(f"   -> {probe.stdout.strip() or probe.stderr.strip()}")
     refused = "Operation not permitted" in probe.stdout

@@ -1,9 +1,8 @@
 """Replaying a workload under its sandbox and reporting every denial.
 
 Enforce mode applies the profile for real and watches the replay with the recorder, which
-also counts syscalls at sys_exit: a call a seccomp filter refuses never reaches sys_enter but
-does reach sys_exit, so for each syscall number ``exit - enter`` is how many times the sandbox
-denied it. Complain mode applies nothing and compares what the replay did with what the
+also watches sys_exit: a call a seccomp filter refuses never reaches sys_enter but does reach
+sys_exit, failing, so a failed exit with no matching entry on that thread is a denial. Complain mode applies nothing and compares what the replay did with what the
 profile allows: the same verdict, without blocking anything.
 """
 
@@ -66,15 +65,11 @@ class VerifyResult:
 
 
 def seccomp_denials(recorder: Recorder, target: int, arch: str) -> list[Denial]:
-    """Syscalls the filter refused: counted at sys_exit more often than at sys_enter."""
-    enters = recorder.syscall_counts(target)
-    exits = recorder.exit_counts(target)
+    """Syscalls the filter refused: they failed at sys_exit without reaching sys_enter."""
     out = []
-    for nr, n_exit in sorted(exits.items()):
-        refused = n_exit - enters.get(nr, 0)
-        if refused > 0 and nr < NR_SLOTS - 1:
-            out.append(Denial("syscall", syscall_name(arch, nr) or f"#{nr}", refused,
-                              {"number": nr}))
+    for nr, refused in sorted(recorder.denied_counts(target).items()):
+        name = syscall_name(arch, nr) if nr < NR_SLOTS - 1 else None
+        out.append(Denial("syscall", name or f"#{nr}", refused, {"number": nr}))
     return out
 
 

@@ -75,24 +75,20 @@ def test_bpf_pids_match_proc(bpf_ready, tmp_path):
     from sandprint.profiler.record import run_command
     from sandprint.profiler.recorder import Recorder
 
+    outfile = tmp_path / "pids.txt"
     script = ("import os, sys; kids = []\n"
+              "def say(*a):\n"
+              "    with open(sys.argv[1], 'a') as f: print(*a, file=f)\n"
               "for _ in range(2):\n"
               "    pid = os.fork()\n"
               "    if pid == 0:\n"
-              "        print(os.getpid(), os.getppid(), flush=True); os._exit(0)\n"
+              "        say(os.getpid(), os.getppid()); os._exit(0)\n"
               "    kids.append(pid)\n"
               "[os.waitpid(k, 0) for k in kids]\n"
-              "print(os.getpid(), open('/proc/self/stat').read().split()[0], flush=True)\n")
-    outfile = tmp_path / "pids.txt"
+              "say(os.getpid(), open('/proc/self/stat').read().split()[0])\n")
     with Recorder() as r:
-        with open(outfile, "w") as f:
-            saved = os.dup(1)
-            os.dup2(f.fileno(), 1)
-            try:
-                cmd, reason = run_command([sys.executable, "-c", script], r, log=lambda m: None)
-            finally:
-                os.dup2(saved, 1)
-                os.close(saved)
+        cmd, reason = run_command([sys.executable, "-c", script, str(outfile)], r,
+                                  log=lambda m: None)
         rec = r.finish()
         seen = r.pids[0]
     lines = [l.split() for l in outfile.read_text().splitlines()]

@@ -34,8 +34,8 @@ class Recorder:
     """One loaded set of recorder programs and the targets they follow.
 
     Use as a context manager, so the programs are detached however the block ends.
-    ``count_exits=True`` also counts syscalls at sys_exit, which is how ``verify`` sees the
-    calls a seccomp filter refused (they never reach sys_enter).
+    ``count_exits=True`` also watches sys_exit, which is how ``verify`` sees the calls a
+    seccomp filter refused (they never reach sys_enter).
     """
 
     def __init__(self, arch: str | None = None, *, count_exits: bool = False,
@@ -45,15 +45,16 @@ class Recorder:
         if count_exits:
             parts.append("exits.bpf.c")
         self.count_exits = count_exits
-        self.bpf = L.load(parts, self.arch)
+        self.bpf = L.load(parts, self.arch, {"COUNT_EXITS": 1} if count_exits else None)
         self._tracked = self.bpf["tracked"]
         self._stats = self.bpf["stats"]
         self._counts = self.bpf["counts"]
-        self._exit_counts = self.bpf["exit_counts"] if count_exits else None
+        self._denied_counts = self.bpf["denied_counts"] if count_exits else None
         self.recording = Recording.new(target_meta or {}, arch=self.arch,
                                        landlock_abi=landlock_abi())
         self.names: list[str] = []
-        self.pids: list[set[int]] = []
+        self.pids: list[set[int]] = []        # tasks seen (processes and threads)
+        self.exited: list[set[int]] = []      # processes (thread-group leaders) that exited
         self.on_exit: Callable[[int, int], None] | None = None
         self.bpf["events"].open_ring_buffer(self._on_event)
         self._closed = False
@@ -64,6 +65,7 @@ class Recorder:
             raise RuntimeError(f"at most {L.MAX_TARGETS} targets per recording")
         self.names.append(name)
         self.pids.append(set())
+        self.exited.append(set())
         t = self.recording.target(name)
         if info:
             t.info.update(info)
@@ -108,6 +110,7 @@ class Recorder:
                 filename = _absolute(header.pid, filename)
             self.recording.target(self.names[target]).add_exec(filename, argv)
         elif header.type == L.EV_EXIT:
+            self.exited[target].add(header.pid)
             if self.on_exit:
                 self.on_exit(header.pid, target)
 
@@ -134,10 +137,12 @@ class Recorder:
         """Syscall number -> count at sys_enter (slot NR_SLOTS-1: numbers out of range)."""
         return self._row(self._counts, target)
 
-    def exit_counts(self, target: int) -> dict[int, int]:
-        if self._exit_counts is None:
+    def denied_counts(self, target: int) -> dict[int, int]:
+        """Syscall number -> calls that failed at sys_exit without having reached sys_enter:
+        the ones a seccomp filter refused."""
+        if self._denied_counts is None:
             raise RuntimeError("recorder was not started with count_exits=True")
-        return self._row(self._exit_counts, target)
+        return self._row(self._denied_counts, target)
 
     def finish(self, **metadata: Any) -> Recording:
         """Drain the events, read the counts and return the recording."""
@@ -145,7 +150,10 @@ class Recorder:
         rec = self.recording
         for index, name in enumerate(self.names):
             t: Target = rec.target(name)
-            t.processes = len(self.pids[index])
+            # exit events come only from thread-group leaders: they count processes, not threads
+            alive = {p for p in self.pids[index] if p not in self.exited[index]
+                     and self.is_tracked(p) and _is_process(p)}
+            t.processes = len(self.exited[index] | alive)
             unknown: dict[str, int] = {}
             for nr, n in self.syscall_counts(index).items():
                 sname = syscall_name(self.arch, nr) if nr < L.NR_SLOTS - 1 else None
@@ -176,6 +184,18 @@ class Recorder:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _is_process(pid: int) -> bool:
+    """Whether ``pid`` is a live thread-group leader (not a thread)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Tgid:"):
+                    return int(line.split()[1]) == pid
+    except OSError:
+        pass
+    return False
 
 
 def _decode(raw: bytes) -> str:

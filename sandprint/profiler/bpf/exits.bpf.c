@@ -1,11 +1,12 @@
-/* Verification: syscalls of the target counted again at raw sys_exit.
+/* Verification: syscalls of the target that a seccomp filter refused.
  *
  * A syscall a seccomp filter refuses (errno, trap) never reaches sys_enter but does reach
- * sys_exit, so for each number, exit count minus enter count is how many times the sandbox
- * denied it. exit/exit_group never reach sys_exit, which only lowers the exit count.
+ * sys_exit. So sys_enter notes, per thread, the syscall in flight (see syscalls.bpf.c, with
+ * COUNT_EXITS defined), and a failing sys_exit with no matching entry is a refused call.
+ * Successful returns without an entry (the child's side of fork/clone) are not refusals.
  */
 
-BPF_PERCPU_ARRAY(exit_counts, u64, MAX_TARGETS * NR_SLOTS);
+BPF_PERCPU_ARRAY(denied_counts, u64, MAX_TARGETS * NR_SLOTS);
 
 TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 {
@@ -13,10 +14,18 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     struct task_info *t = tracked_task(pid_tgid);
     if (!t || (t->flags & TASK_PENDING_EXEC))
         return 0;
+    u32 tid = (u32)pid_tgid;
     long nr = args->id;
+    long *entered = inflight.lookup(&tid);
+    if (entered && *entered == nr) {
+        inflight.delete(&tid);
+        return 0;
+    }
+    if (args->ret >= 0)
+        return 0;
     u32 slot = nr >= 0 && nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;
     u32 index = t->target * NR_SLOTS + slot;
-    u64 *v = exit_counts.lookup(&index);
+    u64 *v = denied_counts.lookup(&index);
     if (v)
         (*v)++;
     return 0;

@@ -8,6 +8,11 @@
 /* counts[target * NR_SLOTS + nr], per CPU so no atomic is needed. */
 BPF_PERCPU_ARRAY(counts, u64, MAX_TARGETS * NR_SLOTS);
 
+#ifdef COUNT_EXITS
+/* tid -> syscall in flight, for exits.bpf.c (verification only) */
+BPF_HASH(inflight, u32, long, MAX_TASKS);
+#endif
+
 static __always_inline void count_syscall(u32 target, u64 nr)
 {
     u32 slot = nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;   /* nr >= 0 checked by the caller */
@@ -32,6 +37,11 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
         t->flags &= ~TASK_PENDING_EXEC;
     }
     count_syscall(t->target, nr);
+#ifdef COUNT_EXITS
+    u32 tid = (u32)pid_tgid;
+    long entered = args->id;
+    inflight.update(&tid, &entered);
+#endif
     if (nr == NR_EXECVE)
         emit_exec(pid_tgid, t->target, (const char *)args->args[0],
                   (const char *const *)args->args[1]);
