@@ -120,3 +120,62 @@ def load(parts: Iterable[str], arch: str, extra_defines: dict[str, int] | None =
                     "run `bash scripts/setup.sh`)")
         raise EnvironmentProblem(f"could not load the recorder's BPF programs: {detail}{hint}"
                                  ) from None
+
+
+def attach_extra(bpf, attach):
+    """Run ``attach(bpf)`` (manual tracepoint attachments); a failure detaches everything
+    and is told in one line."""
+    try:
+        return attach(bpf)
+    except Exception as e:   # bcc raises bare Exception when an attachment fails
+        bpf.cleanup()
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise EnvironmentProblem(f"could not attach the recorder's BPF programs: {detail}"
+                                 ) from None
+
+
+def detach_in_background(bpf) -> None:
+    """Detach and unload ``bpf`` without waiting for the kernel's RCU grace periods.
+
+    Closing the last reference to a perf event on a syscall tracepoint waits for RCU grace
+    periods (about 70 ms each here), so closing ~90 of them takes seconds. The programs are
+    first disabled (they stop running at once); then a detached grandchild that holds only
+    the perf event fds exits and pays for the unregistration, while this process closes its
+    references instantly.
+    """
+    keep = sorted(set(bpf.tracepoint_fds.values()))
+    if not keep:
+        bpf.cleanup()
+        return
+    import fcntl
+
+    for fd in keep:
+        try:
+            fcntl.ioctl(fd, 0x2401, 0)      # PERF_EVENT_IOC_DISABLE
+        except OSError:
+            pass
+    # The grandchild must close its references *last*: it waits for EOF on this pipe, which
+    # comes when this process has dropped its own references (or has exited).
+    wait_r, wait_w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1
+    if pid == 0:
+        try:
+            if os.fork() == 0:
+                low = 0
+                for fd in sorted(set(keep) | {wait_r}):
+                    os.closerange(low, fd)
+                    low = fd + 1
+                os.closerange(low, 1 << 20)
+                os.read(wait_r, 1)
+        finally:
+            os._exit(0)
+    os.close(wait_r)
+    if pid > 0:
+        os.waitpid(pid, 0)
+    try:
+        bpf.cleanup()
+    finally:
+        os.close(wait_w)
