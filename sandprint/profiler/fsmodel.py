@@ -373,7 +373,12 @@ class FsModel:
         proc.target = ev.target
         handler = _HANDLERS.get(ev.op)
         if handler is not None:
-            handler(self, proc, ev)
+            try:
+                handler(self, proc, ev)
+            except Exception as e:    # noqa: BLE001 - one bad event must not stop recording
+                self._count(ev.target, "modelErrors")
+                info = self._target(ev.target).info
+                info.setdefault("modelError", f"{type(e).__name__}: {e} (op {ev.op})")
 
     def _open(self, proc: Proc, ev: E.FsEvent) -> None:
         dirfd, flags = ev.a[0], ev.a[1]
@@ -395,7 +400,7 @@ class FsModel:
             rights.add("read_dir" if kind == "dir" else "read_file")
         if acc in (O_WRONLY, O_RDWR):
             rights.add("write_file")
-        if flags & O_TRUNC and kind != "dir":
+        if flags & O_TRUNC and kind in ("file", None):    # the kernel truncates only files
             rights.add("truncate")
         created = False
         if flags & O_CREAT:
@@ -459,7 +464,7 @@ class FsModel:
             self.resolver.invalidate()
 
     def _mknod(self, proc: Proc, ev: E.FsEvent) -> None:
-        mode = ev.a[2] & _stat.S_IFMT
+        mode = ev.a[2] & 0o170000
         kind = {_stat.S_IFCHR: "char", _stat.S_IFBLK: "block", _stat.S_IFIFO: "fifo",
                 _stat.S_IFSOCK: "sock"}.get(mode, "file")
         self._parent_op(proc, ev, _MAKE[kind])
