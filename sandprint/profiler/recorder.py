@@ -59,6 +59,7 @@ class Recorder:
         self.bpf = L.load(parts, self.arch, defines)
         self.fs: FsModel | None = None
         self._last_crosscheck = 0.0
+        self._pending_execs: dict[int, tuple[str, list[str]]] = {}
         if files:
             self.fs_syscalls = L.attach_extra(self.bpf, lambda b: FE.attach(b, self.arch))
             self.fs = FsModel(lambda i: self.recording.target(self.names[i]),
@@ -117,7 +118,14 @@ class Recorder:
             return
         if header.type == FE.EV_FS:
             if self.fs is not None:
-                self.fs.handle(FE.FsEvent.from_buffer(data, size))
+                fev = FE.FsEvent.from_buffer(data, size)
+                self.fs.handle(fev)
+                if fev.op == FE.OP_EXEC:
+                    # a thread's successful execve comes back with the leader's tid
+                    pending = self._pending_execs.pop(fev.tid, None) or \
+                        self._pending_execs.pop(fev.pid, None)
+                    if pending and fev.ret == 0:
+                        self.recording.target(self.names[target]).add_exec(*pending)
         elif header.type == L.EV_FORK:
             ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
             self.pids[target].add(ev.child)
@@ -129,6 +137,14 @@ class Recorder:
             argv = [_decode(ev.argv[i].value) for i in range(min(ev.argc, L.EXEC_MAX_ARGS))]
             if ev.truncated:
                 argv.append("...")
+            if self.fs is not None:
+                # Kept until the execve's result arrives (files.bpf.c): failed attempts, such
+                # as a PATH search, are not executions.
+                cwd = self.fs.proc(header.pid).cwd
+                if not filename.startswith("/"):
+                    filename = os.path.normpath(os.path.join(cwd, filename))
+                self._pending_execs[header.tid] = (filename, argv)
+                return
             if not filename.startswith("/"):
                 filename = _absolute(header.pid, filename)
             self.recording.target(self.names[target]).add_exec(filename, argv)
