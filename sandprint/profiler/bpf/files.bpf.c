@@ -20,6 +20,12 @@
  *  - getdents64/ioctl/mmap(PROT_EXEC) on an fd are sent once per (process, generation, fd, op)
  *    until the fd is closed or replaced.
  * Successful opens are never folded: user space needs every fd they create.
+ *
+ * Why not BPF LSM or fentry on security_file_open & co.: they would see resolved paths and
+ * Landlock's own decision points, but they need kernel structures (struct file, dentry) read
+ * with BTF of the running kernel, which bcc does not give here, and they do not load on this
+ * kernel at all. The recorder therefore always uses these tracepoints; there is no run-time
+ * switch (Recorder(files=False) turns the whole stream off).
  */
 
 #define EV_FS 16
