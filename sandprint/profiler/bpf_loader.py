@@ -120,3 +120,15 @@ def load(parts: Iterable[str], arch: str, extra_defines: dict[str, int] | None =
                     "run `bash scripts/setup.sh`)")
         raise EnvironmentProblem(f"could not load the recorder's BPF programs: {detail}{hint}"
                                  ) from None
+
+
+def attach_extra(bpf, attach):
+    """Run ``attach(bpf)`` (manual tracepoint attachments); a failure detaches everything
+    and is told in one line."""
+    try:
+        return attach(bpf)
+    except Exception as e:   # bcc raises bare Exception when an attachment fails
+        bpf.cleanup()
+        detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise EnvironmentProblem(f"could not attach the recorder's BPF programs: {detail}"
+                                 ) from None

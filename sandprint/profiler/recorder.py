@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from typing import Any, Callable
 
 from ..syscalls import native_arch, syscall_name
 from . import bpf_loader as L
+from . import fs_events as FE
+from .fsmodel import FsModel
 from .recording import Recording, Target, utcnow
+
+
+FS_RINGBUF_PAGES = 4096   # 16 MiB: file events are many and larger than fork/exit ones
 
 
 def landlock_abi() -> int | None:
@@ -39,13 +45,31 @@ class Recorder:
     """
 
     def __init__(self, arch: str | None = None, *, count_exits: bool = False,
-                 target_meta: dict[str, Any] | None = None):
+                 target_meta: dict[str, Any] | None = None, files: bool = True):
         self.arch = arch or native_arch()
-        parts = ["tasks.bpf.c", "syscalls.bpf.c"]
+        # Order matters: the raw sys_enter program (syscalls.bpf.c) calls into files.bpf.c,
+        # and the raw sys_exit program (exits.bpf.c) into both.
+        parts = ["tasks.bpf.c"]
+        defines: dict[str, int] = {}
+        if files:   # file, network and signal accesses (fs_events.py, fsmodel.py)
+            parts += ["files.bpf.c", "net.bpf.c"]
+            defines.update(FE.defines(self.arch))
+            defines["RINGBUF_PAGES"] = FS_RINGBUF_PAGES
+            defines["RECORD_FILES"] = 1
+        parts.append("syscalls.bpf.c")
         if count_exits:
+            defines["COUNT_EXITS"] = 1
+        if files or count_exits:
             parts.append("exits.bpf.c")
         self.count_exits = count_exits
-        self.bpf = L.load(parts, self.arch, {"COUNT_EXITS": 1} if count_exits else None)
+        self.bpf = L.load(parts, self.arch, defines)
+        self.fs: FsModel | None = None
+        self._last_crosscheck = 0.0
+        self._pending_execs: dict[int, tuple[str, list[str]]] = {}
+        if files:
+            self.fs_syscalls = L.attach_extra(self.bpf, lambda b: FE.attach(b, self.arch))
+            self.fs = FsModel(lambda i: self.recording.target(self.names[i]),
+                              lambda i: self.pids[i])
         self._tracked = self.bpf["tracked"]
         self._stats = self.bpf["stats"]
         self._counts = self.bpf["counts"]
@@ -78,6 +102,9 @@ class Recorder:
         execve.
         """
         flags = L.TASK_PENDING_EXEC if pending_exec else 0
+        if self.fs is not None:
+            # The launcher's fds (stdin/out/err) are inherited: Landlock never restricts them.
+            self.fs.seed(pid, inherited=pending_exec).target = target
         self._tracked[ctypes.c_uint32(pid)] = L.TaskInfo(target, flags)
         self.pids[target].add(pid)
 
@@ -97,25 +124,50 @@ class Recorder:
         target = header.target
         if target >= len(self.names):
             return
-        if header.type == L.EV_FORK:
+        if header.type == FE.EV_FS:
+            if self.fs is not None:
+                fev = FE.FsEvent.from_buffer(data, size)
+                self.fs.handle(fev)
+                if fev.op == FE.OP_EXEC:
+                    # a thread's successful execve comes back with the leader's tid
+                    pending = self._pending_execs.pop(fev.tid, None) or \
+                        self._pending_execs.pop(fev.pid, None)
+                    if pending and fev.ret == 0:
+                        self.recording.target(self.names[target]).add_exec(*pending)
+        elif header.type == L.EV_FORK:
             ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
             self.pids[target].add(ev.child)
+            if self.fs is not None:
+                self.fs.fork(header.pid, ev.child)
         elif header.type == L.EV_EXEC:
             ev = ctypes.cast(data, ctypes.POINTER(L.ExecEvent)).contents
             filename = _decode(ev.filename)
             argv = [_decode(ev.argv[i].value) for i in range(min(ev.argc, L.EXEC_MAX_ARGS))]
             if ev.truncated:
                 argv.append("...")
+            if self.fs is not None:
+                # Kept until the execve's result arrives (files.bpf.c): failed attempts, such
+                # as a PATH search, are not executions.
+                cwd = self.fs.proc(header.pid).cwd
+                if not filename.startswith("/"):
+                    filename = os.path.normpath(os.path.join(cwd, filename))
+                self._pending_execs[header.tid] = (filename, argv)
+                return
             if not filename.startswith("/"):
                 filename = _absolute(header.pid, filename)
             self.recording.target(self.names[target]).add_exec(filename, argv)
         elif header.type == L.EV_EXIT:
             self.exited[target].add(header.pid)
+            if self.fs is not None:
+                self.fs.exited(header.pid)
             if self.on_exit:
                 self.on_exit(header.pid, target)
 
     def poll(self, timeout_ms: int = 100) -> None:
         self.bpf.ring_buffer_poll(timeout_ms)
+        if self.fs is not None and time.monotonic() - self._last_crosscheck > 0.5:
+            self._last_crosscheck = time.monotonic()
+            self.fs.crosscheck()
 
     def drain(self) -> None:
         self.bpf.ring_buffer_consume()
@@ -163,6 +215,16 @@ class Recorder:
                     unknown[str(nr)] = unknown.get(str(nr), 0) + n
             if unknown:
                 t.info["unnamedSyscalls"] = unknown
+        if self.fs is not None:
+            for index, name in enumerate(self.names):
+                self.fs.finish(index, rec.target(name))
+            fs_stats = self.bpf["fs_stats"]
+            rec.metadata["fileEvents"] = {
+                "sent": int(fs_stats[ctypes.c_int(FE.FS_STAT_EVENTS)].value),
+                "foldedInKernel": int(fs_stats[ctypes.c_int(FE.FS_STAT_DEDUP)].value),
+                "lost": int(fs_stats[ctypes.c_int(FE.FS_STAT_LOST)].value)
+                + int(fs_stats[ctypes.c_int(FE.FS_STAT_INFLIGHT_FULL)].value),
+            }
         lost = self.stat(L.STAT_LOST_EVENTS)
         untracked = self.stat(L.STAT_TRACK_FULL)
         rec.metadata["lostEvents"] = lost + untracked

@@ -1,32 +1,44 @@
-/* Verification: syscalls of the target that a seccomp filter refused.
+/* The raw sys_exit program: results of the target's file syscalls (files.bpf.c), and, when
+ * verifying, the syscalls a seccomp filter refused.
  *
  * A syscall a seccomp filter refuses (errno, trap) never reaches sys_enter but does reach
- * sys_exit. So sys_enter notes, per thread, the syscall in flight (see syscalls.bpf.c, with
+ * sys_exit. So sys_enter notes, per thread, the syscall in flight (syscalls.bpf.c, with
  * COUNT_EXITS defined), and a failing sys_exit with no matching entry is a refused call.
  * Successful returns without an entry (the child's side of fork/clone) are not refusals.
  */
 
+#ifdef COUNT_EXITS
 BPF_PERCPU_ARRAY(denied_counts, u64, MAX_TARGETS * NR_SLOTS);
 
-TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+static __always_inline void count_denied(u64 pid_tgid, long nr, long ret)
 {
-    u64 pid_tgid = bpf_get_current_pid_tgid();
     struct task_info *t = tracked_task(pid_tgid);
     if (!t || (t->flags & TASK_PENDING_EXEC))
-        return 0;
+        return;
     u32 tid = (u32)pid_tgid;
-    long nr = args->id;
     long *entered = inflight.lookup(&tid);
     if (entered && *entered == nr) {
         inflight.delete(&tid);
-        return 0;
+        return;
     }
-    if (args->ret >= 0)
-        return 0;
+    if (ret >= 0)
+        return;
     u32 slot = nr >= 0 && nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;
     u32 index = t->target * NR_SLOTS + slot;
     u64 *v = denied_counts.lookup(&index);
     if (v)
         (*v)++;
+}
+#endif
+
+TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+#ifdef RECORD_FILES
+    fs_exit(pid_tgid, args->ret);
+#endif
+#ifdef COUNT_EXITS
+    count_denied(pid_tgid, args->id, args->ret);
+#endif
     return 0;
 }

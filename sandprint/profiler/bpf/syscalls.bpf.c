@@ -37,6 +37,9 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
         t->flags &= ~TASK_PENDING_EXEC;
     }
     count_syscall(t->target, nr);
+#ifdef RECORD_FILES
+    fs_syscall_enter(nr, args->args);
+#endif
 #ifdef COUNT_EXITS
     u32 tid = (u32)pid_tgid;
     long entered = args->id;
