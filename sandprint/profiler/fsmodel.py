@@ -49,6 +49,8 @@ from . import fs_events as E
 from .paths import Resolver, join, lexical, parent, proc_self
 from .recording import NetAccess, Target
 
+EXEC_RIGHTS = frozenset({"execute", "read_file"})
+
 AT_FDCWD = -100
 O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
 O_CREAT, O_EXCL, O_TRUNC = 0o100, 0o200, 0o1000
@@ -440,13 +442,15 @@ class FsModel:
             path = self._path(proc, ev, ev.path, dirfd)
         if path is None:
             return
-        self._add(ev, path, {"execute"}, "file", denied=outcome == "denied")
+        # The kernel opens what it executes (and the ELF or #! interpreter) read-only, and
+        # Landlock checks that open too: running a file takes execute *and* read_file.
+        self._add(ev, path, EXEC_RIGHTS, "file", denied=outcome == "denied")
         if outcome == "ok":
             interp = interpreter_of(proc.prefix + path)
             if interp and interp.startswith("/"):
                 ip = self._path(proc, ev, interp, AT_FDCWD)
                 if ip:
-                    self._add(ev, ip, {"execute"}, "file")
+                    self._add(ev, ip, EXEC_RIGHTS, "file")
 
     def _parent_op(self, proc: Proc, ev: E.FsEvent, right: str) -> str | None:
         outcome = self._outcome(ev)
