@@ -23,9 +23,18 @@ def _set_diff(label: str, a, b) -> list[str]:
             [f"- {label} {x}" for x in sorted(set(a) - set(b))])
 
 
+def effective_default(p: SeccompProfile) -> tuple[str, int | None]:
+    """The default action and its errno, with SCMP_ACT_ERRNO's implicit EPERM spelled out
+    (SPO cannot write defaultErrnoRet; the runtimes use EPERM)."""
+    errno_ret = p.default_errno_ret
+    if p.default_action in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE") and errno_ret is None:
+        errno_ret = 1
+    return p.default_action, errno_ret
+
+
 def diff_profiles(a: SeccompProfile, b: SeccompProfile) -> list[str]:
     out = []
-    if (a.default_action, a.default_errno_ret) != (b.default_action, b.default_errno_ret):
+    if effective_default(a) != effective_default(b):
         out.append(f"~ defaultAction {a.default_action} -> {b.default_action}"
                    + (f" (errno {a.default_errno_ret} -> {b.default_errno_ret})"
                       if a.default_errno_ret != b.default_errno_ret else ""))

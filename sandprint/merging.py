@@ -47,10 +47,11 @@ def merge_profiles(profiles: list[SeccompProfile]) -> dict[str, Any]:
     """The OCI profile allowing what any of ``profiles`` allows (same default action)."""
     if not profiles:
         raise InputError("nothing to merge", expected="at least one seccomp profile")
+    from .diffing import effective_default
+
     first = profiles[0]
     for p in profiles[1:]:
-        if (p.default_action, p.default_errno_ret) != (first.default_action,
-                                                       first.default_errno_ret):
+        if effective_default(p) != effective_default(first):
             raise InputError(f"default action {p.default_action} (errno {p.default_errno_ret}) "
                              f"differs from {first.source}'s {first.default_action} "
                              f"(errno {first.default_errno_ret})", source=p.source,
