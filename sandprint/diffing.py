@@ -71,7 +71,12 @@ def diff_rulesets(a: dict[str, Any], b: dict[str, Any], *, sources=("A", "B")) -
     out += _set_diff("handled", ra.handled_fs, rb.handled_fs)
     out += _set_diff("handled", ra.handled_net, rb.handled_net)
     out += _set_diff("scope", ra.scoped, rb.scoped)
-    out += _rights_diff("", ra.path_rules, rb.path_rules, "fs")
+    from .merging import prune
+
+    # rights a directory rule above already grants are not a difference
+    pa = {p: frozenset(r) for p, r in prune({p: set(r) for p, r in ra.path_rules.items()}).items()}
+    pb = {p: frozenset(r) for p, r in prune({p: set(r) for p, r in rb.path_rules.items()}).items()}
+    out += _rights_diff("", pa, pb, "fs")
     out += _rights_diff("port ", ra.port_rules, rb.port_rules, "net")
     return out
 
