@@ -180,9 +180,18 @@ def exec_(seccomp_path, landlock_path, compat, command):
               help="Block nothing; list everything that would have been denied.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False),
               help="Write the verification report as JSON.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Write the verification report as a self-contained HTML page.")
+@click.option("--fix", is_flag=True,
+              help="Extend the profile/ruleset with what was denied (regenerated, written "
+                   "in place atomically) and print the diff.")
+@click.option("--recording", "recordings", multiple=True, type=click.Path(dir_okay=False),
+              help="Recording(s) the sandbox was generated from: the report says how much "
+                   "of the workload they saw, and warns about a single short run.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True))
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def verify(seccomp_path, landlock_path, complain, report_path, duration, command):
+def verify(seccomp_path, landlock_path, complain, report_path, html_path, fix, recordings,
+           duration, command):
     """Replay COMMAND under the sandbox and report every denial (exit 1 if any)."""
     from . import verify as verify_mod
 
@@ -190,22 +199,57 @@ def verify(seccomp_path, landlock_path, complain, report_path, duration, command
         raise click.UsageError("give --seccomp and/or --landlock")
     code = verify_mod.verify_cli(list(command), seccomp=seccomp_path, landlock=landlock_path,
                                  complain=complain, report=report_path, duration=duration,
-                                 log=echo_err)
+                                 log=echo_err, html=html_path, fix=fix,
+                                 recordings=list(recordings))
     sys.exit(code)
 
 
-# -- merge ---------------------------------------------------------------------------------
+@main.command(context_settings={"allow_interspersed_args": False})
+@click.option("--seccomp", "seccomp_path", type=click.Path(dir_okay=False))
+@click.option("--landlock", "landlock_path", type=click.Path(dir_okay=False))
+@click.option("--report", "report_path", type=click.Path(dir_okay=False),
+              help="Also write the comparison as a JSON report.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True))
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def check(seccomp_path, landlock_path, report_path, duration, command):
+    """Drift gate: exit 1 with a diff when COMMAND needs more than the committed sandbox."""
+    from . import check as check_mod
+
+    if not seccomp_path and not landlock_path:
+        raise click.UsageError("give --seccomp and/or --landlock")
+    sys.exit(check_mod.check_cli(list(command), seccomp=seccomp_path, landlock=landlock_path,
+                                 duration=duration, log=echo_err, report=report_path))
+
+
+# -- merge / diff --------------------------------------------------------------------------
 
 @main.command()
-@click.argument("recordings", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-def merge(recordings, output):
-    """Merge recordings (union; counts add up; provenance kept)."""
-    from .profiler.recording import Recording, merge as merge_recs
+def merge(inputs, output):
+    """Merge recordings, seccomp profiles or Landlock rulesets (union; by content)."""
+    from .merging import merge_files
+    from .profiler.record import check_output_path
 
-    merged = merge_recs([Recording.load(p) for p in recordings], recordings)
-    merged.save(output)
-    echo_err(f"merged {len(recordings)} recordings into {output}")
+    check_output_path(output)
+    for line in merge_files(list(inputs), output):
+        echo_err(line)
+
+
+@main.command()
+@click.argument("a", type=click.Path(dir_okay=False))
+@click.argument("b", type=click.Path(dir_okay=False))
+def diff(a, b):
+    """What B adds (+) or removes (-) against A: recordings, profiles or rulesets.
+
+    Exit 0 when they are the same, 1 when they differ, 2 on bad input (like diff(1)).
+    """
+    from .diffing import diff_files
+
+    lines = diff_files(a, b)
+    for line in lines:
+        click.echo(line)
+    sys.exit(1 if lines else 0)
 
 
 # -- doctor / demo -------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def run(workdir: str | None, echo: Callable[[str], None] = print) -> int:
         echo(f"   {line}")
 
     echo("3. verify   replay the workload under the profile")
-    result = verify(argv, seccomp=str(prof_path), log=quiet)
+    result = verify(argv, seccomp=str(prof_path), log=quiet, recordings=[str(rec_path)])
     for line in render_text(result):
         echo(f"   {line}")
 

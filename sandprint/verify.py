@@ -1,35 +1,77 @@
 """Replaying a workload under its sandbox and reporting every denial.
 
-Enforce mode applies the profile for real and watches the replay with the recorder, which
-also watches sys_exit: a call a seccomp filter refuses never reaches sys_enter but does reach
-sys_exit, failing, so a failed exit with no matching entry on that thread is a denial. Complain mode applies nothing and compares what the replay did with what the
-profile allows: the same verdict, without blocking anything.
+**Enforce mode** applies the sandbox for real in the launched child, right before its exec
+(the Landlock ruleset first, then the seccomp filter, which may forbid the Landlock syscalls
+themselves), and watches the replay with the recorder:
+
+* seccomp: a call the filter refuses never reaches sys_enter but does reach sys_exit, failing;
+  so the recorder (``count_exits=True``) counts a failing exit with no matching entry on that
+  thread as a refusal (``exits.bpf.c``);
+* Landlock: a refused access is a file or network syscall that returned EACCES/EPERM; the
+  recorder's file model writes it in ``FileAccess.denied`` / ``info.deniedNetwork``.
+
+**Complain mode** blocks nothing. Seccomp: the recorder watches an *unconfined* replay and
+every syscall it made is compared with the profile. This was chosen over the two other ways
+the kernel offers:
+
+* ``SCMP_ACT_LOG`` writes each logged call to the audit log: it needs auditd or kmsg
+  parsing, is rate limited (``printk`` ratelimit; records get dropped under load) and
+  in containers is often not readable at all;
+* a user-notification supervisor (``SCMP_ACT_NOTIFY`` + ``SECCOMP_USER_NOTIF_FLAG_CONTINUE``)
+  sees every call with its pid, but costs two context switches per call outside the
+  profile, deadlocks if the supervisor ever blocks on the workload, and needs the listener
+  fd passed out of the child before exec;
+* the recorder is already there for enforce mode, costs one hash lookup per syscall, loses
+  nothing silently (losses are counted), and sees exactly the numbers the profile is made of.
+
+The one thing an unconfined replay changes is the path the workload takes after a call that
+would have failed: enforce mode stops at the first refusal, complain mode shows them all.
+
+Landlock has no permissive mode in the kernel: complain mode evaluates the accesses recorded
+during the unconfined replay against the ruleset with Landlock's own rules (``compare.py``).
+
+**Attribution.** With ``attribute=True`` the recorder keeps, per (process, syscall number), a
+count and the process's comm, with refused calls apart; the executable comes from the exec
+events; file accesses keep the first few processes that made them. A denial names them.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .compare import LandlockPolicy, Need, denied_network, landlock_needs, seccomp_needs
 from .fileio import write_json
 from .profiler.bpf_loader import NR_SLOTS
-from .profiler.record import run_command
+from .profiler.record import check_output_path, run_command
 from .profiler.recorder import Recorder
-from .profiler.recording import Recording
+from .profiler.recording import Recording, merge
 from .profiler.targets import resolve_command
 from .syscalls import syscall_name
 
 Log = Callable[[str], None]
 
+# A profile made from less than this much recorded time, in one run, gets a warning.
+SHORT_RUN_SECONDS = 30.0
+
 
 @dataclass
 class Denial:
-    kind: str                  # "syscall" | "file" | "network"
-    name: str                  # syscall name, path, or port
+    kind: str                  # "syscall" | "file" | "network" | "signal"
+    name: str                  # syscall name, path, "tcp connect 8080", signal
     count: int = 1
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)   # rights, processes, layer ...
+
+    @property
+    def rights(self) -> list[str]:
+        return list(self.detail.get("rights", []))
+
+    @property
+    def processes(self) -> list[dict[str, Any]]:
+        return list(self.detail.get("processes", []))
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "count": self.count, **self.detail}
@@ -44,13 +86,20 @@ class VerifyResult:
     denials: list[Denial]
     recording: Recording
     notes: list[str] = field(default_factory=list)
+    seccomp_path: str | None = None
+    landlock_path: str | None = None
+    profile: Any = None                      # SeccompProfile
+    policy: LandlockPolicy | None = None
+    refused_syscalls: dict[str, int] = field(default_factory=dict)   # enforce mode
+    coverage: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.denials and self.exit_code == 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "apiVersion": "sandprint/v1",
             "kind": "VerifyReport",
             "mode": self.mode,
@@ -58,47 +107,84 @@ class VerifyResult:
             "verdict": "pass" if self.ok else "fail",
             "exitStatus": self.exit_code,
             "stopReason": self.stop_reason,
+            "sandbox": {"seccomp": self.seccomp_path, "landlock": self.landlock_path},
             "denials": [d.to_json() for d in self.denials],
+            "coverage": self.coverage,
+            "warnings": self.warnings,
             "notes": self.notes,
-            "recording": self.recording.to_json(),
         }
+        if self.profile is not None:
+            out["seccompAllowed"] = sorted(self.profile.allowed_syscalls())
+        if self.policy is not None:
+            out["landlockRules"] = {p: sorted(r) for p, r in sorted(self.policy.rules.items())}
+            out["landlockPorts"] = {str(p): sorted(r) for p, r in sorted(self.policy.ports.items())}
+        out["recording"] = self.recording.to_json()
+        return out
 
 
-def seccomp_denials(recorder: Recorder, target: int, arch: str) -> list[Denial]:
-    """Syscalls the filter refused: they failed at sys_exit without reaching sys_enter."""
-    out = []
-    for nr, refused in sorted(recorder.denied_counts(target).items()):
-        name = syscall_name(arch, nr) if nr < NR_SLOTS - 1 else None
-        out.append(Denial("syscall", name or f"#{nr}", refused, {"number": nr}))
+# -- attribution -------------------------------------------------------------------------------
+
+def _process(pid: int, comm: str | None, exe: str | None) -> dict[str, Any]:
+    d: dict[str, Any] = {"pid": pid}
+    if comm:
+        d["comm"] = comm
+    if exe:
+        d["exe"] = exe
+    return d
+
+
+def _by_syscall(attribution: list[dict[str, Any]], refused: bool, arch: str
+                ) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for a in sorted(attribution, key=lambda a: (a["pid"], a["nr"])):
+        if a["refused"] != refused:
+            continue
+        name = syscall_name(arch, a["nr"]) if a["nr"] < NR_SLOTS - 1 else None
+        p = _process(a["pid"], a["comm"], a["exe"])
+        p["count"] = a["count"]
+        out.setdefault(name or f"#{a['nr']}", []).append(p)
     return out
 
 
-def outside_profile(rec: Recording, allowed: set[str]) -> list[Denial]:
-    """Complain mode: syscalls the replay made that the profile does not allow."""
-    out = []
-    for t in rec.targets:
-        for name, n in sorted(t.syscalls.items()):
-            if name not in allowed:
-                out.append(Denial("syscall", name, n, {"target": t.name}))
-    return out
+def _path_processes(recorder: Recorder, comms: dict[int, str], target: int, path: str
+                    ) -> list[dict[str, Any]]:
+    if recorder.fs is None:
+        return []
+    pids = recorder.fs.accessed_by.get((target, path), [])
+    return [_process(p, comms.get(p), recorder.exe.get(p)) for p in pids]
 
 
-def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None = None,
-           complain: bool = False, duration: float | None = None, log: Log = print
-           ) -> VerifyResult:
+# -- the replay --------------------------------------------------------------------------------
+
+def load_sandbox(seccomp: str | None, landlock: str | None):
+    """Load and check the profile and ruleset (InputError before anything runs)."""
     from .seccomp_profile import load_profile
 
-    resolve_command(argv)
     profile = load_profile(seccomp) if seccomp else None
-    ruleset = None
+    policy = ruleset = None
     if landlock:
         from .landlock import Ruleset
 
+        policy = LandlockPolicy.from_file(landlock)
         ruleset = Ruleset.from_file(landlock)
+    return profile, policy, ruleset
+
+
+def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None = None,
+           complain: bool = False, duration: float | None = None, log: Log = print,
+           recordings: list[str] | None = None) -> VerifyResult:
+    """Replay ``argv`` under the sandbox (enforce) or beside it (complain); see the module."""
+    resolve_command(argv)
+    profile, policy, ruleset = load_sandbox(seccomp, landlock)
+    if profile is not None and not complain:
+        from .enforce import build_filter, check_can_exec
+
+        check_can_exec(profile)
+        build_filter(profile)          # every rule problem shows before anything runs
+    provenance = [Recording.load(p) for p in recordings or []]
 
     def prepare() -> None:
-        # In the child, right before exec: the sandbox, Landlock first (seccomp may forbid
-        # the Landlock syscalls themselves).
+        # In the child, right before exec: Landlock first (seccomp may forbid its syscalls).
         if ruleset is not None:
             ruleset.restrict_self(compat="hard")
         if profile is not None:
@@ -109,55 +195,169 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
     mode = "complain" if complain else "enforce"
     notes: list[str] = []
     meta = {"type": "command", "command": list(argv), "verify": mode}
-    with Recorder(count_exits=not complain, target_meta=meta) as recorder:
+    with Recorder(count_exits=not complain, target_meta=meta, attribute=True) as recorder:
         cmd, reason = run_command(argv, recorder, duration=duration,
                                   prepare=None if complain else prepare, log=log)
         rec = recorder.finish(stopReason=reason, exitStatus=cmd.exit_code)
+        attribution = recorder.attribution()
+        arch = recorder.arch
+        comms = {a["pid"]: a["comm"] for a in attribution if a["comm"]}
         denials: list[Denial] = []
+        refused: dict[str, int] = {}
         if profile is not None:
-            if complain:
-                denials += outside_profile(rec, profile.allowed_syscalls())
-            else:
-                denials += seccomp_denials(recorder, 0, recorder.arch)
-                if profile.default_action in ("SCMP_ACT_LOG",):
-                    denials += outside_profile(rec, profile.allowed_syscalls())
+            if complain or profile.default_action in ("SCMP_ACT_LOG", "SCMP_ACT_ALLOW"):
+                who = _by_syscall(attribution, False, arch)
+                for need in seccomp_needs(rec, profile.allowed_syscalls()):
+                    denials.append(Denial("syscall", need.name, need.count,
+                                          {"layer": "seccomp",
+                                           "processes": who.get(need.name, [])}))
+            if not complain:
+                who = _by_syscall(attribution, True, arch)
+                for nr, n in sorted(recorder.denied_counts(0).items()):
+                    name = (syscall_name(arch, nr) if nr < NR_SLOTS - 1 else None) or f"#{nr}"
+                    refused[name] = n
+                    denials.append(Denial("syscall", name, n,
+                                          {"layer": "seccomp", "number": nr,
+                                           "processes": who.get(name, [])}))
+        if complain and policy is not None:
+            for need in landlock_needs(rec, policy):
+                denials.append(_landlock_denial(need, recorder, comms))
+        elif not complain:
+            for t in rec.targets:
+                for path, fa in sorted(t.files.items()):
+                    if fa.denied:
+                        denials.append(Denial("file", path, fa.count, {
+                            "layer": "landlock" if policy is not None else "os",
+                            "rights": sorted(fa.denied),
+                            "processes": _path_processes(recorder, comms, 0, path)}))
+                for nd in denied_network(t):
+                    denials.append(Denial("network", f"{nd['protocol']} {nd['op']} "
+                                          f"{nd.get('port') or nd.get('address')}", 1,
+                                          {"layer": "landlock" if policy is not None else "os",
+                                           "rights": [f"{nd['op']}_{nd['protocol']}"]}))
+                for sig in t.signals:
+                    if sig.get("denied"):
+                        denials.append(Denial("signal", f"{sig.get('signal')}", 1,
+                                              {"layer": "landlock", "to": sig.get("to")}))
     if cmd.status is not None and cmd.exit_code == 128 + signal.SIGSYS:
         notes.append("the command was killed by SIGSYS: the profile's kill action stopped a "
                      "syscall (its name is not visible to the recorder; regenerate with "
                      "--default-action errno to see it)")
-    for t in rec.targets:
-        for path, fa in sorted(t.files.items()):
-            if fa.denied:
-                denials.append(Denial("file", path, fa.count, {"rights": sorted(fa.denied)}))
+    if profile is not None and any(r.args for r in profile.rules):
+        notes.append("rules with argument conditions count as allowed in complain mode "
+                     "(the recording has no arguments to test them with)")
+    if policy is not None and policy.skipped:
+        notes.append(f"{len(policy.skipped)} ruleset paths do not exist here and give no "
+                     f"rule: {', '.join(policy.skipped[:5])}")
     if rec.lost_events:
         notes.append(f"{rec.lost_events} events were lost: denials may be missing")
-    return VerifyResult(mode, list(argv), cmd.exit_code, reason, denials, rec, notes)
+    result = VerifyResult(mode, list(argv), cmd.exit_code, reason, denials, rec, notes,
+                          seccomp, landlock, profile, policy, refused)
+    result.coverage, result.warnings = coverage(rec, provenance, recordings or [])
+    if not recordings:
+        result.warnings.append("the sandbox's provenance is unknown: pass --recording with "
+                               "the recording(s) it was generated from to check how much of "
+                               "the workload they saw")
+    return result
 
 
-def render_text(result: VerifyResult) -> list[str]:
-    lines = []
-    verdict = "PASS" if result.ok else "FAIL"
-    lines.append(f"sandprint verify ({result.mode}): {verdict} - command exited "
-                 f"{result.exit_code}, {len(result.denials)} denial(s)")
-    word = "would be denied" if result.mode == "complain" else "denied"
-    for d in result.denials:
-        extra = f" ({', '.join(d.detail['rights'])})" if d.kind == "file" else ""
-        lines.append(f"  {word}: {d.kind} {d.name}{extra} x{d.count}")
-    for n in result.notes:
-        lines.append(f"  note: {n}")
-    return lines
+def _landlock_denial(need: Need, recorder: Recorder, comms: dict[int, str]) -> Denial:
+    detail: dict[str, Any] = {"layer": "landlock", "rights": need.rights}
+    if need.kind == "file":
+        detail["processes"] = _path_processes(recorder, comms, 0, need.name)
+    return Denial(need.kind, need.name, need.count, detail)
 
+
+# -- coverage ----------------------------------------------------------------------------------
+
+def _seconds(meta: dict[str, Any]) -> float | None:
+    try:
+        start = _dt.datetime.fromisoformat(meta["start"])
+        end = _dt.datetime.fromisoformat(meta["end"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, (end - start).total_seconds())
+
+
+def recording_coverage(rec: Recording) -> dict[str, Any]:
+    """How much of a workload a recording saw: runs, seconds, processes, executables."""
+    sources = rec.metadata.get("sources") or [rec.metadata]
+    seconds = [s for s in (_seconds(m) for m in sources) if s is not None]
+    execs = sorted({e.path for t in rec.targets for e in t.execs.values()})
+    return {
+        "runs": int(rec.metadata.get("runs") or len(sources) or 1),
+        "seconds": round(sum(seconds), 3) if seconds else None,
+        "longestRunSeconds": round(max(seconds), 3) if seconds else None,
+        "processes": sum(t.processes for t in rec.targets),
+        "executables": execs,
+        "syscalls": len(rec.all_syscalls()),
+        "paths": sum(len(t.files) for t in rec.targets),
+        "lostEvents": rec.lost_events,
+    }
+
+
+def coverage(replay: Recording, provenance: list[Recording], paths: list[str]
+             ) -> tuple[dict[str, Any], list[str]]:
+    out: dict[str, Any] = {"replay": recording_coverage(replay)}
+    warnings: list[str] = []
+    if provenance:
+        src = provenance[0] if len(provenance) == 1 else merge(provenance, paths)
+        cov = recording_coverage(src)
+        cov["files"] = list(paths)
+        out["profile"] = cov
+        if cov["runs"] <= 1 and (cov["seconds"] is None or cov["seconds"] < SHORT_RUN_SECONDS):
+            secs = "unknown time" if cov["seconds"] is None else f"{cov['seconds']:.1f} s"
+            warnings.append(f"the sandbox was generated from a single short run ({secs}): "
+                            "code paths that run did not take are not in it; record more "
+                            "runs (tests, replicas, longer) and merge them")
+        new_execs = set(out["replay"]["executables"]) - set(cov["executables"])
+        if new_execs:
+            warnings.append(f"the replay executed {len(new_execs)} programs the recording "
+                            f"never saw: {', '.join(sorted(new_execs)[:5])}")
+    return out, warnings
+
+
+# -- CLI glue ----------------------------------------------------------------------------------
 
 def verify_cli(argv: list[str], *, seccomp: str | None, landlock: str | None, complain: bool,
-               report: str | None, duration: float | None, log: Log) -> int:
+               report: str | None, duration: float | None, log: Log,
+               html: str | None = None, fix: bool = False,
+               recordings: list[str] | None = None) -> int:
+    from .reports import html as html_report
+    from .reports.text import render_text
+
+    for out in (report, html):
+        if out:
+            check_output_path(out)
+    if fix:
+        for p in (seccomp, landlock):
+            if p:
+                check_output_path(p)
     result = verify(argv, seccomp=seccomp, landlock=landlock, complain=complain,
-                    duration=duration, log=log)
+                    duration=duration, log=log, recordings=recordings)
     for line in render_text(result):
         log(line)
     if report:
         write_json(report, result.to_json())
+        log(f"report: {report}")
+    if html:
+        html_report.write(result, html)
+        log(f"html report: {html}")
+    if fix and result.denials:
+        from .fix import fix_sandbox
+
+        for line in fix_sandbox(result):
+            log(line)
     return 0 if result.ok else 1
 
 
 def dumps(result: VerifyResult) -> str:
     return json.dumps(result.to_json(), indent=2)
+
+
+# kept for callers of the first version
+def render_text(result: VerifyResult) -> list[str]:
+    from .reports.text import render_text as _render
+
+    return _render(result)
+

@@ -7,7 +7,8 @@
 #
 # What it does, each step skipped when already done:
 #   1. Debian packages: bcc (python3-bpfcc, bpfcc-tools), bpftool, libseccomp, podman + runc,
-#      busybox-static (tiny test images), strace (benchmarks), oci-seccomp-bpf-hook (comparison).
+#      busybox-static (tiny test images), strace (benchmarks), oci-seccomp-bpf-hook (comparison),
+#      chromium (the HTML report is tested in a real headless browser).
 #   2. Kernel headers for bcc: the running kernel's package when Debian has it; otherwise the
 #      nearest linux-headers-6.1 package for this architecture, linked at
 #      /lib/modules/$(uname -r)/build (and `source`). bcc only needs them to compile; the BPF
@@ -47,7 +48,8 @@ missing_pkgs() {
 
 # --- 1. Debian packages -------------------------------------------------------------------
 pkgs=(python3-bpfcc bpfcc-tools bpftool libseccomp2 podman runc conmon slirp4netns uidmap
-      fuse-overlayfs busybox-static strace oci-seccomp-bpf-hook iproute2 procps ca-certificates)
+      fuse-overlayfs busybox-static strace oci-seccomp-bpf-hook iproute2 procps ca-certificates
+      chromium)
 need=$(missing_pkgs "${pkgs[@]}")
 if [ -n "$need" ]; then
     apt_update_once

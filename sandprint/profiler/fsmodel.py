@@ -16,7 +16,9 @@ Rights (Landlock's names):
   make_reg on the parent (created = O_EXCL, or the inode's birth time is not before the call,
   or the file is already gone);
 * execve and mmap(PROT_EXEC) of a file -> execute (also the ELF interpreter / ``#!``
-  interpreter of an executed file, which the kernel opens itself);
+  interpreter of an executed file, which the kernel opens itself); the kernel opens what it
+  executes for reading too (``open_exec``), and Landlock checks read_file there as well, so
+  an executed file (and its interpreter) also gets read_file;
 * mkdir -> make_dir, mknod -> make_char/make_block/make_fifo/make_sock/make_reg, symlink ->
   make_sym, unlink -> remove_file, rmdir -> remove_dir, all on the parent directory;
 * rename/link -> remove_<kind> on the source's parent, make_<kind> on the destination's
@@ -60,6 +62,7 @@ RENAME_EXCHANGE = 2
 CLOSE_RANGE_CLOEXEC = 4
 SOCK_TYPE_MASK, SOCK_CLOEXEC = 0xF, 0o2000000
 DENIED = (-errno.EACCES, -errno.EPERM)
+EXEC_RIGHTS = frozenset({"execute", "read_file"})   # what Landlock checks at open_exec
 CREATE_SLACK_NS = 20_000_000      # inode timestamps are coarse (jiffies)
 
 _MAKE = {"file": "make_reg", "dir": "make_dir", "symlink": "make_sym", "char": "make_char",
@@ -223,6 +226,8 @@ class FsModel:
         self.existing: set[str] = set()
         self.counters: dict[int, dict[str, int]] = {}
         self.signals_seen: set[tuple] = set()
+        # (target, path) -> the first few processes that accessed it (verify names them)
+        self.accessed_by: dict[tuple[int, str], list[int]] = {}
 
     # -- processes -------------------------------------------------------------------------
     def seed(self, pid: int, *, inherited: bool = False) -> Proc:
@@ -353,6 +358,9 @@ class FsModel:
         if not rights:
             return
         t = self._target(ev.target)
+        by = self.accessed_by.setdefault((ev.target, path), [])
+        if ev.pid not in by and len(by) < 4:
+            by.append(ev.pid)
         if denied:
             t.add_file(path, (), denied=rights, kind=kind)
         else:

@@ -45,7 +45,8 @@ class Recorder:
     """
 
     def __init__(self, arch: str | None = None, *, count_exits: bool = False,
-                 target_meta: dict[str, Any] | None = None, files: bool = True):
+                 target_meta: dict[str, Any] | None = None, files: bool = True,
+                 attribute: bool = False):
         self.arch = arch or native_arch()
         # Order matters: the raw sys_enter program (syscalls.bpf.c) calls into files.bpf.c,
         # and the raw sys_exit program (exits.bpf.c) into both.
@@ -59,6 +60,10 @@ class Recorder:
         parts.append("syscalls.bpf.c")
         if count_exits:
             defines["COUNT_EXITS"] = 1
+        if attribute:   # per-process syscall counts, so verify can name who made a call
+            defines["ATTRIBUTE"] = 1
+        self.attributing = attribute
+        self.exe: dict[int, str] = {}         # tgid -> what it executed last (attribution)
         if files or count_exits:
             parts.append("exits.bpf.c")
         self.count_exits = count_exits
@@ -134,9 +139,12 @@ class Recorder:
                         self._pending_execs.pop(fev.pid, None)
                     if pending and fev.ret == 0:
                         self.recording.target(self.names[target]).add_exec(*pending)
+                        self.exe[fev.pid] = pending[0]
         elif header.type == L.EV_FORK:
             ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
             self.pids[target].add(ev.child)
+            if header.pid in self.exe:
+                self.exe.setdefault(ev.child, self.exe[header.pid])
             if self.fs is not None:
                 self.fs.fork(header.pid, ev.child)
         elif header.type == L.EV_EXEC:
@@ -156,6 +164,7 @@ class Recorder:
             if not filename.startswith("/"):
                 filename = _absolute(header.pid, filename)
             self.recording.target(self.names[target]).add_exec(filename, argv)
+            self.exe[header.pid] = filename
         elif header.type == L.EV_EXIT:
             self.exited[target].add(header.pid)
             if self.fs is not None:
@@ -195,6 +204,19 @@ class Recorder:
         if self._denied_counts is None:
             raise RuntimeError("recorder was not started with count_exits=True")
         return self._row(self._denied_counts, target)
+
+    def attribution(self) -> list[dict[str, Any]]:
+        """Per process and syscall: ``{"pid", "nr", "refused", "count", "comm", "exe"}``
+        (recorder started with ``attribute=True``; ``refused``: the filter refused it)."""
+        if not self.attributing:
+            raise RuntimeError("recorder was not started with attribute=True")
+        out = []
+        for k, v in self.bpf["attribution"].items():
+            refused = bool(k.nr & 0x80000000)
+            out.append({"pid": int(k.tgid), "nr": int(k.nr & 0x7FFFFFFF), "refused": refused,
+                        "count": int(v.count), "comm": _decode(bytes(v.comm).split(b"\0")[0]),
+                        "exe": self.exe.get(int(k.tgid))})
+        return out
 
     def finish(self, **metadata: Any) -> Recording:
         """Drain the events, read the counts and return the recording."""

@@ -62,7 +62,8 @@ class FileAccess:
     def merge(self, other: "FileAccess") -> None:
         self.access |= other.access
         self.denied |= other.denied
-        self.kind = self.kind or other.kind
+        kinds = [k for k in (self.kind, other.kind) if k]
+        self.kind = min(kinds) if kinds else None     # order-independent (merge commutes)
         self.count += other.count
 
 
@@ -165,9 +166,12 @@ class Target:
         for sig in other.signals:
             if sig not in self.signals:
                 self.signals.append(dict(sig))
+        self.signals.sort(key=_canonical)
         self.processes += other.processes
         for k, v in other.info.items():
-            self.info.setdefault(k, v)
+            # order-independent: on a conflict the smaller value (canonical JSON) wins
+            if k not in self.info or _canonical(v) < _canonical(self.info[k]):
+                self.info[k] = v
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -374,6 +378,12 @@ def _parse(data: Any, source: str) -> Recording:
     return rec
 
 
+def _canonical(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def merge(recordings: Iterable[Recording], sources: Iterable[str] | None = None) -> Recording:
     """Union of recordings: per target name, counts add up and accesses unite.
 
@@ -401,14 +411,18 @@ def merge(recordings: Iterable[Recording], sources: Iterable[str] | None = None)
             provenance.append(entry)
         for t in rec.targets:
             out.target(t.name).merge(t)
+    provenance.sort(key=_canonical)       # merge is commutative and associative
     first = recs[0].metadata
+    kernels = {r.metadata.get("kernel") for r in recs}
+    abis = [r.metadata.get("landlockABI") for r in recs
+            if isinstance(r.metadata.get("landlockABI"), int)]
     starts = [r.metadata.get("start") for r in recs if r.metadata.get("start")]
     ends = [r.metadata.get("end") for r in recs if r.metadata.get("end")]
     out.metadata = {
         "target": first.get("target") if len(recs) == 1 else {"type": "merged"},
-        "kernel": first.get("kernel"),
+        "kernel": kernels.pop() if len(kernels) == 1 else "mixed",
         "arch": arch,
-        "landlockABI": first.get("landlockABI"),
+        "landlockABI": min(abis) if abis else None,     # what every run's kernel has
         "start": min(starts) if starts else None,
         "end": max(ends) if ends else None,
         "toolVersion": __version__,

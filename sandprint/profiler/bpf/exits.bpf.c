@@ -28,6 +28,9 @@ static __always_inline void count_denied(u64 pid_tgid, long nr, long ret)
     u64 *v = denied_counts.lookup(&index);
     if (v)
         (*v)++;
+#ifdef ATTRIBUTE
+    attribute(pid_tgid, (u32)slot | ATTR_REFUSED);
+#endif
 }
 #endif
 

@@ -13,6 +13,35 @@ BPF_PERCPU_ARRAY(counts, u64, MAX_TARGETS * NR_SLOTS);
 BPF_HASH(inflight, u32, long, MAX_TASKS);
 #endif
 
+#ifdef ATTRIBUTE
+/* Verification only: which process made which syscall, so a denial can name the process.
+ * Key: tgid and the syscall number, with ATTR_REFUSED set for calls a filter refused
+ * (exits.bpf.c); value: how many times, and the process's comm when first seen. */
+#define ATTR_REFUSED 0x80000000u
+struct attr_key {
+    u32 tgid;
+    u32 nr;
+};
+struct attr_val {
+    u64 count;
+    char comm[16];
+};
+BPF_HASH(attribution, struct attr_key, struct attr_val, MAX_TASKS);
+
+static __always_inline void attribute(u64 pid_tgid, u32 nr)
+{
+    struct attr_key key = {.tgid = pid_tgid >> 32, .nr = nr};
+    struct attr_val *v = attribution.lookup(&key);
+    if (v) {
+        __sync_fetch_and_add(&v->count, 1);
+        return;
+    }
+    struct attr_val init = {.count = 1};
+    bpf_get_current_comm(&init.comm, sizeof(init.comm));
+    attribution.update(&key, &init);
+}
+#endif
+
 static __always_inline void count_syscall(u32 target, u64 nr)
 {
     u32 slot = nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;   /* nr >= 0 checked by the caller */
@@ -37,6 +66,9 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
         t->flags &= ~TASK_PENDING_EXEC;
     }
     count_syscall(t->target, nr);
+#ifdef ATTRIBUTE
+    attribute(pid_tgid, (u32)nr);
+#endif
 #ifdef RECORD_FILES
     fs_syscall_enter(nr, args->args);
 #endif

@@ -1,0 +1,101 @@
+"""Telling sandprint's files apart by their content: recording, seccomp profile, Landlock ruleset.
+
+``merge`` and ``diff`` take any of the three and must not guess from a file name:
+
+* a JSON object with ``kind: Recording`` is a recording;
+* ``kind: SeccompProfile`` (SPO, JSON or YAML) or an object with ``defaultAction`` (OCI) is a
+  seccomp profile;
+* a JSON object with landlockconfig keys (``ruleset``, ``pathBeneath``, ``netPort``, ``abi``,
+  ``variable``), or a TOML document, is a Landlock ruleset.
+
+Each is then loaded by its own validating loader, so a bad file is an InputError naming the
+file and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputError
+from .fileio import read_text
+
+RECORDING, SECCOMP, LANDLOCK = "recording", "seccomp profile", "landlock ruleset"
+LANDLOCK_KEYS = ("ruleset", "pathBeneath", "netPort", "abi", "variable")
+WHAT = "a recording, a seccomp profile (OCI or SPO) or a landlockconfig ruleset"
+
+
+@dataclass
+class Document:
+    kind: str               # RECORDING | SECCOMP | LANDLOCK
+    value: Any              # Recording | SeccompProfile | canonical landlockconfig dict
+    path: str
+    fmt: str                # json | yaml | toml (how it was written)
+
+
+def _from_object(data: Any, text: str, path: str, fmt: str) -> Document:
+    from .landlock.config import loads_config
+    from .profiler.recording import Recording
+    from .seccomp_profile import profile_from_data
+
+    if not isinstance(data, dict):
+        raise InputError("cannot tell what this file is", source=path, field="(top level)",
+                         expected=WHAT)
+    kind = data.get("kind")
+    if kind == "Recording":
+        return Document(RECORDING, Recording.from_json(data, source=path), path, fmt)
+    if kind == "SeccompProfile" or "defaultAction" in data:
+        return Document(SECCOMP, profile_from_data(data, source=path), path, fmt)
+    if kind is None and any(k in data for k in LANDLOCK_KEYS):
+        return Document(LANDLOCK, loads_config(text, "json", path), path, fmt)
+    raise InputError("cannot tell what this file is" +
+                     (f" (kind {kind!r})" if kind else ""), source=path, field="kind",
+                     expected=WHAT)
+
+
+def load_document(path: str) -> Document:
+    """Load ``path`` as whichever of the three it is (InputError when none)."""
+    text = read_text(path, "input file")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
+                             source=path) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", source=path) from None
+        return _from_object(data, text, path, "json")
+    if not path.lower().endswith(".toml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            data = None
+        except RecursionError:
+            raise InputError("YAML nested too deeply", source=path) from None
+        if isinstance(data, dict) and data.get("kind") == "SeccompProfile":
+            from .seccomp_profile import profile_from_data
+
+            return Document(SECCOMP, profile_from_data(data, source=path), path, "yaml")
+    from .landlock.config import loads_config
+
+    try:
+        import tomllib
+
+        tomllib.loads(text)
+    except Exception:   # noqa: BLE001 - not TOML either: say what was expected
+        raise InputError("cannot tell what this file is (not JSON, not an SPO YAML "
+                         "SeccompProfile, not TOML)", source=path, expected=WHAT) from None
+    return Document(LANDLOCK, loads_config(text, "toml", path), path, "toml")
+
+
+def load_same_kind(paths: list[str]) -> list[Document]:
+    """Load every path; they must all be the same kind of document."""
+    docs = [load_document(p) for p in paths]
+    for d in docs[1:]:
+        if d.kind != docs[0].kind:
+            raise InputError(f"is a {d.kind}, but {docs[0].path} is a {docs[0].kind}",
+                             source=d.path, field="kind", expected=f"a {docs[0].kind}")
+    return docs

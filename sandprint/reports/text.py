@@ -1,0 +1,73 @@
+"""The terminal summary of a verification: readable in ten seconds.
+
+First line: the verdict and why. Then one line per denial, worst first (most calls), with
+the layer that refused it, the rights, the count and the process that made it. Then coverage
+warnings and notes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+MAX_LINES = 25
+
+
+def who(processes: list[dict[str, Any]]) -> str:
+    """``pid 123 python3 (/usr/bin/python3.11)`` for the first process, ``+N more``."""
+    if not processes:
+        return ""
+    p = processes[0]
+    name = p.get("comm") or (os.path.basename(p["exe"]) if p.get("exe") else "?")
+    text = f"pid {p['pid']} {name}"
+    if p.get("exe") and os.path.basename(p["exe"]) != name:
+        text += f" ({p['exe']})"
+    if len(processes) > 1:
+        text += f" +{len(processes) - 1} more"
+    return text
+
+
+def verdict_line(result) -> str:
+    verdict = "PASS" if result.ok else "FAIL"
+    n = len(result.denials)
+    what = "would be denied" if result.mode == "complain" else "denied"
+    parts = [f"command exited {result.exit_code}"]
+    if result.stop_reason not in ("exited", None):
+        parts.append(f"stopped by {result.stop_reason}")
+    parts.append(f"{n} {what}" if n else "nothing denied")
+    return f"sandprint verify ({result.mode}): {verdict} - " + ", ".join(parts)
+
+
+def denial_line(d, mode: str) -> str:
+    layer = d.detail.get("layer", "")
+    rights = f" [{', '.join(d.rights)}]" if d.rights else ""
+    proc = who(d.processes)
+    word = "WOULD DENY" if mode == "complain" else "DENIED"
+    line = f"  {word:<10} {layer:<8} {d.kind:<7} {d.name}{rights} x{d.count}"
+    return line + (f"  by {proc}" if proc else "")
+
+
+def render_text(result) -> list[str]:
+    lines = [verdict_line(result)]
+    denials = sorted(result.denials, key=lambda d: (-d.count, d.kind, d.name))
+    for d in denials[:MAX_LINES]:
+        lines.append(denial_line(d, result.mode))
+    if len(denials) > MAX_LINES:
+        lines.append(f"  ... and {len(denials) - MAX_LINES} more (see --report/--html)")
+    cov = result.coverage.get("replay")
+    if cov:
+        secs = "?" if cov.get("seconds") is None else f"{cov['seconds']:.1f} s"
+        lines.append(f"  replay: {secs}, {cov['processes']} process(es), "
+                     f"{len(cov['executables'])} executable(s), {cov['syscalls']} syscalls, "
+                     f"{cov['paths']} paths")
+    prof = result.coverage.get("profile")
+    if prof:
+        secs = "?" if prof.get("seconds") is None else f"{prof['seconds']:.1f} s"
+        lines.append(f"  sandbox made from: {prof['runs']} run(s), {secs}, "
+                     f"{prof['processes']} process(es), {len(prof['executables'])} "
+                     "executable(s)")
+    for w in result.warnings:
+        lines.append(f"  warning: {w}")
+    for n in result.notes:
+        lines.append(f"  note: {n}")
+    return lines
