@@ -6,9 +6,9 @@ read, connecting to a TCP port that was not recorded.
 
 Every run uses the same paths as the recording: the workload's files live in a fresh
 directory under /var/tmp (not /tmp, which the temporary-file workload's ruleset opens as a
-temporary directory). Between runs only the workload's outputs are reset where the workload
-is not meant to be re-run over its own results (git init); the others meet their previous
-outputs on the next run, as they would in real life.
+temporary directory). Nothing is reset between runs: the replays meet the outputs of the
+runs before them, as a workload's second run does in real life (files rewritten, not
+created: that needs truncate, which the recording of a first run must carry).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -46,15 +45,6 @@ class Workload:
     outputs: list[str]                      # relative paths compared between runs
     read_only: str                          # a file the workload only reads
     dirs: list[str] = field(default_factory=list)   # empty directories it expects
-    reset: Callable[[Path], None] | None = None     # before every run
-
-
-def _empty(rel: str) -> Callable[[Path], None]:
-    def reset(work: Path) -> None:
-        d = work / rel
-        shutil.rmtree(d)
-        d.mkdir()
-    return reset
 
 
 WORKLOADS = {
@@ -119,8 +109,6 @@ def test_ruleset_runs_its_workload_and_denies_beyond(bpf_ready, base, tmp_path, 
     argv = [a.format(work=work) for a in wl.argv]
     rec, ruleset = tmp_path / "rec.json", tmp_path / "ruleset.json"
 
-    if wl.reset:
-        wl.reset(work)
     first = run_sandprint("record", "-o", str(rec), "--", *argv)
     assert first.returncode == 0, first.stderr
     expected = _outputs(wl, work)
@@ -130,16 +118,12 @@ def test_ruleset_runs_its_workload_and_denies_beyond(bpf_ready, base, tmp_path, 
     gen = run_sandprint("generate", "landlock", str(rec), "-o", str(ruleset))
     assert gen.returncode == 0, gen.stderr
 
-    if wl.reset:
-        wl.reset(work)
     again = run_sandprint("exec", "--landlock", str(ruleset), "--", *argv)
     assert again.returncode == 0, f"{again.stderr}\nruleset:\n{ruleset.read_text()}"
     assert "Landlock fully enforced" in again.stderr
     assert again.stdout == first.stdout
     assert _outputs(wl, work) == expected
 
-    if wl.reset:
-        wl.reset(work)
     report = tmp_path / "verify.json"
     v = run_sandprint("verify", "--landlock", str(ruleset), "--report", str(report), "--",
                       *argv)
