@@ -132,10 +132,14 @@ def generate_seccomp(recordings, output, fmt, default_action, runtime, target_na
               help="Also treat PATH as a tree never granted as a whole.")
 @click.option("--no-host-check", is_flag=True,
               help="Do not look at this host (path kinds, existence, unread secrets).")
+@click.option("--no-proc-for-children", is_flag=True,
+              help="Keep /proc/self reads on /proc/self even when child processes made "
+                   "them (their own /proc entries are then refused).")
 @click.option("--target", "target_name", help="Which target of the recording (default: all).")
 @click.option("--allow-lossy", is_flag=True, help="Accept recordings that lost events.")
 def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, system_trees,
-                      protected, no_host_check, target_name, allow_lossy):
+                      protected, no_host_check, no_proc_for_children, target_name,
+                      allow_lossy):
     """Write a Landlock ruleset (landlockconfig JSON or TOML)."""
     from .generators import landlock
 
@@ -146,7 +150,7 @@ def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, s
         abi=abi, read_threshold=read_threshold, min_depth=min_depth,
         system_trees=landlock.Options.system_trees + tuple(system_trees),
         protected_trees=landlock.Options.protected_trees + tuple(protected),
-        host_check=not no_host_check)
+        host_check=not no_host_check, proc_for_children=not no_proc_for_children)
     result = landlock.generate_file(rec, output, fmt=fmt, target=target_name, options=options,
                                     source=" + ".join(recordings))
     for note in result.notes:

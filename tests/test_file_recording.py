@@ -146,7 +146,7 @@ def test_writes_in_temp_dir(bpf_ready, recorded):
         f"{work}/other": ({"make_reg", "remove_file", "refer", "read_dir"}, set()),
         f"{work}/other/viafd.txt": ({"write_file"}, set()),
         f"{work}/existing.txt": ({"read_file", "write_file"}, set()),
-        f"{work}/locked": ({"write_file"}, {"read_file"}),
+        f"{work}/locked": ({"write_file", "truncate"}, {"read_file"}),
     }, under
     assert report["viafd"] == f"{work}/other/viafd.txt"
     assert report["denied_ok"]

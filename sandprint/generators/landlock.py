@@ -18,7 +18,10 @@ The ruleset is written the way a person would write it, and never wider than is 
    read(-execute) rule for the tree: whatever was read, listed or executed there. Writes there
    stay narrow.
 4. ``/proc/self/...`` **reads** become one rule on ``/proc/self`` (the process that enforces
-   the ruleset and then executes the workload).
+   the ruleset and then executes the workload); when the workload runs more than one process,
+   the same read rights go on ``/proc`` (a child's /proc/self is another /proc/PID, which no
+   narrower rule can name; other processes' private entries stay refused by Landlock's ptrace
+   scoping), unless ``proc_for_children`` is off.
 5. **Read generalisation:** a directory with at least ``read_threshold`` distinct direct
    entries read (a file read, or something read beneath a subdirectory) is granted as a
    whole, read rights only (the highest such directory wins), but never ``/``,
@@ -99,6 +102,7 @@ class Options:
     system_trees: tuple[str, ...] = lp.DEFAULT_SYSTEM_TREES
     protected_trees: tuple[str, ...] = lp.DEFAULT_PROTECTED_TREES
     host_check: bool = True              # look at this host: existence, kinds, secrets
+    proc_for_children: bool = True       # /proc/self reads of a multi-process workload -> /proc
 
     def validate(self) -> None:
         if self.abi is not None and self.abi < 1:
@@ -201,6 +205,7 @@ class _Builder:
         self.notes: list[str] = []
         self.maybe_missing: set[str] = set()
         self.read_paths: set[str] = set()
+        self.processes = 0
         self._collect(targets)
         # every directory something was recorded beneath: a directory, whatever else is said
         self.has_beneath: set[str] = {a for p in self.entries for a in _ancestors(p)}
@@ -213,6 +218,7 @@ class _Builder:
         processes = 0
         for t in targets:
             processes += t.processes
+            self.processes += t.processes
             for fa in t.files.values():
                 if fa.denied and not fa.access:
                     denied += 1
@@ -244,9 +250,6 @@ class _Builder:
         if len(pids) > max(processes, 1):
             self.notes.append(f"/proc entries of {len(pids)} processes were read; all were "
                               "taken as the workload's own (/proc/self)")
-        if pids and processes > 1:
-            self.notes.append("/proc/self rules cover the process that applies the ruleset; "
-                              "its children's own /proc entries are not granted")
         root = self.entries.pop("/", None)
         if root and root.rights:
             self.notes.append(f"not granted: {', '.join(ordered(root.rights))} on / "
@@ -353,9 +356,25 @@ class _Builder:
             rights = READ_RIGHTS if tree_is_dir else READ_RIGHTS & FILE_RIGHTS
             taken = self.take(p, rights)
             self.grant(tree, taken, "system tree", "dir" if tree_is_dir else "file")
+        own: set[str] = set()
         for p in list(self.entries):
             if lp.is_beneath(p, "/proc/self") and p != "/proc/self":
-                self.grant("/proc/self", self.take(p, READ_RIGHTS), "own /proc/self")
+                taken = self.take(p, READ_RIGHTS)
+                own |= taken
+                self.grant("/proc/self", taken, "own /proc/self")
+        # A rule on /proc/self is the /proc/PID of the process applying the ruleset; its
+        # children read their own /proc/PID (glibc's pthread_getattr_np reads
+        # /proc/self/maps, subprocess lists /proc/self/fd ...), which only a rule on /proc
+        # can reach. Other processes' maps, environ, fd ... stay closed: Landlock's ptrace
+        # scoping refuses them outside the sandbox's own domain.
+        own -= {"execute"}
+        if own and self.processes > 1 and self.opts.proc_for_children:
+            self.grant("/proc", own, "own /proc/self")
+            self.notes.append(f"{', '.join(ordered(own))} granted on /proc: the workload's "
+                              "child processes read their own /proc/self, which a rule on "
+                              "/proc/self (the applying process only) does not reach; other "
+                              "processes' private entries stay refused by Landlock's ptrace "
+                              "scoping (--no-proc-for-children keeps the rule on /proc/self)")
         self.prune()
 
     # -- 5. read generalisation ------------------------------------------------------------

@@ -26,6 +26,7 @@ OP_MMAP, OP_IOCTL, OP_GETDENTS, OP_EXEC = 17, 18, 19, 20
 OP_SOCKET, OP_BIND, OP_CONNECT, OP_LISTEN, OP_ACCEPT, OP_KILL = 21, 22, 23, 24, 25, 26
 
 FS_STAT_EVENTS, FS_STAT_INFLIGHT_FULL, FS_STAT_DEDUP, FS_STAT_LOST = 0, 1, 2, 3
+FS_STAT_REREAD, FS_STAT_UNREAD = 4, 5
 
 # Syscalls whose entry/exit tracepoints carry the stream (absent ones are skipped per arch).
 SYSCALLS = (

@@ -14,7 +14,8 @@ Rights (Landlock's names):
 * open: O_RDONLY -> read_file (read_dir for a directory), O_WRONLY -> write_file,
   O_RDWR -> both, O_TRUNC -> truncate, O_PATH -> none; O_CREAT that created the file ->
   make_reg on the parent (created = O_EXCL, or the inode's birth time is not before the call,
-  or the file is already gone);
+  or the file is already gone); O_CREAT|O_TRUNC keeps truncate even when this open created
+  the file (the kernel skipped the truncation, the next run will not: the file exists then);
 * execve and mmap(PROT_EXEC) of a file -> execute (also the ELF interpreter / ``#!``
   interpreter of an executed file, which the kernel opens itself); the kernel opens what it
   executes for reading too (``open_exec``), and Landlock checks read_file there as well, so
@@ -420,7 +421,11 @@ class FsModel:
                 created = kind is None
         if created:
             self._add(ev, parent(path), {"make_reg"}, "dir", denied=outcome == "denied")
-            rights.discard("truncate")
+            # The kernel skips the truncation of a file this open created, but the next run
+            # finds the file there and must truncate it: O_TRUNC without O_EXCL keeps
+            # truncate (with O_EXCL the file can never exist beforehand).
+            if flags & O_EXCL:
+                rights.discard("truncate")
         if outcome == "ok":
             self.existing.add(path)
         if outcome == "ok" or not created:

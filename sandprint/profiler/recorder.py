@@ -246,6 +246,9 @@ class Recorder:
                 "foldedInKernel": int(fs_stats[ctypes.c_int(FE.FS_STAT_DEDUP)].value),
                 "lost": int(fs_stats[ctypes.c_int(FE.FS_STAT_LOST)].value)
                 + int(fs_stats[ctypes.c_int(FE.FS_STAT_INFLIGHT_FULL)].value),
+                # paths in pages not yet faulted in at sys_enter, read again at sys_exit
+                "pathsReadAtExit": int(fs_stats[ctypes.c_int(FE.FS_STAT_REREAD)].value),
+                "unreadablePaths": int(fs_stats[ctypes.c_int(FE.FS_STAT_UNREAD)].value),
             }
         lost = self.stat(L.STAT_LOST_EVENTS)
         untracked = self.stat(L.STAT_TRACK_FULL)

@@ -55,7 +55,9 @@ enum fs_stat_index {
     FS_STAT_INFLIGHT_FULL = 1,   /* in-flight table full: the syscall was not recorded */
     FS_STAT_DEDUP = 2,           /* events folded into one already sent */
     FS_STAT_LOST = 3,            /* ring buffer full (also counted in stats[STAT_LOST_EVENTS]) */
-    FS_STAT_MAX = 4,
+    FS_STAT_REREAD = 4,          /* paths unreadable at entry, read at exit */
+    FS_STAT_UNREAD = 5,          /* paths unreadable at entry and at exit */
+    FS_STAT_MAX = 6,
 };
 BPF_ARRAY(fs_stats, u64, FS_STAT_MAX);
 
@@ -85,8 +87,10 @@ struct fs_event {
     u64 ts;                      /* bpf_ktime_get_ns() at entry */
     s64 a[4];                    /* op-specific integer arguments (see fs_events.py) */
     char data[2 * FS_PATH_LEN];
+    u64 retry[2];                /* not sent: user pointers of paths to read again at exit */
 };
-#define FS_EVENT_HEAD (sizeof(struct fs_event) - 2 * FS_PATH_LEN)
+#define FS_EVENT_HEAD (sizeof(struct fs_event) - 2 * FS_PATH_LEN - 2 * sizeof(u64))
+#define FS_EVENT_SENT (FS_EVENT_HEAD + 2 * FS_PATH_LEN)
 
 BPF_PERCPU_ARRAY(fs_scratch, struct fs_event, 1);
 /* LRU tables: an entry of a thread that never came back (a non-leader thread whose execve
@@ -153,19 +157,45 @@ static __always_inline struct fs_event *fs_begin(u64 pid_tgid, u32 target, u32 o
     e->a[2] = 0;
     e->a[3] = 0;
     e->data[0] = 0;
+    e->retry[0] = 0;
+    e->retry[1] = 0;
     return e;
 }
 
+/* A path string in a page the process has not touched yet (a literal in a program's
+ * read-only data, e.g. git's "/dev/null") cannot be read at sys_enter: BPF may not fault
+ * pages in. The kernel's own copy of the string faults it in, so a path that could not be
+ * read at entry is read again at exit (fs_retry_paths), from the same user pointer. */
 static __always_inline void fs_path1(struct fs_event *e, u64 uptr)
 {
     int n = bpf_probe_read_user_str(e->data, FS_PATH_LEN, (const void *)uptr);
     e->len1 = n > 0 ? n : 0;
+    e->retry[0] = n > 0 ? 0 : uptr;
 }
 
 static __always_inline void fs_path2(struct fs_event *e, u64 uptr)
 {
     int n = bpf_probe_read_user_str(e->data + FS_PATH_LEN, FS_PATH_LEN, (const void *)uptr);
     e->len2 = n > 0 ? n : 0;
+    e->retry[1] = n > 0 ? 0 : uptr;
+}
+
+static __always_inline void fs_retry_paths(struct fs_event *e)
+{
+    /* after a successful execve the pointers name the old, replaced address space */
+    if (e->op == OP_EXEC && e->ret >= 0)
+        return;
+    if (e->retry[0]) {
+        int n = bpf_probe_read_user_str(e->data, FS_PATH_LEN, (const void *)e->retry[0]);
+        e->len1 = n > 0 ? n : 0;
+        fs_stat_add(n > 0 ? FS_STAT_REREAD : FS_STAT_UNREAD);
+    }
+    if (e->retry[1]) {
+        int n = bpf_probe_read_user_str(e->data + FS_PATH_LEN, FS_PATH_LEN,
+                                        (const void *)e->retry[1]);
+        e->len2 = n > 0 ? n : 0;
+        fs_stat_add(n > 0 ? FS_STAT_REREAD : FS_STAT_UNREAD);
+    }
 }
 
 static __always_inline void fs_sockaddr(struct fs_event *e, u64 uptr, u64 len)
@@ -409,6 +439,7 @@ static __always_inline int fs_exit(u64 pid_tgid, s64 ret)
     if (!e)
         return 0;
     e->ret = ret;
+    fs_retry_paths(e);
     u32 tgid = e->h.pid;
     u32 op = e->op;
 
@@ -444,9 +475,9 @@ static __always_inline int fs_exit(u64 pid_tgid, s64 ret)
     else
         size += e->len1 & (FS_PATH_LEN - 1);
     if (e->len1 == FS_PATH_LEN || e->len2 == FS_PATH_LEN)
-        size = sizeof(struct fs_event);
-    if (size > sizeof(struct fs_event))
-        size = sizeof(struct fs_event);
+        size = FS_EVENT_SENT;
+    if (size > FS_EVENT_SENT)
+        size = FS_EVENT_SENT;
     if (events.ringbuf_output(e, size, 0) != 0) {
         fs_stat_add(FS_STAT_LOST);
         stat_add(STAT_LOST_EVENTS);
