@@ -52,8 +52,6 @@ from . import fs_events as E
 from .paths import Resolver, join, lexical, parent, proc_self
 from .recording import NetAccess, Target
 
-EXEC_RIGHTS = frozenset({"execute", "read_file"})
-
 AT_FDCWD = -100
 O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
 O_CREAT, O_EXCL, O_TRUNC = 0o100, 0o200, 0o1000
