@@ -63,9 +63,17 @@ def record_sandprint(image: str, cmd: list[str], work: str) -> str:
     out = os.path.join(work, f"{name}.json")
     rec = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "--container", name,
                             "-o", out], env=env(), stderr=subprocess.PIPE, text=True)
-    time.sleep(8)                         # compile and attach
-    subprocess.run(PODMAN + ["--name", name, image, *cmd], capture_output=True, check=True)
-    _, err = rec.communicate(timeout=60)
+    while True:                           # compile and attach
+        line = rec.stderr.readline()
+        if not line or "attached" in line:
+            break
+    try:
+        subprocess.run(PODMAN + ["--name", name, image, *cmd], capture_output=True, check=True,
+                       timeout=120)
+        _, err = rec.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        rec.kill()
+        raise RuntimeError(f"timed out recording {name}: {rec.communicate()[1]}") from None
     if rec.returncode != 0:
         raise RuntimeError(err)
     return out

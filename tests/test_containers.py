@@ -51,19 +51,7 @@ def start_recorder(name: str, out: str, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "--container", name,
                              "--runtime-timeout", "60", "-o", out, *extra],
                             env=sandprint_env(), stderr=subprocess.PIPE, text=True)
-    # The recorder is attached when its BPF programs are: wait for them to show in bpftool's
-    # view of tracepoint links is fiddly; its compile takes a few seconds, so wait for the
-    # recording process to have loaded (its /proc maps show libbcc) and a little more.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{proc.pid}/maps") as f:
-                if "libbcc" in f.read():
-                    break
-        except OSError:
-            pass
-        time.sleep(0.2)
-    time.sleep(4)   # compile + attach
+    wait_attached(proc)
     return proc
 
 
@@ -278,3 +266,22 @@ def test_measured_runc_set_is_covered_by_generator():
     except ImportError:
         pytest.skip("seccomp generator not in this checkout")
     assert measured - set(runtime_syscalls("runc").syscalls) == set()
+
+
+def wait_attached(proc, timeout: float = 120) -> None:
+    """Wait for the recorder's "attached" line on stderr (its BPF programs are loaded)."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "attached" in line:
+                return
+    proc.kill()
+    raise AssertionError("recorder never attached:\n" + "".join(seen))

@@ -107,3 +107,42 @@ def test_install_bad_input(tmp_path):
     assert r.returncode == 2 and "invalid Localhost profile path" in r.stderr
     r = run_sandprint("k8s", "install", str(tmp_path / "missing.json"), "--root", str(root))
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_examples_validate():
+    """The in-cluster recorder's manifests are valid Kubernetes objects."""
+    from sandprint.k8s.manifests import validate
+
+    examples = Path(__file__).resolve().parent.parent / "examples" / "k8s"
+    for path in sorted(examples.glob("*.yaml")):
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        assert validate(docs, source=str(path)), "kubernetes-validate is not installed"
+
+
+def test_spo_from_container_recording_validates_against_crd(tmp_path):
+    """A container recording (one target per container) -> SPO SeccompProfile per the CRD."""
+    pytest.importorskip("sandprint.generators.seccomp")
+    import jsonschema
+
+    rec = {"apiVersion": "sandprint/v1", "kind": "Recording",
+           "metadata": {"arch": "SCMP_ARCH_X86_64", "lostEvents": 0,
+                        "target": {"type": "pod", "namespace": "shop", "name": "checkout"}},
+           "targets": [{"name": "app", "syscalls": {"read": 3, "write": 2, "execve": 1},
+                        "info": {"containerID": "a" * 64, "init": False}},
+                       {"name": "setup", "syscalls": {"exit_group": 1, "execve": 1},
+                        "info": {"containerID": "b" * 64, "init": True}}]}
+    src = tmp_path / "rec.json"
+    src.write_text(json.dumps(rec))
+    out = tmp_path / "app-sp.yaml"
+    r = run_sandprint("generate", "seccomp", str(src), "--target", "app", "--format", "spo",
+                      "--runtime", "runc", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    crd = yaml.safe_load((Path("/work/shared/reference/spo-seccompprofile-crd.yaml")
+                          if Path("/work/shared/reference").exists() else
+                          Path(__file__).parent / "data" / "spo-seccompprofile-crd.yaml"
+                          ).read_text())
+    version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1")
+    doc = yaml.safe_load(out.read_text())
+    jsonschema.validate(doc, version["schema"]["openAPIV3Schema"])
+    names = {n for rule in doc["spec"]["syscalls"] for n in rule["names"]}
+    assert {"read", "write", "execve", "capset"} <= names       # recorded + runc's

@@ -26,9 +26,12 @@ def test_hook_comparison_shell_script(bpf_ready, podman_ready, tmp_path):
     need(Path("/usr/libexec/oci/hooks.d/oci-seccomp-bpf-hook").exists(),
          "oci-seccomp-bpf-hook not installed")
     out = tmp_path / "bench.json"
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "oci_hook_comparison.py"),
-                        "--workload", "shell-script", "--json", str(out)],
-                       env=sandprint_env(), capture_output=True, text=True, timeout=300)
+    try:
+        r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "oci_hook_comparison.py"),
+                            "--workload", "shell-script", "--json", str(out)],
+                           env=sandprint_env(), capture_output=True, text=True, timeout=400)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"benchmark hung:\n{e.stdout}\n{e.stderr}") from None
     assert r.returncode == 0, r.stderr
     rows = {row["tool"]: row for row in json.loads(out.read_text())}
     sp, hook = rows["sandprint"], rows["oci-seccomp-bpf-hook"]

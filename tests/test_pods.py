@@ -168,16 +168,7 @@ def start_record(kubeconfig: str, out: str, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "--pod",
                              "shop/checkout-7d9f", "--runtime-timeout", "60", "-o", out, *extra],
                             env=env_for(kubeconfig), stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{proc.pid}/maps") as f:
-                if "libbcc" in f.read():
-                    break
-        except OSError:
-            pass
-        time.sleep(0.2)
-    time.sleep(4)
+    wait_attached(proc)
     return proc
 
 
@@ -337,3 +328,22 @@ def test_no_kubeconfig(tmp_path):
 def test_bad_pod_ref(tmp_path):
     r = run_sandprint("record", "--pod", "just-a-name", "-o", str(tmp_path / "x.json"))
     assert r.returncode == 2 and "NAMESPACE/NAME" in r.stderr
+
+
+def wait_attached(proc, timeout: float = 120) -> None:
+    """Wait for the recorder's "attached" line on stderr (its BPF programs are loaded)."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "attached" in line:
+                return
+    proc.kill()
+    raise AssertionError("recorder never attached:\n" + "".join(seen))

@@ -179,6 +179,8 @@ def record_pod(ref: str, *, container_name: str | None = None, duration: float |
         meta["containerName"] = container_name
     with Recorder(target_meta=meta, containers=True) as recorder:
         watch = CgroupWatch(recorder, root, claim, log=log)
+        watch.scan()
+        log(f"sandprint: attached; recording pod {namespace}/{name} (uid {uid}) on {here}")
         poller = Poller(lambda: api.read(namespace, name), interval=1.0)
         poller.start()
         reason = "exited"

@@ -102,6 +102,8 @@ def record_container(name_or_id: str, *, duration: float | None = None,
             log(f"sandprint: container {first.name} is already running: recording it from "
                 "now on (start sandprint before the container to record it from its start)")
         watch.scan()
+        if not meta.get("startedBeforeRecorder"):
+            log(f"sandprint: attached; waiting for container {name_or_id} to start")
         poller = Poller(lambda: podman_inspect(name_or_id))
         poller.start()
         reason = "exited"
