@@ -225,6 +225,46 @@ def check(seccomp_path, landlock_path, report_path, duration, command):
                                  duration=duration, log=echo_err, report=report_path))
 
 
+# -- k8s -----------------------------------------------------------------------------------
+
+@main.group(cls=SandprintGroup)
+def k8s() -> None:
+    """Kubernetes wiring: patch manifests, install profiles for the kubelet."""
+
+
+@k8s.command("patch")
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--profile", "profiles", multiple=True, required=True, metavar="CONTAINER=PROFILE",
+              help="Localhost profile (relative to the kubelet's seccomp dir) per container.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+@click.option("--kubernetes-version", default="1.30", show_default=True,
+              help="Schema version to validate against (needs kubernetes-validate).")
+@click.option("--no-validate", is_flag=True, help="Skip schema validation.")
+def k8s_patch(manifest, profiles, output, kubernetes_version, no_validate):
+    """Set securityContext.seccompProfile (Localhost) per container in MANIFEST."""
+    from .k8s.manifests import patch_file
+
+    report = patch_file(manifest, output, list(profiles),
+                        kubernetes_version=kubernetes_version, check=not no_validate)
+    for line in report.lines():
+        echo_err(line)
+    echo_err(f"wrote {output}")
+
+
+@k8s.command("install")
+@click.argument("profile", type=click.Path(dir_okay=False))
+@click.option("--name", help="File name under the seccomp dir (default: the profile's).")
+@click.option("--root", default="/var/lib/kubelet/seccomp", show_default=True,
+              type=click.Path(file_okay=False), help="The kubelet's seccomp directory.")
+def k8s_install(profile, name, root):
+    """Install an OCI profile where the kubelet reads Localhost profiles (atomically)."""
+    from .k8s.install import install_profile
+
+    dest, rel = install_profile(profile, name=name, root=root)
+    echo_err(f"installed {dest}; use securityContext.seccompProfile: "
+             f"{{type: Localhost, localhostProfile: {rel}}}")
+
+
 # -- merge / diff --------------------------------------------------------------------------
 
 @main.command()

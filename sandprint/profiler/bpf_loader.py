@@ -26,6 +26,8 @@ MAX_TASKS = 65536
 RINGBUF_PAGES = 256          # 1 MiB of events in flight
 
 TASK_PENDING_EXEC = 1
+TASK_IN_CONTAINER = 2
+TASK_HOST_PIDNS = 4
 
 STAT_LOST_EVENTS = 0
 STAT_TRACK_FULL = 1
@@ -35,6 +37,9 @@ STAT_EXECS = 3
 EV_FORK = 1
 EV_EXEC = 2
 EV_EXIT = 3
+EV_CGROUP_MKDIR = 16
+
+CGROUP_PATH_LEN = 256
 
 EXEC_FILENAME_LEN = 256
 EXEC_ARG_LEN = 128
@@ -58,6 +63,21 @@ class ExecEvent(ctypes.Structure):
     _fields_ = [("h", EventHeader), ("argc", ctypes.c_uint32), ("truncated", ctypes.c_uint32),
                 ("filename", ctypes.c_char * EXEC_FILENAME_LEN),
                 ("argv", (ctypes.c_char * EXEC_ARG_LEN) * EXEC_MAX_ARGS)]
+
+
+class CgroupEvent(ctypes.Structure):
+    _fields_ = [("h", EventHeader), ("id", ctypes.c_uint64), ("level", ctypes.c_int32),
+                ("pad", ctypes.c_uint32), ("path", ctypes.c_char * CGROUP_PATH_LEN)]
+
+
+def container_defines() -> dict[str, int]:
+    """The -D values container mode needs: the host PID namespace (as the kernel encodes its
+    device number) that tells the runtime's bootstrap from the workload, and the unified
+    hierarchy's id in the cgroup tracepoints (always 0)."""
+    st = os.stat("/proc/self/ns/pid")
+    kdev = (os.major(st.st_dev) << 20) | os.minor(st.st_dev)
+    return {"CONTAINER_MODE": 1, "HOST_PIDNS_DEV": kdev, "HOST_PIDNS_INO": st.st_ino,
+            "CGROUP2_HIERARCHY_ID": 0}
 
 
 def import_bcc():

@@ -154,9 +154,14 @@ def record_cli(*, output: str, duration: float | None, command: list[str] | None
         rec, status = record_command(command, duration=duration, log=log)
     elif pid:
         rec, status = record_pid(pid, duration=duration, log=log), 0
+    elif container:
+        from .container_record import record_container
+        rec, status = record_container(container, duration=duration, wait_timeout=wait_timeout,
+                                       log=log), 0
     else:
-        raise InputError("container and pod targets are not available in this version",
-                         source="--container" if container else "--pod")
+        from ..k8s.pods import record_pod
+        rec, status = record_pod(pod, container_name=container_name, duration=duration,
+                                 wait_timeout=wait_timeout, log=log), 0
     rec.save(output)
     summarise(rec, output, log)
     return status

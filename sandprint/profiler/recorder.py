@@ -46,7 +46,7 @@ class Recorder:
 
     def __init__(self, arch: str | None = None, *, count_exits: bool = False,
                  target_meta: dict[str, Any] | None = None, files: bool = True,
-                 attribute: bool = False):
+                 attribute: bool = False, containers: bool = False):
         self.arch = arch or native_arch()
         # Order matters: the raw sys_enter program (syscalls.bpf.c) calls into files.bpf.c,
         # and the raw sys_exit program (exits.bpf.c) into both.
@@ -66,8 +66,14 @@ class Recorder:
         self.exe: dict[int, str] = {}         # tgid -> what it executed last (attribution)
         if files or count_exits:
             parts.append("exits.bpf.c")
+        if containers:
+            # container mode: cgroup id -> target map, new-cgroup events (containers.py)
+            parts.append("containers.bpf.c")
+            defines.update(L.container_defines())
         self.count_exits = count_exits
         self.bpf = L.load(parts, self.arch, defines)
+        self._cgroup_targets = self.bpf["cgroup_targets"] if containers else None
+        self.on_cgroup_mkdir: Callable[[int, str], None] | None = None
         self.fs: FsModel | None = None
         self._last_crosscheck = 0.0
         self._pending_execs: dict[int, tuple[str, list[str]]] = {}
@@ -113,6 +119,35 @@ class Recorder:
         self._tracked[ctypes.c_uint32(pid)] = L.TaskInfo(target, flags)
         self.pids[target].add(pid)
 
+    def track_cgroup(self, cgroup_id: int, target: int, *, host_pidns: bool = False) -> None:
+        """Container mode: every task of this (v2) cgroup belongs to ``target``; it counts
+        from the workload's exec (see common.bpf.h)."""
+        if self._cgroup_targets is None:
+            raise RuntimeError("recorder was not started with containers=True")
+        flags = L.TASK_HOST_PIDNS if host_pidns else 0
+        self._cgroup_targets[ctypes.c_uint64(cgroup_id)] = L.TaskInfo(target, flags)
+
+    def untrack_cgroup(self, cgroup_id: int) -> None:
+        if self._cgroup_targets is not None:
+            try:
+                del self._cgroup_targets[ctypes.c_uint64(cgroup_id)]
+            except KeyError:
+                pass
+
+    def untrack(self, pid: int) -> None:
+        try:
+            del self._tracked[ctypes.c_uint32(pid)]
+        except KeyError:
+            pass
+
+    def task_target(self, pid: int) -> tuple[int, int] | None:
+        """(target, flags) of a tracked task, or None."""
+        try:
+            info = self._tracked[ctypes.c_uint32(pid)]
+        except KeyError:
+            return None
+        return info.target, info.flags
+
     def is_tracked(self, pid: int) -> bool:
         try:
             self._tracked[ctypes.c_uint32(pid)]
@@ -126,6 +161,11 @@ class Recorder:
     # -- events ----------------------------------------------------------------------------
     def _on_event(self, ctx, data, size) -> None:
         header = ctypes.cast(data, ctypes.POINTER(L.EventHeader)).contents
+        if header.type == L.EV_CGROUP_MKDIR:
+            if self.on_cgroup_mkdir:
+                ev = ctypes.cast(data, ctypes.POINTER(L.CgroupEvent)).contents
+                self.on_cgroup_mkdir(ev.id, _decode(ev.path))
+            return
         target = header.target
         if target >= len(self.names):
             return
@@ -149,6 +189,7 @@ class Recorder:
                 self.fs.fork(header.pid, ev.child)
         elif header.type == L.EV_EXEC:
             ev = ctypes.cast(data, ctypes.POINTER(L.ExecEvent)).contents
+            self.pids[target].add(header.pid)   # container tasks are found by the kernel
             filename = _decode(ev.filename)
             argv = [_decode(ev.argv[i].value) for i in range(min(ev.argc, L.EXEC_MAX_ARGS))]
             if ev.truncated:

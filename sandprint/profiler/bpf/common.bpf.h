@@ -18,6 +18,8 @@
 #endif
 
 #define TASK_PENDING_EXEC 1     /* launched by sandprint, not yet at its execve */
+#define TASK_IN_CONTAINER 2     /* found through its cgroup: its pending exec must be the workload's */
+#define TASK_HOST_PIDNS 4       /* ... of a container that shares the host's PID namespace */
 
 struct task_info {
     u32 target;                 /* index of the target this task belongs to */
@@ -65,3 +67,48 @@ static __always_inline struct task_info *tracked_task(u64 pid_tgid)
     u32 tgid = pid_tgid >> 32;
     return tracked.lookup(&tgid);
 }
+
+#ifdef CONTAINER_MODE
+/* Container and pod targets: cgroup v2 id -> target (flags: TASK_HOST_PIDNS). Consulted only
+ * for tasks the tracked map does not know, and only when the recorder is built for containers,
+ * so the ordinary hot path stays one lookup. bpf_get_current_cgroup_id() is the id of the
+ * task's cgroup in the unified (v2) hierarchy, also on hybrid v1/v2 hosts. */
+BPF_HASH(cgroup_targets, u64, struct task_info, MAX_TARGETS * 4);
+
+/* A task of a container cgroup seen for the first time: it is the runtime setting the container
+ * up, a process entering it (runc exec), or a child of a process the recorder has not reached
+ * yet. It is tracked "pending exec" and counts from the workload's exec (see syscalls.bpf.c);
+ * user space tracks the container's processes it finds already running without the mark. */
+static __always_inline struct task_info *track_by_cgroup(u64 pid_tgid)
+{
+    u64 cg = bpf_get_current_cgroup_id();
+    struct task_info *c = cgroup_targets.lookup(&cg);
+    if (!c)
+        return 0;
+    u32 tgid = pid_tgid >> 32;
+    struct task_info info = { .target = c->target,
+                              .flags = TASK_PENDING_EXEC | TASK_IN_CONTAINER |
+                                       (c->flags & TASK_HOST_PIDNS) };
+    if (tracked.update(&tgid, &info) != 0) {
+        stat_add(STAT_TRACK_FULL);
+        return 0;
+    }
+    return tracked.lookup(&tgid);
+}
+
+/* Is this execve the container's workload starting, rather than the runtime re-executing
+ * itself? An OCI runtime executes the workload from inside the container's PID namespace,
+ * while its own bootstrap (runc's memfd re-exec of itself, say) runs in the host's: the
+ * helper fails with -EINVAL for a task outside the namespace given by HOST_PIDNS_DEV/INO.
+ * Containers sharing the host PID namespace fall back to: execve counts, execveat
+ * (runc's fexecve of its cloned binary) does not. */
+static __always_inline int is_workload_exec(struct task_info *t, long nr)
+{
+    struct bpf_pidns_info ns = {};
+    if (bpf_get_ns_current_pid_tgid(HOST_PIDNS_DEV, HOST_PIDNS_INO, &ns, sizeof(ns)) != 0)
+        return 1;
+    if (!(t->flags & TASK_HOST_PIDNS))
+        return 0;
+    return nr == NR_EXECVE;
+}
+#endif

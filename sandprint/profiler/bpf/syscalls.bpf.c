@@ -55,6 +55,10 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     struct task_info *t = tracked_task(pid_tgid);
+#ifdef CONTAINER_MODE
+    if (!t)
+        t = track_by_cgroup(pid_tgid);
+#endif
     if (!t)
         return 0;
     long nr = args->id;
@@ -63,6 +67,10 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
     if (t->flags & TASK_PENDING_EXEC) {
         if (nr != NR_EXECVE && nr != NR_EXECVEAT)
             return 0;
+#ifdef CONTAINER_MODE
+        if ((t->flags & TASK_IN_CONTAINER) && !is_workload_exec(t, nr))
+            return 0;
+#endif
         t->flags &= ~TASK_PENDING_EXEC;
     }
     count_syscall(t->target, nr);

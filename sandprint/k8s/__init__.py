@@ -1,0 +1,1 @@
+"""Kubernetes wiring: patched manifests, profiles installed for the kubelet, pods as targets."""

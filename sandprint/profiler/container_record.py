@@ -1,0 +1,158 @@
+"""Recording a container by name or ID (podman), from its workload's first syscall.
+
+``record_container`` starts the recorder in container mode, then waits for the container:
+
+* not created yet, or created but not started: every new container cgroup is claimed the
+  moment it is made (provisionally: its ID is not known to be ours until podman says so);
+  the recording counts from the workload's exec inside it, so runc's setup (mount,
+  pivot_root, sethostname, setgroups ...) is not in it;
+* already running: its processes are followed from now on, and the recording says so
+  (``metadata.target.startedBeforeRecorder``).
+
+The session stops when the container's cgroup empties or goes away (it exited), after
+``--duration``, or on SIGINT/SIGTERM. podman is asked in a background thread, so the ring
+buffer (and with it the new-cgroup events) keeps being read while podman answers.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Callable
+
+from ..errors import InputError
+from .cgroup_watch import CgroupWatch, Claim
+from .containers import (ContainerInfo, check_container_name, container_id_from_cgroup,
+                         podman_available, podman_inspect, proc_cgroup2_path, require_cgroup2)
+from .recorder import Recorder
+from .recording import Recording
+
+Log = Callable[[str], None]
+
+
+class Poller(threading.Thread):
+    """Calls ``fn`` every ``interval`` seconds in the background; keeps the last result."""
+
+    def __init__(self, fn, interval: float = 0.3):
+        super().__init__(daemon=True)
+        self.fn = fn
+        self.interval = interval
+        self.result = None
+        self.error: BaseException | None = None
+        self.updated = threading.Event()
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.result = self.fn()
+                self.error = None
+            except BaseException as e:  # noqa: BLE001 - handed to the main loop
+                self.error = e
+            self.updated.set()
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def stop_reason(stop_signum: int | None, deadline: float | None) -> str | None:
+    if stop_signum is not None:
+        return f"signal {signal.Signals(stop_signum).name}"
+    if deadline is not None and time.monotonic() >= deadline:
+        return "duration"
+    return None
+
+
+def record_container(name_or_id: str, *, duration: float | None = None,
+                     wait_timeout: float = 300.0, log: Log = print) -> Recording:
+    """Record one podman container until it exits (or ``duration``/a signal)."""
+    from .record import StopSignals
+
+    check_container_name(name_or_id)
+    if not podman_available():
+        raise InputError("podman is not installed, so no container can be found by name",
+                         source="--container", expected="a host with podman")
+    root = require_cgroup2()
+    first = podman_inspect(name_or_id)
+    meta = {"type": "container", "container": name_or_id, "engine": "podman"}
+    wanted: dict[str, ContainerInfo | None] = {"info": first}
+
+    def claim(path: str) -> Claim | None:
+        cid = container_id_from_cgroup(path)
+        if cid is None:
+            return None
+        info = wanted["info"]
+        if info is not None and cid != info.id:
+            return None
+        return Claim(cid, host_pidns=bool(info and info.host_pidns))
+
+    with Recorder(target_meta=meta, containers=True) as recorder:
+        watch = CgroupWatch(recorder, root, claim, log=log)
+        if first is not None:
+            watch.bind(first.id, first.name, first.target_info())
+        if first is not None and first.state == "running" and first.pid:
+            path = proc_cgroup2_path(first.pid)
+            if not path or path == "/":
+                raise InputError(
+                    "the container's processes are not in their own cgroup v2 (unified) "
+                    "cgroup, so the kernel cannot tell them apart", source=name_or_id)
+            meta["startedBeforeRecorder"] = True
+            log(f"sandprint: container {first.name} is already running: recording it from "
+                "now on (start sandprint before the container to record it from its start)")
+        watch.scan()
+        if not meta.get("startedBeforeRecorder"):
+            log(f"sandprint: attached; waiting for container {name_or_id} to start")
+        poller = Poller(lambda: podman_inspect(name_or_id))
+        poller.start()
+        reason = "exited"
+        started_wait = time.monotonic()
+        deadline = None if duration is None else time.monotonic() + duration
+        announced = False
+        try:
+            with StopSignals() as stop:
+                while True:
+                    recorder.poll(50)
+                    r = stop_reason(stop.signum, deadline)
+                    if r:
+                        reason = r
+                        break
+                    info = poller.result
+                    if info is not None and wanted["info"] is None:
+                        # our container's ID is now known: keep it, drop the others
+                        wanted["info"] = info
+                        watch.bind(info.id, info.name, info.target_info())
+                        for key in list(watch.keys):
+                            if key != info.id:
+                                watch.drop(key)
+                    watch.refresh()
+                    info = wanted["info"]
+                    if info is None or not watch.seen(info.id):
+                        watch.scan()
+                    if info is not None and watch.started(info.id):
+                        if not announced:
+                            announced = True
+                            log(f"sandprint: recording container {info.name} "
+                                f"({info.id[:12]})")
+                        if not watch.live(info.id):
+                            break
+                    elif time.monotonic() - started_wait > wait_timeout:
+                        if info is None:
+                            raise InputError(
+                                f"no container named {name_or_id!r} appeared within "
+                                f"{wait_timeout:g} s", source="--container",
+                                expected="the name or ID of a podman container")
+                        raise InputError(f"container {info.name} did not start within "
+                                         f"{wait_timeout:g} s", source="--container")
+        finally:
+            poller.stop()
+        info = wanted["info"]
+        if info is not None:
+            meta["id"] = info.id
+            meta["name"] = info.name
+            if info.image:
+                meta["image"] = info.image
+        rec = watch.finish(stopReason=reason, exitStatus=None)
+        rec.metadata["target"] = meta
+        return rec
