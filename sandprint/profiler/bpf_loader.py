@@ -37,7 +37,7 @@ STAT_EXECS = 3
 EV_FORK = 1
 EV_EXEC = 2
 EV_EXIT = 3
-EV_CGROUP_MKDIR = 16
+EV_CGROUP_MKDIR = 17        # EV_FS (fs_events.py) is 16
 
 CGROUP_PATH_LEN = 256
 

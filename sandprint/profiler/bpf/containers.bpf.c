@@ -7,7 +7,7 @@
  */
 
 #define CGROUP_PATH_LEN 256
-#define EV_CGROUP_MKDIR 16
+#define EV_CGROUP_MKDIR 17      /* EV_FS (files.bpf.c) is 16 */
 
 struct cgroup_event {
     struct event_header h;
