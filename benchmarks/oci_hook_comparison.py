@@ -80,24 +80,9 @@ def record_sandprint(image: str, cmd: list[str], work: str) -> str:
 
 
 def profile_sandprint(recording: str, out: str) -> None:
-    try:
-        import sandprint.generators.seccomp  # noqa: F401
-        r = sandprint("generate", "seccomp", recording, "--runtime", "runc", "-o", out)
-        if r.returncode != 0:
-            raise RuntimeError(r.stderr)
-        return
-    except ImportError:
-        pass
-    from sandprint.profiler.runtime_data import measured_syscalls
-
-    with open(recording) as f:
-        rec = json.load(f)
-    names = set().union(*(set(t["syscalls"]) for t in rec["targets"])) | \
-        measured_syscalls("runc")
-    with open(out, "w") as f:
-        json.dump({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
-                   "architectures": ARCHES,
-                   "syscalls": [{"names": sorted(names), "action": "SCMP_ACT_ALLOW"}]}, f)
+    r = sandprint("generate", "seccomp", recording, "--runtime", "runc", "-o", out)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr)
 
 
 def record_hook(image: str, cmd: list[str], out: str) -> None:

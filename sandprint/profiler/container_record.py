@@ -23,7 +23,8 @@ from typing import Callable
 
 from ..errors import InputError
 from .cgroup_watch import CgroupWatch, Claim
-from .containers import (ContainerInfo, check_container_name, container_id_from_cgroup,
+from .containers import (ContainerInfo, check_container_name, conmon_container,
+                         container_id_from_cgroup,
                          podman_available, podman_inspect, proc_cgroup2_path, require_cgroup2)
 from .recorder import Recorder
 from .recording import Recording
@@ -62,6 +63,16 @@ def stop_reason(stop_signum: int | None, deadline: float | None) -> str | None:
         return f"signal {signal.Signals(stop_signum).name}"
     if deadline is not None and time.monotonic() >= deadline:
         return "duration"
+    return None
+
+
+def _named_by_conmon(keys, name_or_id: str) -> ContainerInfo | None:
+    """A provisional container whose conmon says it is ``name_or_id`` (before, or instead
+    of, ``podman inspect`` answering: a short ``--rm`` container may be gone by then)."""
+    for cid in keys:
+        info = conmon_container(cid)
+        if info is not None and (info.name == name_or_id or cid.startswith(name_or_id)):
+            return info
     return None
 
 
@@ -119,6 +130,8 @@ def record_container(name_or_id: str, *, duration: float | None = None,
                         reason = r
                         break
                     info = poller.result
+                    if info is None and wanted["info"] is None:
+                        info = _named_by_conmon(watch.keys, name_or_id)
                     if info is not None and wanted["info"] is None:
                         # our container's ID is now known: keep it, drop the others
                         wanted["info"] = info

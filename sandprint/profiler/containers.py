@@ -234,3 +234,29 @@ def check_container_name(name: str) -> None:
     if not name or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name):
         raise InputError(f"invalid container name or ID {name!r}", source="--container",
                          expected="a container name or (a prefix of) its hexadecimal ID")
+
+
+def conmon_container(cid: str) -> ContainerInfo | None:
+    """The container podman's monitor (conmon) runs with this full ID, read from conmon's
+    command line (``-c ID -n NAME -r RUNTIME``). Unlike ``podman inspect``, this is there
+    from before the container's process starts, so even a container that lives for a few
+    milliseconds with ``--rm`` is named in time."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().decode("utf-8", "replace").split("\0")
+        except OSError:
+            continue
+        if not argv or os.path.basename(argv[0]) != "conmon":
+            continue
+        opts = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("-")}
+        if opts.get("-c") != cid and opts.get("--cid") != cid:
+            continue
+        name = opts.get("-n") or opts.get("--name")
+        runtime = opts.get("-r") or opts.get("--runtime")
+        return ContainerInfo(id=cid, name=name or cid, image=None, engine="podman",
+                             runtime=os.path.basename(runtime) if runtime else None,
+                             state="running", pid=None, host_pidns=False)
+    return None
