@@ -48,6 +48,35 @@ def read_json(path: str, what: str = "JSON file") -> Any:
         raise InputError("JSON nested too deeply", source=path) from None
 
 
+def load_yaml_all(text: str, source: str) -> list[Any]:
+    """Every YAML document in ``text`` (safe types only), refusing aliases.
+
+    Aliases are refused outright (no Kubernetes manifest or profile needs them), so a
+    "billion laughs" document costs nothing; a syntax error or nesting too deep for the
+    parser is an InputError naming the line and column.
+    """
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise InputError(f"YAML alias at line {mark.line + 1} column {mark.column + 1}"
+                                 " (aliases are not accepted)", source=source,
+                                 expected="YAML without anchors and aliases")
+            return super().compose_node(parent, index)
+
+    try:
+        return list(yaml.load_all(text, Loader=NoAliasLoader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "syntax error"
+        raise InputError(f"invalid YAML{where}: {problem}", source=source) from None
+    except RecursionError:
+        raise InputError("YAML nested too deeply", source=source) from None
+
+
 def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` atomically (temporary file + fsync + rename)."""
     if isinstance(data, str):
