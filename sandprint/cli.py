@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import SandprintError
+from .errors import SandprintError, one_line
 
 
 def echo_err(message: str) -> None:
@@ -27,7 +27,13 @@ class SandprintGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SandprintError as e:
-            echo_err(f"sandprint: error: {e}")
+            echo_err(f"sandprint: error: {one_line(str(e))}")
+            ctx.exit(e.exit_code)
+        except click.UsageError as e:
+            # One line, like sandprint's own errors (a script reads the last line of stderr).
+            where = e.ctx.command_path if e.ctx else ctx.command_path
+            echo_err(f"sandprint: error: {one_line(e.format_message())} "
+                     f"(see '{where} --help')")
             ctx.exit(e.exit_code)
 
 

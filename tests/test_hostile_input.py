@@ -298,3 +298,50 @@ def test_huge_file_is_refused_without_reading_it_all(tmp_path, monkeypatch):
     for reader in READERS.values():
         with pytest.raises(InputError, match="larger than"):
             reader(str(p))
+
+
+# -- CLI level: exit 2, one line, no traceback, no output -----------------------------------
+
+from conftest import run_sandprint  # noqa: E402
+
+
+def cli_nasty_files(tmp_path) -> dict[str, str]:
+    files = nasty_files(tmp_path)
+    del files["bad.toml"]          # a landlock-only case; covered at library level
+    return files
+
+
+def cli_commands(bad: str, out: str, good_profile: str) -> dict[str, list[str]]:
+    return {
+        "generate seccomp": ["generate", "seccomp", bad, "-o", out],
+        "generate landlock": ["generate", "landlock", "--no-host-check", bad, "-o", out],
+        "exec seccomp": ["exec", "--seccomp", bad, "--", "/bin/touch", out],
+        "exec landlock": ["exec", "--landlock", bad, "--", "/bin/touch", out],
+        "verify": ["verify", "--seccomp", bad, "--report", out, "--", "/bin/true"],
+        "merge": ["merge", bad, good_profile, "-o", out],
+        "diff": ["diff", good_profile, bad],
+        "k8s patch": ["k8s", "patch", bad, "--profile", "app=a.json", "-o", out],
+    }
+
+
+@pytest.mark.parametrize("command", sorted(cli_commands("B", "O", "G")))
+def test_cli_refuses_nasty_files_with_one_line(tmp_path, command):
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(seed_oci()))
+    files = cli_nasty_files(tmp_path)
+    files["bomb.yaml"] = files["bomb.yaml"]
+    failures = []
+    for name, bad in files.items():
+        out = tmp_path / "out.file"
+        args = cli_commands(bad, str(out), str(good))[command]
+        start = time.monotonic()
+        proc = run_sandprint(*args, timeout=30)
+        elapsed = time.monotonic() - start
+        lines = proc.stderr.strip().splitlines()
+        if (proc.returncode != 2 or len(lines) != 1 or "Traceback" in proc.stderr
+                or os.path.lexists(out) or elapsed > 10):
+            failures.append(f"{name}: exit {proc.returncode}, {elapsed:.1f}s, "
+                            f"out={os.path.lexists(out)}, stderr={proc.stderr[-300:]!r}")
+        for leftover in tmp_path.glob(".sandprint-*"):
+            failures.append(f"{name}: left {leftover}")
+    assert not failures, "\n".join(failures)
