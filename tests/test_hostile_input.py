@@ -345,3 +345,34 @@ def test_cli_refuses_nasty_files_with_one_line(tmp_path, command):
         for leftover in tmp_path.glob(".sandprint-*"):
             failures.append(f"{name}: left {leftover}")
     assert not failures, "\n".join(failures)
+
+
+# -- what is built from parsed input: generators and the Landlock ruleset builder ------------
+
+@SETTINGS
+@given(mutated(seed_recording()))
+def test_generators_on_mutated_recordings(tmp_path, data):
+    from sandprint.generators import landlock, seccomp
+
+    try:
+        rec = Recording.from_json(data, "r.json")
+    except InputError:
+        return
+    must_be_result_or_input_error(
+        lambda: seccomp.generate_file(rec, str(tmp_path / "p.json"), add_syscalls=["execve",
+                                                                                   "exit_group"]))
+    must_be_result_or_input_error(
+        lambda: landlock.generate_file(rec, str(tmp_path / "l.json"),
+                                       options=landlock.Options(host_check=False)))
+
+
+@SETTINGS
+@given(mutated(seed_landlock()))
+def test_ruleset_builder_on_mutated_configs(data):
+    from sandprint.landlock import Ruleset
+
+    try:
+        cfg = parse_config(data, "l.json", "json")
+    except InputError:
+        return
+    must_be_result_or_input_error(Ruleset.from_config, cfg, )
