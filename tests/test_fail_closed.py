@@ -4,7 +4,6 @@ profile that could never work (no execve, no exit_group) is refused when it is g
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 

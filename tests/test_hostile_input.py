@@ -133,7 +133,7 @@ def must_be_result_or_input_error(fn, *args):
     try:
         return fn(*args)
     except InputError as e:
-        assert "\n" not in str(e).strip() or True    # message shape is checked at CLI level
+        assert "\n" not in str(e), "an InputError must read as one line"
         return None
 
 
@@ -193,8 +193,7 @@ NASTY_TEXTS = st.text(max_size=200) | st.sampled_from([
 @given(NASTY_TEXTS, st.sampled_from(["in.json", "in.yaml", "in.toml"]))
 def test_load_document_and_profile_on_arbitrary_text(tmp_path, text, name):
     p = tmp_path / name
-    p.write_text(text, encoding="utf-8", errors="surrogatepass") if False else \
-        p.write_bytes(text.encode("utf-8", "surrogatepass"))
+    p.write_bytes(text.encode("utf-8", "surrogatepass"))
     must_be_result_or_input_error(load_document, str(p))
     must_be_result_or_input_error(load_profile, str(p))
     must_be_result_or_input_error(Recording.load, str(p))
@@ -329,7 +328,6 @@ def test_cli_refuses_nasty_files_with_one_line(tmp_path, command):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(seed_oci()))
     files = cli_nasty_files(tmp_path)
-    files["bomb.yaml"] = files["bomb.yaml"]
     failures = []
     for name, bad in files.items():
         out = tmp_path / "out.file"
@@ -375,4 +373,4 @@ def test_ruleset_builder_on_mutated_configs(data):
         cfg = parse_config(data, "l.json", "json")
     except InputError:
         return
-    must_be_result_or_input_error(Ruleset.from_config, cfg, )
+    must_be_result_or_input_error(Ruleset.from_config, cfg)
