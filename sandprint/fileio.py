@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -18,15 +19,28 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 
 def read_text(path: str, what: str = "file") -> str:
+    """The UTF-8 text of ``path`` (at most MAX_INPUT_BYTES), or an InputError.
+
+    Opened non-blocking, so a named pipe nobody writes to reads as empty instead of hanging;
+    a pipe with a writer (``<(...)``) is then read to its end as usual."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_INPUT_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise InputError(f"{what} does not exist", source=path) from None
     except IsADirectoryError:
         raise InputError(f"is a directory, not a {what}", source=path) from None
     except OSError as e:
         raise InputError(f"cannot read {what}: {e.strerror}", source=path) from None
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise InputError(f"is a directory, not a {what}", source=path)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"cannot read {what}: {e.strerror}", source=path) from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_INPUT_BYTES:
         raise InputError(f"{what} is larger than {MAX_INPUT_BYTES} bytes", source=path)
     if not data.strip():

@@ -248,6 +248,9 @@ def nasty_files(tmp_path) -> dict[str, str]:
     os.symlink(str(loop), str(loop))
     out["loop.json"] = str(loop)
     out["dir.json"] = str(tmp_path)
+    fifo = tmp_path / "fifo.json"          # nobody writes to it: must not hang
+    os.mkfifo(str(fifo))
+    out["fifo.json"] = str(fifo)
     longname = tmp_path / ("x" * 300 + ".json")
     out["long.json"] = str(longname)
     nl = tmp_path / "new\nline.json"
