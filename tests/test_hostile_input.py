@@ -323,6 +323,8 @@ def cli_commands(bad: str, out: str, good_profile: str) -> dict[str, list[str]]:
         "merge": ["merge", bad, good_profile, "-o", out],
         "diff": ["diff", good_profile, bad],
         "k8s patch": ["k8s", "patch", bad, "--profile", "app=a.json", "-o", out],
+        "k8s install": ["k8s", "install", bad, "--root", os.path.dirname(out), "--name",
+                        os.path.basename(out)],
     }
 
 
