@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import SandprintError
+from .errors import SandprintError, one_line
 
 
 def echo_err(message: str) -> None:
@@ -27,7 +27,13 @@ class SandprintGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SandprintError as e:
-            echo_err(f"sandprint: error: {e}")
+            echo_err(f"sandprint: error: {one_line(str(e))}")
+            ctx.exit(e.exit_code)
+        except click.UsageError as e:
+            # One line, like sandprint's own errors (a script reads the last line of stderr).
+            where = e.ctx.command_path if e.ctx else ctx.command_path
+            echo_err(f"sandprint: error: {one_line(e.format_message())} "
+                     f"(see '{where} --help')")
             ctx.exit(e.exit_code)
 
 
@@ -103,14 +109,17 @@ def _load_recordings(paths, allow_lossy: bool):
 @click.option("--target", "target_name", help="Which target of the recording (default: all).")
 @click.option("--name", "profile_name", help="Name of the SeccompProfile (spo format).")
 @click.option("--allow-lossy", is_flag=True, help="Accept recordings that lost events.")
+@click.option("--add-syscall", "add_syscalls", multiple=True, metavar="NAME",
+              help="Also allow NAME (e.g. execve or exit_group missed by a --pid recording).")
 def generate_seccomp(recordings, output, fmt, default_action, runtime, target_name,
-                     profile_name, allow_lossy):
+                     profile_name, allow_lossy, add_syscalls):
     """Write a seccomp profile (OCI JSON, SPO SeccompProfile, systemd drop-in)."""
     from .generators import seccomp
 
     rec = _load_recordings(recordings, allow_lossy)
     summary = seccomp.generate_file(rec, output, fmt=fmt, default_action=default_action,
-                                    runtime=runtime, target=target_name, name=profile_name)
+                                    runtime=runtime, target=target_name, name=profile_name,
+                                    add_syscalls=add_syscalls)
     echo_err(summary)
 
 

@@ -103,6 +103,30 @@ def checks() -> list[Check]:
     return out
 
 
+PRIVILEGES = (
+    ("record, verify, check", "root with CAP_BPF, CAP_PERFMON (or CAP_SYS_ADMIN): they load BPF "
+                              "tracepoint programs"),
+    ("exec", "nothing special: seccomp and Landlock restrict the calling process itself "
+             "(it sets no_new_privs)"),
+    ("generate, merge, diff, k8s patch", "nothing: they read and write files"),
+    ("k8s install", "write access to the kubelet's seccomp directory (root on a node)"),
+    ("record --container/--pod", "root, plus access to podman / the Kubernetes API"),
+)
+
+
+def privilege_lines() -> list[str]:
+    """What each command needs, and whether this process has it."""
+    from .profiler.bpf_loader import missing_privileges
+
+    problem = missing_privileges()
+    out = ["privileges each command needs:"]
+    width = max(len(c) for c, _ in PRIVILEGES)
+    out += [f"  {c:<{width}}  {need}" for c, need in PRIVILEGES]
+    out.append("  this process: " + ("can run all of them" if problem is None else
+                                     f"cannot record/verify/check: {problem}"))
+    return out
+
+
 def run(echo: Callable[[str], None] = print) -> int:
     """Print the checks; exit status 1 when something recording needs is missing."""
     results = checks()
@@ -114,6 +138,9 @@ def run(echo: Callable[[str], None] = print) -> int:
         if not c.ok:
             echo(f"     {'':<{width}}  fix: {c.fix}")
             missing += c.required
+    echo("")
+    for line in privilege_lines():
+        echo(line)
     echo("")
     echo("sandprint can record and verify on this host" if not missing else
          f"{missing} required piece(s) missing: recording will not work until fixed")

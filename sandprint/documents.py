@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
-from .fileio import read_text
+from .fileio import load_yaml_all, read_text
 
 RECORDING, SECCOMP, LANDLOCK = "recording", "seccomp profile", "landlock ruleset"
 LANDLOCK_KEYS = ("ruleset", "pathBeneath", "netPort", "abi", "variable")
@@ -67,14 +67,13 @@ def load_document(path: str) -> Document:
             raise InputError("JSON nested too deeply", source=path) from None
         return _from_object(data, text, path, "json")
     if not path.lower().endswith(".toml"):
-        import yaml
-
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
-            data = None
-        except RecursionError:
-            raise InputError("YAML nested too deeply", source=path) from None
+            docs = load_yaml_all(text, path)
+        except InputError as e:
+            if "alias" in str(e) or "too deeply" in str(e):
+                raise
+            docs = []
+        data = docs[0] if len(docs) == 1 else None
         if isinstance(data, dict) and data.get("kind") == "SeccompProfile":
             from .seccomp_profile import profile_from_data
 

@@ -132,8 +132,12 @@ def resolve_command(argv: list[str]) -> str:
 
 def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = None,
                    landlock: str | None = None, compat: str = "best-effort",
-                   log: Callable[[str], None] = print) -> None:
-    """Replace this process with ``argv`` under the given sandbox; never returns normally."""
+                   log: Callable[[str], None] = print, landlock_abi: int | None = None) -> None:
+    """Replace this process with ``argv`` under the given sandbox; never returns normally.
+
+    Fails closed: a profile or ruleset that cannot be read, built or loaded (or, under
+    ``compat="hard"``, a ruleset the kernel cannot fully enforce) raises before the command
+    runs. ``landlock_abi`` pretends the kernel has that Landlock ABI (tests, pinning)."""
     exe = resolve_command(list(argv))
     profile = None
     if seccomp is not None:
@@ -147,7 +151,7 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
         except ImportError as e:
             raise EnvironmentProblem(f"Landlock support is not available: {e}; "
                                      "the command was not run") from None
-        ruleset = Ruleset.from_file(landlock)
+        ruleset = Ruleset.from_file(landlock, abi=landlock_abi)
     if ruleset is not None:
         status = ruleset.restrict_self(compat=compat)
         log(str(status))

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` with control characters (a newline in a hostile path, say) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class SandprintError(Exception):
     """An error sandprint reports as one line, without a traceback."""
 
@@ -28,7 +35,7 @@ class InputError(SandprintError):
         text = f"{prefix}: {message}" if prefix else message
         if expected:
             text += f" (expected {expected})"
-        super().__init__(text)
+        super().__init__(one_line(text))
 
 
 class EnvironmentProblem(SandprintError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -18,15 +19,28 @@ MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 
 def read_text(path: str, what: str = "file") -> str:
+    """The UTF-8 text of ``path`` (at most MAX_INPUT_BYTES), or an InputError.
+
+    Opened non-blocking, so a named pipe nobody writes to reads as empty instead of hanging;
+    a pipe with a writer (``<(...)``) is then read to its end as usual."""
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_INPUT_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise InputError(f"{what} does not exist", source=path) from None
     except IsADirectoryError:
         raise InputError(f"is a directory, not a {what}", source=path) from None
     except OSError as e:
         raise InputError(f"cannot read {what}: {e.strerror}", source=path) from None
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise InputError(f"is a directory, not a {what}", source=path)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+    except OSError as e:
+        raise InputError(f"cannot read {what}: {e.strerror}", source=path) from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_INPUT_BYTES:
         raise InputError(f"{what} is larger than {MAX_INPUT_BYTES} bytes", source=path)
     if not data.strip():
@@ -46,6 +60,35 @@ def read_json(path: str, what: str = "JSON file") -> Any:
                          source=path) from None
     except RecursionError:
         raise InputError("JSON nested too deeply", source=path) from None
+
+
+def load_yaml_all(text: str, source: str) -> list[Any]:
+    """Every YAML document in ``text`` (safe types only), refusing aliases.
+
+    Aliases are refused outright (no Kubernetes manifest or profile needs them), so a
+    "billion laughs" document costs nothing; a syntax error or nesting too deep for the
+    parser is an InputError naming the line and column.
+    """
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise InputError(f"YAML alias at line {mark.line + 1} column {mark.column + 1}"
+                                 " (aliases are not accepted)", source=source,
+                                 expected="YAML without anchors and aliases")
+            return super().compose_node(parent, index)
+
+    try:
+        return list(yaml.load_all(text, Loader=NoAliasLoader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "syntax error"
+        raise InputError(f"invalid YAML{where}: {problem}", source=source) from None
+    except RecursionError:
+        raise InputError("YAML nested too deeply", source=source) from None
 
 
 def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:

@@ -12,10 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from .errors import InputError
-from .fileio import read_text
+from .fileio import load_yaml_all, read_text
 from .syscalls import KNOWN_ARCHES, all_syscalls, native_arch, syscall_number
 
 ACTIONS = ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
@@ -122,15 +120,7 @@ def _parse_text(text: str, source: str) -> Any:
                              source=source) from None
         except RecursionError:
             raise InputError("JSON nested too deeply", source=source) from None
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "syntax error"
-        raise InputError(f"invalid YAML{where}: {problem}", source=source) from None
-    except RecursionError:
-        raise InputError("YAML nested too deeply", source=source) from None
+    docs = [d for d in load_yaml_all(text, source) if d is not None]
     if len(docs) != 1:
         raise InputError(f"{len(docs)} YAML documents", source=source,
                          expected="exactly one profile")

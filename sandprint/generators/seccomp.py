@@ -77,6 +77,30 @@ def recorded_syscalls(rec: Recording, target: str | None = None) -> set[str]:
     return out
 
 
+ESSENTIAL = {
+    "execve": "the runtime (and `sandprint exec`) loads the filter before it executes the "
+              "workload, so the workload could never start",
+    "exit_group": "the workload could not exit: exit() would fail and the process hang or be "
+                  "killed instead",
+}
+
+
+def check_essentials(names: set[str], default_action: str, where: str) -> None:
+    """Refuse a blocking profile that leaves out execve or exit_group, saying why."""
+    if default_action == "log":
+        return
+    missing = [n for n in ESSENTIAL if n not in names]
+    if missing:
+        why = "; ".join(f"without {n} {ESSENTIAL[n]}" for n in missing)
+        raise InputError(
+            f"the recording has no {' or '.join(missing)}, and a profile denying "
+            f"{'them' if len(missing) > 1 else 'it'} is unusable: {why}. The recording probably "
+            "missed the workload's start or end (attached with --pid, or cut by --duration); "
+            "record it from start to exit, or add " + " ".join(f"--add-syscall {n}"
+                                                             for n in missing),
+            field=f"{where}.syscalls", expected=" and ".join(ESSENTIAL))
+
+
 def profile_arches(arch: str) -> list[str]:
     """The recording's architecture plus the companion ABIs this kernel runs."""
     return [arch] + [a for a in companion_arches(arch) if a != arch]
@@ -235,7 +259,8 @@ def _describe_action(default_action: str) -> str:
 
 def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                   default_action: str = "errno", runtime: str = "none",
-                  target: str | None = None, name: str | None = None) -> str:
+                  target: str | None = None, name: str | None = None,
+                  add_syscalls: Iterable[str] = ()) -> str:
     """Write the profile for ``rec`` to ``output`` atomically; return the summary lines."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", field="--format", expected=", ".join(FORMATS))
@@ -248,7 +273,13 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                          "expressed", field="--default-action",
                          expected="errno, kill or log with --format spo")
     recorded = recorded_syscalls(rec, target)
-    names, rs, added = add_runtime(recorded, rec.arch, runtime)
+    extra = set(add_syscalls)
+    for n in sorted(extra):
+        if syscall_number(rec.arch, n) is None:
+            raise InputError(f"unknown syscall {n!r}", field="--add-syscall",
+                             expected=f"a syscall name libseccomp knows on {rec.arch}")
+    names, rs, added = add_runtime(recorded | extra, rec.arch, runtime)
+    check_essentials(names, default_action, f"targets.{target}" if target else "targets.*")
     arches = profile_arches(rec.arch)
     oci = build_oci(names, arches=arches, default_action=default_action)
     which = f"target {target!r}" if target else (
@@ -268,7 +299,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
     write_atomic(output, text)
 
     lines = [f"wrote {fmt} seccomp profile {output}: allows {len(names)} syscalls "
-             f"({len(recorded)} recorded, {which}) on {', '.join(arches)}; "
+             f"({len(recorded)} recorded{f', {len(extra - recorded)} added by hand' if extra - recorded else ''}, {which}) on {', '.join(arches)}; "
              f"default action: {_describe_action(default_action)}"]
     if rs:
         version = (f"{rs.runtime} {rs.version}" if rs.version else

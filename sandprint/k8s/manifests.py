@@ -3,7 +3,7 @@ profiles in Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob
 
 The manifest is read with PyYAML, every document in order, and written back with PyYAML.
 What that keeps: every document and its order, every field (patched or not), key order, values.
-What PyYAML loses (said in the command's output): comments, anchors and aliases (expanded),
+What PyYAML loses (said in the command's output): comments (anchors and aliases are refused),
 quoting and block/flow style, ``---``/``...`` markers beyond the separators, and empty
 documents. Each patched document is validated against the Kubernetes OpenAPI schemas with
 ``kubernetes-validate`` when that package is installed (it ships the schemas; no network).
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from ..fileio import read_text, write_atomic
+from ..fileio import load_yaml_all, read_text, write_atomic
 
 KUBERNETES_VERSION = "1.30"
 
@@ -36,7 +36,7 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
 }
 CONTAINER_LISTS = ("initContainers", "containers")
 
-LOSSES = ("comments, anchors/aliases (expanded), quoting and flow/block style, and empty "
+LOSSES = ("comments, quoting and flow/block style, and empty "
           "documents are not kept by PyYAML; fields, their order and document order are")
 
 
@@ -138,6 +138,9 @@ def patch_documents(docs: list[Any], profiles: dict[str, str], source: str = "<m
                              field=f"document {index}", expected="a mapping with kind")
         kind = doc.get("kind")
         name = _dig(doc, ("metadata", "name")) or "?"
+        if not isinstance(kind, str) or not isinstance(name, str):
+            raise InputError("kind or metadata.name is not a string", source=source,
+                             field=f"document {index}", expected="strings")
         if kind == "List" and isinstance(doc.get("items"), list):
             for j, item in enumerate(doc["items"]):
                 visit(item, f"{index}.items[{j}]")
@@ -201,13 +204,7 @@ def patch_file(manifest: str, output: str, profile_args: list[str], *,
                kubernetes_version: str = KUBERNETES_VERSION, check: bool = True) -> PatchReport:
     profiles = parse_profile_args(profile_args)
     text = read_text(manifest, "manifest")
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        raise InputError(f"invalid YAML{where}: {getattr(e, 'problem', e)}",
-                         source=manifest) from None
+    docs = load_yaml_all(text, manifest)
     docs, report = patch_documents(docs, profiles, manifest)
     if check:
         report.validated = validate(docs, kubernetes_version, manifest)

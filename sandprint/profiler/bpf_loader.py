@@ -91,11 +91,40 @@ def import_bcc():
     return bcc
 
 
-def check_privileges() -> None:
+CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
+
+
+def effective_capabilities() -> int:
+    """This process's effective capability mask (CapEff in /proc/self/status)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def missing_privileges() -> str | None:
+    """Why this process cannot load the recorder's BPF programs, or None when it can."""
     if os.geteuid() != 0:
-        raise EnvironmentProblem(
-            "recording needs root (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN to load tracepoint "
-            "programs): run sandprint as root, e.g. with sudo")
+        return (f"record, verify and check need root (running as uid {os.geteuid()}; they "
+                "load BPF tracepoint programs, which needs CAP_BPF, CAP_PERFMON and "
+                "CAP_SYS_ADMIN): run sandprint as root, e.g. with sudo")
+    caps = effective_capabilities()
+    has = lambda c: bool(caps >> c & 1)   # noqa: E731
+    if not (has(CAP_SYS_ADMIN) or (has(CAP_BPF) and has(CAP_PERFMON))):
+        return ("record, verify and check load BPF tracepoint programs, which needs CAP_BPF "
+                "and CAP_PERFMON (or CAP_SYS_ADMIN); this root process does not have them (capabilities dropped, or an unprivileged container): "
+                "run sandprint as root with its capabilities, e.g. sudo on the host")
+    return None
+
+
+def check_privileges() -> None:
+    problem = missing_privileges()
+    if problem:
+        raise EnvironmentProblem(problem)
     if not os.path.exists("/sys/kernel/tracing/events/raw_syscalls") and \
             not os.path.exists("/sys/kernel/debug/tracing/events/raw_syscalls"):
         raise EnvironmentProblem(
