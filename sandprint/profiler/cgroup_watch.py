@@ -145,9 +145,11 @@ class CgroupWatch:
             if cg.done:
                 continue
             procs = cgroup_procs(self.root, cg.path)
-            if procs:
+            # A container that lived less than a polling interval is never seen in
+            # cgroup.procs; the kernel still followed its tasks into the target.
+            if procs or self.recorder.pids[cg.target]:
                 cg.had_procs = True
-            elif procs is None or cg.had_procs:
+            if not procs and (procs is None or cg.had_procs):
                 cg.done = True
                 self.recorder.untrack_cgroup(cg.cgid)
 
