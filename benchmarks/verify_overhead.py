@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -41,15 +40,7 @@ SANDPRINT = [sys.executable, "-m", "sandprint"]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 
-def dd_cmd(count: int) -> list[str]:
-    return ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"]
-
-
-def dd_seconds(stderr: str) -> float:
-    m = re.search(r"copied, ([0-9.e+-]+) s", stderr)
-    if not m:
-        raise RuntimeError(f"could not read dd's time from: {stderr!r}")
-    return float(m.group(1))
+from recorder_overhead import dd_cmd, dd_seconds  # noqa: E402  (this folder is on sys.path)
 
 
 def sp(*args: str) -> subprocess.CompletedProcess:

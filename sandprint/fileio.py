@@ -51,15 +51,19 @@ def read_text(path: str, what: str = "file") -> str:
         raise InputError(f"not UTF-8 text (byte {e.start})", source=path) from None
 
 
-def read_json(path: str, what: str = "JSON file") -> Any:
-    text = read_text(path, what)
+def parse_json(text: str, source: str) -> Any:
+    """``json.loads`` with errors that name the source, line and column."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
-                         source=path) from None
+                         source=source) from None
     except RecursionError:
-        raise InputError("JSON nested too deeply", source=path) from None
+        raise InputError("JSON nested too deeply", source=source) from None
+
+
+def read_json(path: str, what: str = "JSON file") -> Any:
+    return parse_json(read_text(path, what), path)
 
 
 def load_yaml_all(text: str, source: str) -> list[Any]:

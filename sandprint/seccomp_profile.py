@@ -8,12 +8,11 @@ such as ``_llseek`` on x86, is fine: libseccomp resolves names per architecture)
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
-from .fileio import load_yaml_all, read_text
+from .fileio import load_yaml_all, parse_json, read_text
 from .syscalls import KNOWN_ARCHES, all_syscalls, native_arch, syscall_number
 
 ACTIONS = ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
@@ -113,13 +112,7 @@ def _int(v: Any, source: str, fld: str, lo: int, hi: int, what: str) -> int:
 def _parse_text(text: str, source: str) -> Any:
     stripped = text.lstrip()
     if stripped.startswith("{") or stripped.startswith("["):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}",
-                             source=source) from None
-        except RecursionError:
-            raise InputError("JSON nested too deeply", source=source) from None
+        return parse_json(text, source)
     docs = [d for d in load_yaml_all(text, source) if d is not None]
     if len(docs) != 1:
         raise InputError(f"{len(docs)} YAML documents", source=source,
