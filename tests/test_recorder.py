@@ -108,7 +108,12 @@ def test_pid_target_records_descendants_and_stops_when_they_exit(bpf_ready, tmp_
     rec_proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "-o", str(out),
                                  "--pid", str(proc.pid)], env=sandprint_env(),
                                 stderr=subprocess.PIPE, text=True)
-    time.sleep(3)   # bcc compiles the programs first
+    # bcc compiles the programs first (seconds on a busy machine): wait until they are loaded,
+    # then leave the recorder time to track the process tree
+    deadline = time.monotonic() + 60
+    while not own_bpf_prog_ids(rec_proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
     marker.touch()
     proc.wait(timeout=30)
     rec_proc.wait(timeout=30)

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import EnvironmentProblem
-from ..syscalls import syscall_number
+from ..syscalls import native_arch, syscall_number
+from .btf import BTFError, syscall_arg_offsets
 
 BPF_DIR = Path(__file__).resolve().parent / "bpf"
 
 MAX_TARGETS = 64
 NR_SLOTS = 512
 MAX_TASKS = 65536
+PID_MAX_LIMIT = 4194304      # the kernel's ceiling for pid_max on 64-bit
 RINGBUF_PAGES = 256          # 1 MiB of events in flight
 
 TASK_PENDING_EXEC = 1
@@ -44,6 +46,33 @@ CGROUP_PATH_LEN = 256
 EXEC_FILENAME_LEN = 256
 EXEC_ARG_LEN = 128
 EXEC_MAX_ARGS = 8
+
+
+TASK_TRACKED = 8
+
+
+def pid_slots() -> int:
+    """Slots of the pid-indexed tracked map: the kernel's pid_max (every pid and tid is
+    below it)."""
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            return max(1024, min(int(f.read()), PID_MAX_LIMIT))
+    except (OSError, ValueError):
+        return PID_MAX_LIMIT
+
+
+def syscall_args_defines(arch: str) -> dict[str, int]:
+    """RAW_SYSCALL_ARGS and the argument offsets in struct pt_regs, from the running
+    kernel's BTF; empty (the regular tracepoint is used) when BTF cannot give them."""
+    if arch != native_arch():
+        return {}
+    try:
+        offsets = syscall_arg_offsets(arch)
+    except BTFError:
+        return {}
+    defs = {"RAW_SYSCALL_ARGS": 1}
+    defs.update({f"SC_ARG{i}": off for i, off in enumerate(offsets)})
+    return defs
 
 
 class TaskInfo(ctypes.Structure):
@@ -142,12 +171,16 @@ def cflags(arch: str, extra: dict[str, int] | None = None) -> list[str]:
     defs = {
         "MAX_TARGETS": MAX_TARGETS,
         "MAX_TASKS": MAX_TASKS,
+        "PID_SLOTS": pid_slots(),
         "NR_SLOTS": NR_SLOTS,
         "RINGBUF_PAGES": RINGBUF_PAGES,
         "NR_EXECVE": syscall_number(arch, "execve"),
         "NR_EXECVEAT": syscall_number(arch, "execveat"),
     }
-    defs.update(extra or {})
+    extra = dict(extra or {})
+    if extra.pop("REGULAR_SYSCALL_TRACEPOINT", 0) == 0:
+        defs.update(syscall_args_defines(arch))
+    defs.update(extra)
     return [f"-D{k}={v}" for k, v in defs.items()] + ["-Wno-unused-function"]
 
 

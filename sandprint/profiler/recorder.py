@@ -41,17 +41,24 @@ class Recorder:
 
     Use as a context manager, so the programs are detached however the block ends.
     ``count_exits=True`` also watches sys_exit, which is how ``verify`` sees the calls a
-    seccomp filter refused (they never reach sys_enter).
+    seccomp filter refused (they never reach sys_enter). ``regular_tracepoint=True`` puts
+    sys_enter on the regular tracepoint instead of the raw one (slower for every process on
+    the host; for comparison and for kernels without BTF, where it is chosen anyway).
     """
 
     def __init__(self, arch: str | None = None, *, count_exits: bool = False,
                  target_meta: dict[str, Any] | None = None, files: bool = True,
-                 attribute: bool = False, containers: bool = False):
+                 attribute: bool = False, containers: bool = False,
+                 regular_tracepoint: bool = False):
         self.arch = arch or native_arch()
         # Order matters: the raw sys_enter program (syscalls.bpf.c) calls into files.bpf.c,
         # and the raw sys_exit program (exits.bpf.c) into both.
         parts = ["tasks.bpf.c"]
         defines: dict[str, int] = {}
+        if regular_tracepoint:
+            # sys_enter on the regular tracepoint, which passes the arguments itself: what is
+            # used anyway when BTF cannot place them in the saved registers (bpf_loader.py)
+            defines["REGULAR_SYSCALL_TRACEPOINT"] = 1
         if files:   # file, network and signal accesses (fs_events.py, fsmodel.py)
             parts += ["files.bpf.c", "net.bpf.c"]
             defines.update(FE.defines(self.arch))
@@ -72,6 +79,10 @@ class Recorder:
             defines.update(L.container_defines())
         self.count_exits = count_exits
         self.bpf = L.load(parts, self.arch, defines)
+        # where sys_enter runs: "raw" (arguments read from the saved registers at offsets from
+        # the running kernel's BTF) or "tracepoint" (the regular one)
+        self.sys_enter = "tracepoint" if regular_tracepoint or \
+            not L.syscall_args_defines(self.arch) else "raw"
         self._cgroup_targets = self.bpf["cgroup_targets"] if containers else None
         self.on_cgroup_mkdir: Callable[[int, str], None] | None = None
         self.fs: FsModel | None = None
@@ -82,6 +93,7 @@ class Recorder:
             self.fs = FsModel(lambda i: self.recording.target(self.names[i]),
                               lambda i: self.pids[i])
         self._tracked = self.bpf["tracked"]
+        self._live: set[int] = set()          # tasks that may still be tracked (tracked_pids)
         self._stats = self.bpf["stats"]
         self._counts = self.bpf["counts"]
         self._denied_counts = self.bpf["denied_counts"] if count_exits else None
@@ -116,8 +128,9 @@ class Recorder:
         if self.fs is not None:
             # The launcher's fds (stdin/out/err) are inherited: Landlock never restricts them.
             self.fs.seed(pid, inherited=pending_exec).target = target
-        self._tracked[ctypes.c_uint32(pid)] = L.TaskInfo(target, flags)
+        self._tracked[ctypes.c_uint32(pid)] = L.TaskInfo(target, flags | L.TASK_TRACKED)
         self.pids[target].add(pid)
+        self._live.add(pid)
 
     def track_cgroup(self, cgroup_id: int, target: int, *, host_pidns: bool = False) -> None:
         """Container mode: every task of this (v2) cgroup belongs to ``target``; it counts
@@ -136,27 +149,40 @@ class Recorder:
 
     def untrack(self, pid: int) -> None:
         try:
-            del self._tracked[ctypes.c_uint32(pid)]
-        except KeyError:
+            self._tracked[ctypes.c_uint32(pid)] = L.TaskInfo(0, 0)
+        except (KeyError, IndexError):
             pass
 
     def task_target(self, pid: int) -> tuple[int, int] | None:
         """(target, flags) of a tracked task, or None."""
         try:
             info = self._tracked[ctypes.c_uint32(pid)]
-        except KeyError:
+        except (KeyError, IndexError):
             return None
-        return info.target, info.flags
+        if not info.flags & L.TASK_TRACKED:
+            return None
+        return info.target, info.flags & ~L.TASK_TRACKED
 
     def is_tracked(self, pid: int) -> bool:
-        try:
-            self._tracked[ctypes.c_uint32(pid)]
-        except KeyError:
-            return False
-        return True
+        return self.task_target(pid) is not None
+
+    def tracked_pids(self) -> list[int]:
+        """Tasks (processes and threads) the kernel still follows, among those sandprint
+        tracked or saw forked. (The map is indexed by pid, so it is not walked.) Container
+        tasks the kernel claims by cgroup are not included until their first exec."""
+        gone = set()
+        for p in self._live:
+            if not self.is_tracked(p):
+                gone.add(p)
+            elif not os.path.exists(f"/proc/{p}"):
+                # tracked by user space just after it exited: no exit event will clear it
+                self.untrack(p)
+                gone.add(p)
+        self._live -= gone     # a pid comes back only through track() or a fork event
+        return sorted(self._live)
 
     def tracked_count(self) -> int:
-        return sum(1 for _ in self._tracked.keys())
+        return len(self.tracked_pids())
 
     # -- events ----------------------------------------------------------------------------
     def _on_event(self, ctx, data, size) -> None:
@@ -183,6 +209,7 @@ class Recorder:
         elif header.type == L.EV_FORK:
             ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
             self.pids[target].add(ev.child)
+            self._live.add(ev.child)
             if header.pid in self.exe:
                 self.exe.setdefault(ev.child, self.exe[header.pid])
             if self.fs is not None:
@@ -190,6 +217,7 @@ class Recorder:
         elif header.type == L.EV_EXEC:
             ev = ctypes.cast(data, ctypes.POINTER(L.ExecEvent)).contents
             self.pids[target].add(header.pid)   # container tasks are found by the kernel
+            self._live.add(header.pid)
             filename = _decode(ev.filename)
             argv = [_decode(ev.argv[i].value) for i in range(min(ev.argc, L.EXEC_MAX_ARGS))]
             if ev.truncated:

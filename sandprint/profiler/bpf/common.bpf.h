@@ -13,6 +13,9 @@
 #ifndef MAX_TASKS
 #define MAX_TASKS 65536
 #endif
+#ifndef PID_SLOTS
+#define PID_SLOTS 32768         /* the kernel's pid_max: pids and tids are below it */
+#endif
 #ifndef NR_SLOTS
 #define NR_SLOTS 512            /* syscall numbers 0..NR_SLOTS-2; NR_SLOTS-1 counts the rest */
 #endif
@@ -20,14 +23,20 @@
 #define TASK_PENDING_EXEC 1     /* launched by sandprint, not yet at its execve */
 #define TASK_IN_CONTAINER 2     /* found through its cgroup: its pending exec must be the workload's */
 #define TASK_HOST_PIDNS 4       /* ... of a container that shares the host's PID namespace */
+#define TASK_TRACKED 8          /* the slot is in use */
 
 struct task_info {
     u32 target;                 /* index of the target this task belongs to */
     u32 flags;
 };
 
-/* tgid (or tid of a thread) -> target: the in-kernel filter every program starts with. */
-BPF_HASH(tracked, u32, struct task_info, MAX_TASKS);
+/* tgid (or tid of a thread) -> target: the in-kernel filter every program starts with, and
+ * the first thing done for every syscall on the host. An array indexed by pid, not a hash:
+ * the verifier inlines an array lookup into a bounds check and an add, where a hash lookup is
+ * a call that hashes the key and walks a bucket, which nearly doubled the cost of the
+ * programs for untracked tasks. One slot per possible pid (PID_SLOTS = pid_max, 8 bytes each);
+ * a free slot is all zeroes. */
+BPF_ARRAY(tracked, struct task_info, PID_SLOTS);
 
 /* Counters user space reads at the end. */
 enum stat_index {
@@ -65,7 +74,27 @@ BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 static __always_inline struct task_info *tracked_task(u64 pid_tgid)
 {
     u32 tgid = pid_tgid >> 32;
-    return tracked.lookup(&tgid);
+    struct task_info *t = tracked.lookup(&tgid);
+    if (!t || !(t->flags & TASK_TRACKED))
+        return 0;
+    return t;
+}
+
+/* Start following a task; fails (and counts it) only for a pid beyond PID_SLOTS. */
+static __always_inline int track_task(u32 pid, u32 target, u32 flags)
+{
+    struct task_info info = { .target = target, .flags = flags | TASK_TRACKED };
+    if (tracked.update(&pid, &info) != 0) {
+        stat_add(STAT_TRACK_FULL);
+        return -1;
+    }
+    return 0;
+}
+
+static __always_inline void untrack_task(u32 pid)
+{
+    struct task_info none = {};
+    tracked.update(&pid, &none);
 }
 
 #ifdef CONTAINER_MODE
@@ -86,14 +115,10 @@ static __always_inline struct task_info *track_by_cgroup(u64 pid_tgid)
     if (!c)
         return 0;
     u32 tgid = pid_tgid >> 32;
-    struct task_info info = { .target = c->target,
-                              .flags = TASK_PENDING_EXEC | TASK_IN_CONTAINER |
-                                       (c->flags & TASK_HOST_PIDNS) };
-    if (tracked.update(&tgid, &info) != 0) {
-        stat_add(STAT_TRACK_FULL);
+    if (track_task(tgid, c->target, TASK_PENDING_EXEC | TASK_IN_CONTAINER |
+                                    (c->flags & TASK_HOST_PIDNS)) != 0)
         return 0;
-    }
-    return tracked.lookup(&tgid);
+    return tracked_task(pid_tgid);
 }
 
 /* Is this execve the container's workload starting, rather than the runtime re-executing

@@ -53,7 +53,11 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
 #ifdef RECORD_FILES
-    fs_exit(bpf_get_current_pid_tgid(), (s64)ctx->args[1]);
+    /* Runs for every syscall on the host: untracked tasks leave after the inlined array
+     * lookup, before the in-flight table (a hash) is looked at. */
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (tracked_task(pid_tgid))
+        fs_exit(pid_tgid, (s64)ctx->args[1]);
 #endif
     return 0;
 }

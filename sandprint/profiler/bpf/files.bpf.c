@@ -395,13 +395,17 @@ static __always_inline int fs_enter(struct sp_args *args)
     return fs_commit(e);
 }
 
-/* Called by the raw sys_enter program for every syscall of a tracked task. */
-static __always_inline void fs_syscall_enter(long nr, const unsigned long *args)
+/* Whether fs_syscall_enter wants this syscall (before its arguments are read). */
+static __always_inline int fs_wanted(long nr)
 {
     u32 slot = nr >= 0 && nr < NR_SLOTS ? (u32)nr : NR_SLOTS - 1;
     u8 *wanted = fs_syscall.lookup(&slot);
-    if (!wanted || !*wanted)
-        return;
+    return wanted && *wanted;
+}
+
+/* Called by the raw sys_enter program for a tracked task's syscalls that fs_wanted. */
+static __always_inline void fs_syscall_enter(long nr, const u64 *args)
+{
     struct sp_args a = { .nr = nr };
 #pragma unroll
     for (int i = 0; i < 6; i++)

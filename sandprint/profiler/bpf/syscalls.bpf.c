@@ -1,7 +1,7 @@
 /* Per-target syscall counts at raw sys_enter, aggregated in the kernel.
  *
- * The first thing done for every syscall on the host is one hash lookup of the caller's tgid;
- * untracked tasks leave right there. A task sandprint launched is tracked with
+ * The first thing done for every syscall on the host is one (inlined) array lookup of the
+ * caller's tgid; untracked tasks leave right there. A task sandprint launched is tracked with
  * TASK_PENDING_EXEC until its execve: the launcher's own syscalls before that never count.
  */
 
@@ -51,7 +51,35 @@ static __always_inline void count_syscall(u32 target, u64 nr)
         (*v)++;
 }
 
-TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+/* The six arguments: from the regular tracepoint's record, or, on the raw tracepoint, from the
+ * caller's saved registers at the offsets the running kernel's BTF gives (btf.py). Read only
+ * for a tracked task's file syscalls and execs. */
+#ifndef RAW_SYSCALL_ARGS
+#define SC_ARG0 0
+#define SC_ARG1 0
+#define SC_ARG2 0
+#define SC_ARG3 0
+#define SC_ARG4 0
+#define SC_ARG5 0
+#endif
+
+static __always_inline void syscall_args(u64 out[6], const void *regs, const unsigned long *tp)
+{
+    if (tp) {
+#pragma unroll
+        for (int i = 0; i < 6; i++)
+            out[i] = tp[i];
+        return;
+    }
+    bpf_probe_read_kernel(&out[0], 8, regs + SC_ARG0);
+    bpf_probe_read_kernel(&out[1], 8, regs + SC_ARG1);
+    bpf_probe_read_kernel(&out[2], 8, regs + SC_ARG2);
+    bpf_probe_read_kernel(&out[3], 8, regs + SC_ARG3);
+    bpf_probe_read_kernel(&out[4], 8, regs + SC_ARG4);
+    bpf_probe_read_kernel(&out[5], 8, regs + SC_ARG5);
+}
+
+static __always_inline int on_sys_enter(long nr, const void *regs, const unsigned long *tp)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     struct task_info *t = tracked_task(pid_tgid);
@@ -61,7 +89,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 #endif
     if (!t)
         return 0;
-    long nr = args->id;
+    long entered = nr;
     if (nr < 0)
         nr = NR_SLOTS - 1;
     if (t->flags & TASK_PENDING_EXEC) {
@@ -77,19 +105,42 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
 #ifdef ATTRIBUTE
     attribute(pid_tgid, (u32)nr);
 #endif
-#ifdef RECORD_FILES
-    fs_syscall_enter(nr, args->args);
-#endif
 #ifdef COUNT_EXITS
     u32 tid = (u32)pid_tgid;
-    long entered = args->id;
     inflight.update(&tid, &entered);
 #endif
+    int is_exec = nr == NR_EXECVE || nr == NR_EXECVEAT;
+#ifdef RECORD_FILES
+    if (!is_exec && !fs_wanted(nr))
+        return 0;
+#else
+    if (!is_exec)
+        return 0;
+#endif
+    u64 a[6] = {};
+    syscall_args(a, regs, tp);
+#ifdef RECORD_FILES
+    fs_syscall_enter(nr, a);
+#endif
     if (nr == NR_EXECVE)
-        emit_exec(pid_tgid, t->target, (const char *)args->args[0],
-                  (const char *const *)args->args[1]);
+        emit_exec(pid_tgid, t->target, (const char *)a[0], (const char *const *)a[1]);
     else if (nr == NR_EXECVEAT)
-        emit_exec(pid_tgid, t->target, (const char *)args->args[1],
-                  (const char *const *)args->args[2]);
+        emit_exec(pid_tgid, t->target, (const char *)a[1], (const char *const *)a[2]);
     return 0;
 }
+
+#ifdef RAW_SYSCALL_ARGS
+/* sys_enter(struct pt_regs *regs, long id). A raw tracepoint does not build the perf record
+ * the regular one fills for every syscall on the host before any program can look at it;
+ * that record was most of what an untracked process paid beside a recording. */
+RAW_TRACEPOINT_PROBE(sys_enter)
+{
+    return on_sys_enter((long)ctx->args[1], (const void *)ctx->args[0], 0);
+}
+#else
+/* No BTF to place the arguments in the saved registers: the regular tracepoint passes them. */
+TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+{
+    return on_sys_enter(args->id, 0, (const unsigned long *)args->args);
+}
+#endif

@@ -34,10 +34,8 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
         return 0;
     u32 child = args->child_pid;
     struct task_info info = { .target = parent->target, .flags = 0 };
-    if (tracked.update(&child, &info) != 0) {
-        stat_add(STAT_TRACK_FULL);
+    if (track_task(child, info.target, 0) != 0)
         return 0;
-    }
     stat_add(STAT_FORKS);
     struct fork_event *e = events.ringbuf_reserve(sizeof(*e));
     if (!e) {
@@ -64,10 +62,10 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
         return 0;
     u32 target = t->target;
     if (tid != tgid) {
-        tracked.delete(&tid);   /* a thread: its tid may have been added at clone */
+        untrack_task(tid);      /* a thread: its tid may have been added at clone */
         return 0;
     }
-    tracked.delete(&tgid);
+    untrack_task(tgid);
     struct exit_event *e = events.ringbuf_reserve(sizeof(*e));
     if (!e) {
         stat_add(STAT_LOST_EVENTS);
