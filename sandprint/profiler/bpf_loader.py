@@ -71,7 +71,8 @@ def syscall_args_defines(arch: str) -> dict[str, int]:
     except BTFError:
         return {}
     defs = {"RAW_SYSCALL_ARGS": 1}
-    defs.update({f"SC_ARG{i}": off for i, off in enumerate(offsets)})
+    defs.update({f"SC_ARG{i}": off for i, off in enumerate(offsets[:6])})
+    defs["SC_NR"] = offsets[6]
     return defs
 
 
