@@ -91,6 +91,11 @@ def _load_recordings(paths, allow_lossy: bool):
             raise InputError(f"recording lost {r.lost_events} events, so it may miss what the "
                              "workload needs; record again, or pass --allow-lossy",
                              source=p, field="metadata.lostEvents", expected="0")
+        if not r.complete:
+            why = "; ".join(r.metadata.get("incompleteReasons") or ["no reason given"])
+            echo_err(f"sandprint: warning: {one_line(p)} is an incomplete recording "
+                     f"({one_line(why)}): the sandbox may lack what the workload does "
+                     "beyond it")
     return recs[0] if len(recs) == 1 else merge(recs, paths)
 
 

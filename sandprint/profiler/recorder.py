@@ -299,7 +299,7 @@ class Recorder:
         rec.metadata["end"] = utcnow()
         rec.metadata.update(metadata)
         if rec.metadata["lostEvents"]:
-            rec.metadata["complete"] = False
+            rec.mark_incomplete(f"{rec.metadata['lostEvents']} events were lost")
         return rec
 
     def close(self) -> None:
