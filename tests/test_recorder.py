@@ -108,7 +108,8 @@ def test_pid_target_records_descendants_and_stops_when_they_exit(bpf_ready, tmp_
     rec_proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "-o", str(out),
                                  "--pid", str(proc.pid)], env=sandprint_env(),
                                 stderr=subprocess.PIPE, text=True)
-    time.sleep(3)   # bcc compiles the programs first
+    started = rec_proc.stderr.readline()   # once bcc has compiled and the pid is followed
+    assert started.startswith(f"sandprint: recording pid {proc.pid} (sh)"), started
     marker.touch()
     proc.wait(timeout=30)
     rec_proc.wait(timeout=30)

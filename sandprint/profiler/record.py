@@ -177,6 +177,8 @@ def record_pid(pid: int, *, duration: float | None = None, log: Log = print) -> 
         if not is_running(pid) and pid not in recorder.exited[target]:
             raise SandprintError(f"--pid {pid}: the process exited before the recorder could "
                                  "follow it; nothing was recorded")
+        log(f"sandprint: recording pid {pid} ({one_line(process_comm(pid) or '?')}) and "
+            f"{len(seen) - 1} descendant(s) until they exit")
         reason = "exited"
         with StopSignals() as stop:
             deadline = None if duration is None else time.monotonic() + duration
