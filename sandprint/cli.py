@@ -59,7 +59,17 @@ def main() -> None:
               help="With --container/--pod: how long to wait for it to start.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def record(output, duration, pid, container, pod, container_name, runtime_timeout, command):
-    """Record a command (after --), a process tree, a container or a pod."""
+    """Record a command (after --), a process tree, a container or a pod.
+
+    \b
+    With a command, sandprint exits with the command's status (128+N when signal N
+    killed it) and the session ends when the command exits. Processes it leaves running
+    (a daemon) are named and left running, and the recording is marked incomplete
+    ("complete": false, with "incompleteReasons"), as it is when --duration or SIGINT/SIGTERM
+    ends the session first (the command is then sent SIGTERM, SIGKILL 2 s later). An output
+    that cannot be written is refused before starting (exit 2); if writing fails at the end
+    the recording is saved in $TMPDIR instead, and sandprint says where and exits 1.
+    """
     from .profiler import record as rec
 
     chosen = [x for x in (command, pid, container, pod) if x]
@@ -91,6 +101,11 @@ def _load_recordings(paths, allow_lossy: bool):
             raise InputError(f"recording lost {r.lost_events} events, so it may miss what the "
                              "workload needs; record again, or pass --allow-lossy",
                              source=p, field="metadata.lostEvents", expected="0")
+        if not r.complete:
+            why = "; ".join(r.metadata.get("incompleteReasons") or ["no reason given"])
+            echo_err(f"sandprint: warning: {one_line(p)} is an incomplete recording "
+                     f"({one_line(why)}): the sandbox may lack what the workload does "
+                     "beyond it")
     return recs[0] if len(recs) == 1 else merge(recs, paths)
 
 

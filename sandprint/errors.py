@@ -38,6 +38,11 @@ class InputError(SandprintError):
         super().__init__(one_line(text))
 
 
+class OutputError(InputError):
+    """An output that cannot be written: names the file and the OS error (exit 2, nothing
+    half-written is left behind)."""
+
+
 class EnvironmentProblem(SandprintError):
     """The host lacks something sandprint needs (privileges, BPF, headers ...)."""
 

@@ -13,9 +13,10 @@ import stat
 import tempfile
 from typing import Any
 
-from .errors import InputError
+from .errors import InputError, OutputError
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024
+TMP_PREFIX = ".sandprint-"     # temporary files beside an output, renamed or removed
 
 
 def read_text(path: str, what: str = "file") -> str:
@@ -95,29 +96,91 @@ def load_yaml_all(text: str, source: str) -> list[Any]:
         raise InputError("YAML nested too deeply", source=source) from None
 
 
+def _cannot_write(path: str, e: OSError) -> OutputError:
+    return OutputError(f"cannot write output: {e.strerror or e}", source=path)
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + fsync + rename)."""
+    """Write ``data`` to ``path`` atomically (temporary file + fsync + rename).
+
+    On any failure (disk full, read-only file system, an interrupt) the temporary file is
+    removed and ``path`` is left as it was; an OS error becomes an :class:`OutputError`
+    naming ``path`` and the error."""
     if isinstance(data, str):
         data = data.encode("utf-8")
     directory = os.path.dirname(os.path.abspath(path)) or "."
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".sandprint-", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tmp", dir=directory)
     except OSError as e:
-        raise InputError(f"cannot write output: {e.strerror}", source=path) from None
+        raise _cannot_write(path, e) from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_fd(fd, data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise InputError(f"cannot write output: {e.strerror}", source=path) from None
+        if isinstance(e, OSError):
+            raise _cannot_write(path, e) from None
+        raise
+
+
+def check_writable(path: str) -> None:
+    """Refuse early an output path that could not be written: its directory is missing,
+    read-only, full, or ``path`` is a directory. Probes by writing one byte to a temporary
+    file beside it (removed at once), so the answer is the file system's, not a guess."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise OutputError("output directory does not exist", source=path)
+    if os.path.isdir(path):
+        raise OutputError("output is a directory", source=path, expected="a file path")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+    try:
+        _write_fd(fd, b"\0")
+    except OSError as e:
+        raise _cannot_write(path, e) from None
+    finally:
+        os.unlink(tmp)
+
+
+def write_new_file(directory: str, prefix: str, suffix: str, data: str | bytes,
+                   mode: int = 0o600) -> str:
+    """Write ``data`` to a new, uniquely named file in ``directory`` (never an existing
+    file or a planted symlink: created with O_EXCL) and return its path. Nothing is left
+    behind on failure (an :class:`OutputError`)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    try:
+        fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
+    except OSError as e:
+        raise _cannot_write(os.path.join(directory, prefix + "*" + suffix), e) from None
+    try:
+        _write_fd(fd, data)
+        os.chmod(path, mode)
+    except BaseException as e:
+        os.unlink(path)
+        if isinstance(e, OSError):
+            raise _cannot_write(path, e) from None
+        raise
+    return path
+
+
+def json_text(obj: Any) -> str:
+    """How sandprint spells the JSON files it writes."""
+    return json.dumps(obj, indent=2, sort_keys=False) + "\n"
 
 
 def write_json(path: str, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    write_atomic(path, json_text(obj))

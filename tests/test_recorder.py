@@ -108,12 +108,8 @@ def test_pid_target_records_descendants_and_stops_when_they_exit(bpf_ready, tmp_
     rec_proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "-o", str(out),
                                  "--pid", str(proc.pid)], env=sandprint_env(),
                                 stderr=subprocess.PIPE, text=True)
-    # bcc compiles the programs first (seconds on a busy machine): wait until they are loaded,
-    # then leave the recorder time to track the process tree
-    deadline = time.monotonic() + 60
-    while not own_bpf_prog_ids(rec_proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1)
+    started = rec_proc.stderr.readline()   # once bcc has compiled and the pid is followed
+    assert started.startswith(f"sandprint: recording pid {proc.pid} (sh)"), started
     marker.touch()
     proc.wait(timeout=30)
     rec_proc.wait(timeout=30)
@@ -180,23 +176,6 @@ def test_signal_writes_recording_and_unloads_programs(bpf_ready, tmp_path, sig):
     assert "nanosleep" in rec["targets"][0]["syscalls"] or \
         "clock_nanosleep" in rec["targets"][0]["syscalls"]
     assert not ids & loaded_prog_ids(), "BPF programs left loaded"
-
-
-def test_sigkill_leaves_nothing_loaded(bpf_ready, tmp_path):
-    out = tmp_path / "k.json"
-    proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "-o", str(out), "--",
-                             "sleep", "30"], env=sandprint_env(), stderr=subprocess.DEVNULL)
-    ids = set()
-    deadline = time.monotonic() + 60
-    while not ids and time.monotonic() < deadline:
-        time.sleep(0.2)
-        ids = own_bpf_prog_ids(proc.pid)
-    proc.kill()
-    proc.wait()
-    time.sleep(0.5)
-    assert ids and not ids & loaded_prog_ids()
-    assert not out.exists()          # never a partial recording
-    subprocess.run(["pkill", "-f", "sleep 30"], check=False)
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -18,6 +18,7 @@ from . import bpf_loader as L
 from . import fs_events as FE
 from .fsmodel import FsModel
 from .recording import Recording, Target, utcnow
+from .targets import is_process, is_running
 
 
 FS_RINGBUF_PAGES = 4096   # 16 MiB: file events are many and larger than fork/exit ones
@@ -174,7 +175,7 @@ class Recorder:
         for p in self._live:
             if not self.is_tracked(p):
                 gone.add(p)
-            elif not os.path.exists(f"/proc/{p}"):
+            elif not is_running(p):
                 # tracked by user space just after it exited: no exit event will clear it
                 self.untrack(p)
                 gone.add(p)
@@ -295,7 +296,7 @@ class Recorder:
             t: Target = rec.target(name)
             # exit events come only from thread-group leaders: they count processes, not threads
             alive = {p for p in self.pids[index] if p not in self.exited[index]
-                     and self.is_tracked(p) and _is_process(p)}
+                     and self.is_tracked(p) and is_process(p)}
             t.processes = len(self.exited[index] | alive)
             unknown: dict[str, int] = {}
             for nr, n in self.syscall_counts(index).items():
@@ -327,7 +328,7 @@ class Recorder:
         rec.metadata["end"] = utcnow()
         rec.metadata.update(metadata)
         if rec.metadata["lostEvents"]:
-            rec.metadata["complete"] = False
+            rec.mark_incomplete(f"{rec.metadata['lostEvents']} events were lost")
         return rec
 
     def close(self) -> None:
@@ -340,18 +341,6 @@ class Recorder:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _is_process(pid: int) -> bool:
-    """Whether ``pid`` is a live thread-group leader (not a thread)."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("Tgid:"):
-                    return int(line.split()[1]) == pid
-    except OSError:
-        pass
-    return False
 
 
 def _decode(raw: bytes) -> str:

@@ -221,6 +221,18 @@ class Recording:
     def lost_events(self) -> int:
         return int(self.metadata.get("lostEvents") or 0)
 
+    @property
+    def complete(self) -> bool:
+        return self.metadata.get("complete", True) is not False
+
+    def mark_incomplete(self, reason: str) -> None:
+        """Say that this recording misses part of what the workload did, and why
+        (``metadata.complete`` false, the reason added to ``metadata.incompleteReasons``)."""
+        self.metadata["complete"] = False
+        reasons = self.metadata.setdefault("incompleteReasons", [])
+        if reason not in reasons:
+            reasons.append(reason)
+
     def target(self, name: str = "main") -> Target:
         for t in self.targets:
             if t.name == name:
@@ -290,6 +302,9 @@ def _parse(data: Any, source: str) -> Recording:
             "an SCMP_ARCH_* name")
     lost = meta.get("lostEvents", 0)
     _count(lost, source, "metadata.lostEvents")
+    _expect(isinstance(meta.get("complete", True), bool), source, "metadata.complete",
+            f"invalid value {meta.get('complete')!r}", "true or false")
+    _str_list(meta.get("incompleteReasons", []), source, "metadata.incompleteReasons")
     targets = data.get("targets")
     _expect(isinstance(targets, list), source, "targets", "missing or not a list", "a list")
     rec = Recording(metadata=dict(meta), targets=[])
@@ -431,5 +446,8 @@ def merge(recordings: Iterable[Recording], sources: Iterable[str] | None = None)
         "runs": sum(int(r.metadata.get("runs") or 1) for r in recs),
         "sources": provenance,
     }
+    reasons = sorted({r for rec in recs for r in rec.metadata.get("incompleteReasons") or []})
+    if reasons:
+        out.metadata["incompleteReasons"] = reasons
     out.targets.sort(key=lambda t: t.name)
     return out

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
+import time
 from typing import Callable
 
 from ..errors import InputError
@@ -90,8 +92,6 @@ class LaunchedCommand:
         return self.status
 
     def wait(self, timeout: float | None = None) -> int | None:
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() >= deadline:
@@ -101,8 +101,6 @@ class LaunchedCommand:
 
     def terminate(self, grace: float = 2.0) -> None:
         """SIGTERM, then SIGKILL after ``grace`` seconds."""
-        import signal
-
         if self.poll() is not None:
             return
         try:
@@ -124,13 +122,66 @@ class LaunchedCommand:
         code = os.waitstatus_to_exitcode(self.status)
         return code if code >= 0 else 128 - code
 
+    @property
+    def exit_signal(self) -> str | None:
+        """The name of the signal that killed the command (``SIGKILL``), if one did."""
+        if self.status is None or not os.WIFSIGNALED(self.status):
+            return None
+        return signal_name(os.WTERMSIG(self.status))
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
 
 def check_pid(pid: int) -> None:
     if pid == os.getpid():
         raise InputError("cannot record sandprint itself", source=f"--pid {pid}")
-    if not os.path.exists(f"/proc/{pid}"):
-        raise InputError("no such process", source=f"--pid {pid}",
-                         expected="the PID of a running process")
+    if not is_running(pid):
+        raise InputError("no such process" if not os.path.exists(f"/proc/{pid}")
+                         else "process has already exited (a zombie)",
+                         source=f"--pid {pid}", expected="the PID of a running process")
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the comm (state first), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the comm field may contain spaces and parentheses: split after the last ')'
+    return stat[stat.rfind(b")") + 2:].split()
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` exists and has not exited (a zombie has: only its status is left)."""
+    fields = _stat_fields(pid)
+    return bool(fields) and fields[0] not in (b"Z", b"X", b"x")
+
+
+def is_process(pid: int) -> bool:
+    """Whether ``pid`` is a thread-group leader (a process), not another thread's id."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Tgid:"):
+                    return int(line.split()[1]) == pid
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def process_comm(pid: int) -> str | None:
+    """The command name the kernel shows for ``pid`` (``/proc/PID/comm``), or None."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return f.read().rstrip(b"\n").decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
 
 
 def descendants(root: int) -> list[int]:
@@ -139,14 +190,8 @@ def descendants(root: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the comm field may contain spaces and parentheses: split after the last ')'
-        rest = stat[stat.rfind(b")") + 2:].split()
-        if len(rest) < 2:
+        rest = _stat_fields(int(entry))
+        if rest is None or len(rest) < 2:
             continue
         children.setdefault(int(rest[1]), []).append(int(entry))
     out, todo = [], [root]
