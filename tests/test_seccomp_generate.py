@@ -139,6 +139,15 @@ def test_clone_is_allowed_without_namespace_flags_only(tmp_path):
         assert "RestrictNamespaces" not in seccomp.to_systemd(prof)
 
 
+def test_verify_fix_keeps_clone_under_its_condition():
+    from sandprint.fix import fixed_profile
+    old = profile_from_data(seccomp.build_oci(BASIC + ["clone"], arches=[ARCH]))
+    fixed = fixed_profile(old, make_recording({"main": BASIC + ["clone", "wait4"]}))
+    assert "wait4" in fixed["syscalls"][0]["names"]
+    assert "clone" not in fixed["syscalls"][0]["names"]
+    assert seccomp.clone_rule(ARCH) in fixed["syscalls"]
+
+
 def test_clone3_is_said_to_stay_open(tmp_path):
     rec = make_recording({"main": BASIC + ["clone3"]})
     summary = seccomp.generate_file(rec, str(tmp_path / "p.json"))
