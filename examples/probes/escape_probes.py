@@ -221,6 +221,11 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
+def _open_for_writing(path: str) -> None:
+    """Open for writing and write nothing: the permission check is the probe."""
+    os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+
+
 def p_userns(c: Ctx) -> str:
     raw("unshare", CLONE_NEWUSER)
     return "a new user namespace was created"
@@ -340,39 +345,38 @@ def p_abi_switch(c: Ctx) -> str:
     return "a new user namespace through the i386 ABI"
 
 
-def p_write_outside(c: Ctx) -> str:
-    path = os.path.join(c.lay.outside, "new.txt")
+def _create(c: Ctx, path: str) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
     undo(c.notes, "the file", os.unlink, path)
+
+
+def p_write_outside(c: Ctx) -> str:
+    _create(c, os.path.join(c.lay.outside, "new.txt"))
     return "created a file outside the granted trees"
 
 
 def p_write_parent(c: Ctx) -> str:
-    path = os.path.join(c.lay.base, "escape.txt")
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-    undo(c.notes, "the file", os.unlink, path)
+    _create(c, os.path.join(c.lay.base, "escape.txt"))
     return "created a file beside the granted trees"
 
 
 def p_open_outside_write(c: Ctx) -> str:
-    os.close(os.open(c.lay.victim, os.O_WRONLY | os.O_APPEND))
+    _open_for_writing(c.lay.victim)
     return "opened an outside file for writing"
 
 
 def p_read_outside(c: Ctx) -> str:
-    with open(c.lay.secret) as f:
-        f.read()
+    _read(c.lay.secret)
     return "read an outside file"
 
 
 def p_read_shadow(c: Ctx) -> str:
-    with open("/etc/shadow", "rb") as f:
-        f.read(1)
+    _read("/etc/shadow")
     return "read /etc/shadow"
 
 
 def p_write_input(c: Ctx) -> str:
-    os.close(os.open(os.path.join(c.lay.data, "a.txt"), os.O_WRONLY | os.O_APPEND))
+    _open_for_writing(os.path.join(c.lay.data, "a.txt"))
     return "opened an input (only ever read) for writing"
 
 
@@ -397,13 +401,12 @@ def p_chown_outside(c: Ctx) -> str:
 
 
 def p_symlink_read(c: Ctx) -> str:
-    with open(c.lay.data_link) as f:
-        f.read()
+    _read(c.lay.data_link)
     return "read outside/secret.txt through data/link-out"
 
 
 def p_symlink_write(c: Ctx) -> str:
-    os.close(os.open(c.lay.out_link, os.O_WRONLY | os.O_APPEND))
+    _open_for_writing(c.lay.out_link)
     return "opened outside/victim.txt for writing through out/link-out"
 
 
