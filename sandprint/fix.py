@@ -36,9 +36,16 @@ from .syscalls import syscall_number
 
 
 def fixed_profile(profile: SeccompProfile, needed: Recording) -> dict[str, Any]:
-    """The OCI profile allowing the old allow list and every syscall ``needed`` made."""
+    """The OCI profile allowing the old allow list and every syscall ``needed`` made.
+
+    A syscall the old profile allows under argument conditions (``clone`` without namespace
+    flags) stays under them: a recording has no arguments, so making it unconditional would
+    widen the profile silently."""
+    conditional = (profile.allowed_syscalls(conditional=True)
+                   - profile.allowed_syscalls(conditional=False))
     names = {n for n in recorded_syscalls(needed)
-             if any(syscall_number(a, n) is not None for a in profile.architectures)}
+             if any(syscall_number(a, n) is not None for a in profile.architectures)
+             and n not in conditional}
     return build_profile(profile, _plain_allowed(profile) | names, _other_rules(profile),
                          profile.architectures, profile.flags)
 

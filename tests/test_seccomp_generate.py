@@ -107,10 +107,51 @@ def test_companion_only_names_are_fine():
 def test_oci_round_trip(names, action):
     prof = seccomp.build_oci(names, arches=seccomp.profile_arches(ARCH), default_action=action)
     loaded = profile_from_data(json.loads(seccomp.to_oci_json(prof)))
-    assert set(loaded.rules[0].names) == names
+    assert {n for r in loaded.rules for n in r.names} == names
     if action != "log":           # a logging default lets everything through
         assert loaded.allowed_syscalls() == names
+        # clone goes in a rule of its own (no namespace flags) unless namespaces were recorded
+        assert (loaded.allowed_syscalls(conditional=False) != names) == \
+            seccomp.restricts_clone(names, action)
     assert loaded.to_oci() == prof
+
+
+def test_clone_is_allowed_without_namespace_flags_only(tmp_path):
+    rec = make_recording({"main": BASIC + ["clone", "wait4"]})
+    out = tmp_path / "p.json"
+    summary = seccomp.generate_file(rec, str(out))
+    prof = json.loads(out.read_text())
+    assert "clone" not in prof["syscalls"][0]["names"]
+    assert prof["syscalls"][1] == {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [
+        {"index": 0, "value": 0x7E020000, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
+    assert "clone allowed only without namespace flags" in summary
+    # the SPO resource and the systemd drop-in keep the restriction
+    spo = yaml.safe_load(seccomp.to_spo(prof, "x"))
+    assert spo["spec"]["syscalls"][1]["args"] == prof["syscalls"][1]["args"]
+    jsonschema.validate(spo, spo_schema())
+    assert "RestrictNamespaces=yes" in seccomp.to_systemd(prof)
+    # a workload that makes namespaces itself keeps clone as it is; so does a logging profile
+    for calls, action in ((["unshare"], "errno"), (["setns"], "kill"), ([], "log")):
+        rec = make_recording({"main": BASIC + ["clone"] + calls})
+        seccomp.generate_file(rec, str(out), default_action=action)
+        prof = json.loads(out.read_text())
+        assert len(prof["syscalls"]) == 1 and "clone" in prof["syscalls"][0]["names"]
+        assert "RestrictNamespaces" not in seccomp.to_systemd(prof)
+
+
+def test_verify_fix_keeps_clone_under_its_condition():
+    from sandprint.fix import fixed_profile
+    old = profile_from_data(seccomp.build_oci(BASIC + ["clone"], arches=[ARCH]))
+    fixed = fixed_profile(old, make_recording({"main": BASIC + ["clone", "wait4"]}))
+    assert "wait4" in fixed["syscalls"][0]["names"]
+    assert "clone" not in fixed["syscalls"][0]["names"]
+    assert seccomp.clone_rule(ARCH) in fixed["syscalls"]
+
+
+def test_clone3_is_said_to_stay_open(tmp_path):
+    rec = make_recording({"main": BASIC + ["clone3"]})
+    summary = seccomp.generate_file(rec, str(tmp_path / "p.json"))
+    assert "warning: clone3 is allowed as recorded" in summary
 
 
 # -- SPO ---------------------------------------------------------------------------------------

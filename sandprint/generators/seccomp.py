@@ -35,6 +35,14 @@ RUNTIME_CHOICES = ("none", "runc", "crun")
 EPERM = 1
 ENOSYS = 38
 
+# clone()'s namespace flags: CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
+# CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET (the mask Docker's default profile uses too).
+CLONE_NAMESPACE_FLAGS = 0x7E020000
+# the syscalls of a workload that makes or joins namespaces itself
+NAMESPACE_SYSCALLS = ("unshare", "setns")
+# clone's flags are its first argument, except on s390 where they come second
+_CLONE_FLAGS_INDEX = {"SCMP_ARCH_S390X": 1, "SCMP_ARCH_S390": 1}
+
 SPO_API_VERSION = "security-profiles-operator.x-k8s.io/v1"
 SPO_KIND = "SeccompProfile"
 
@@ -131,11 +139,31 @@ def default_action_fields(default_action: str) -> dict[str, Any]:
                      expected=", ".join(DEFAULT_ACTIONS))
 
 
+def restricts_clone(names: Iterable[str], default_action: str) -> bool:
+    """Whether ``clone`` is allowed only without namespace flags.
+
+    A recording has syscall names, not clone's flags: a workload that never called unshare
+    or setns is taken not to make namespaces, so the clone it forks with may not either
+    (otherwise clone(CLONE_NEWUSER) walks around the unshare the profile denies). A
+    logging profile blocks nothing and is left alone."""
+    names = set(names)
+    return ("clone" in names and default_action != "log"
+            and not names & set(NAMESPACE_SYSCALLS))
+
+
+def clone_rule(arch: str) -> dict[str, Any]:
+    """Allow clone only when none of the namespace flags is set."""
+    return {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": _CLONE_FLAGS_INDEX.get(arch, 0), "value": CLONE_NAMESPACE_FLAGS,
+                      "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
+
+
 def build_oci(syscalls: Iterable[str], *, arches: list[str],
               default_action: str = "errno") -> dict[str, Any]:
     """The plain OCI ``linux.seccomp`` object: what runc, crun, containerd and the kubelet take.
 
-    Only keys of the OCI runtime spec (no Docker ``archMap``/``includes``), one sorted allow rule.
+    Only keys of the OCI runtime spec (no Docker ``archMap``/``includes``): one sorted allow
+    rule, and ``clone`` in a rule of its own without namespace flags (:func:`restricts_clone`).
     """
     names = sorted(set(syscalls))
     if not names:
@@ -143,7 +171,11 @@ def build_oci(syscalls: Iterable[str], *, arches: list[str],
                          field="syscalls", expected="a recording with at least one syscall")
     profile = default_action_fields(default_action)
     profile["architectures"] = list(arches)
-    profile["syscalls"] = [{"names": names, "action": "SCMP_ACT_ALLOW"}]
+    restrict = restricts_clone(names, default_action)
+    plain = [n for n in names if not (restrict and n == "clone")]
+    profile["syscalls"] = [{"names": plain, "action": "SCMP_ACT_ALLOW"}] if plain else []
+    if restrict:
+        profile["syscalls"].append(clone_rule(arches[0]))
     return profile
 
 
@@ -180,7 +212,8 @@ def build_spo(oci: dict[str, Any], name: str, *,
                          field="--default-action", expected="errno, kill or log with --format spo")
     spec: dict[str, Any] = {"defaultAction": oci["defaultAction"]}
     spec["architectures"] = list(oci["architectures"])
-    spec["syscalls"] = [{"action": r["action"], "names": list(r["names"])}
+    spec["syscalls"] = [{"action": r["action"], "names": list(r["names"]),
+                         **{k: r[k] for k in ("errnoRet", "args") if k in r}}
                         for r in oci["syscalls"]]
     metadata: dict[str, Any] = {"name": check_k8s_name(name)}
     if annotations:
@@ -232,6 +265,12 @@ def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
             "# For a unit not running as root with full capabilities, systemd implies",
             "# NoNewPrivileges=yes.",
         ]
+    namespaces = any(r.get("args") and r["names"] == ["clone"] for r in oci["syscalls"])
+    if namespaces:
+        lines += [
+            "# RestrictNamespaces=yes: the workload never made namespaces (the OCI profile",
+            "# allows clone only without namespace flags).",
+        ]
     lines += [
         "# SystemCallArchitectures= lets processes use only these ABIs: the machine's own",
         "# (native) and the 32-bit companions the kernel runs and the profile covers:",
@@ -239,6 +278,8 @@ def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
         "[Service]",
         "SystemCallArchitectures=" + " ".join(sd_arches),
     ]
+    if namespaces:
+        lines.append("RestrictNamespaces=yes")
     chunks = [names[i:i + per_line] for i in range(0, len(names), per_line)]
     if action == "SCMP_ACT_LOG":
         lines.append("SystemCallLog=~" + " ".join(names))
@@ -306,6 +347,13 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                    f"{rs.runtime} (version not found here; default set for {rs.versions})")
         lines.append(f"added {len(added)} syscalls {version} makes after loading the filter"
                      + (f": {', '.join(sorted(added))}" if added else ""))
+    if restricts_clone(names, default_action):
+        lines.append("clone allowed only without namespace flags (CLONE_NEW*): the workload "
+                     "never called unshare or setns")
+    if "clone3" in names and default_action != "log" and not names & set(NAMESPACE_SYSCALLS):
+        lines.append("warning: clone3 is allowed as recorded, and its flags are in memory a "
+                     "seccomp filter cannot read: under this profile the workload can still "
+                     "create namespaces through clone3")
     comparison, _ = baseline.compare_with_docker(names, rec.arch)
     lines.append(comparison)
     return "\n".join(lines)

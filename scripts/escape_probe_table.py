@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Run the escape probes for real and print the README's table of probes and outcomes.
+
+    sudo PYTHONPATH=. python scripts/escape_probe_table.py            # print the table
+    sudo PYTHONPATH=. python scripts/escape_probe_table.py --write README.md
+    sudo PYTHONPATH=. python scripts/escape_probe_table.py --check README.md
+
+The loop is the user's: ``sandprint record`` the probe workload's benign mode
+(``examples/probes/escape_probes.py``), ``sandprint generate seccomp`` and ``generate
+landlock`` from that recording, then ``sandprint exec`` the probe mode four times: without a
+sandbox, under the seccomp profile alone, under the Landlock ruleset alone, and under both.
+"Denied by" says which layer stops a probe on its own. Needs root (the recorder loads BPF).
+``tests/test_escape_probes.py`` runs the same loop and asserts on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORKLOAD = REPO / "examples" / "probes" / "escape_probes.py"
+LAYERS = ("none", "seccomp", "landlock", "both")
+BEGIN = "<!-- escape-probes:begin (scripts/escape_probe_table.py --write README.md) -->"
+END = "<!-- escape-probes:end -->"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"]
+                                     if env.get("PYTHONPATH") else "")
+    return env
+
+
+def sandprint(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "sandprint", *args], env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sandprint {' '.join(args)} exited {proc.returncode}:\n"
+                           f"{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def workload(mode: str, base: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(WORKLOAD), mode, str(base), *extra]
+
+
+def probe_names() -> list[tuple[str, str]]:
+    """(probe, what it tries), in the workload's order."""
+    out = subprocess.run([sys.executable, str(WORKLOAD), "list"], capture_output=True,
+                         text=True, check=True, env=_env()).stdout
+    return [(d["probe"], d["tries"]) for d in map(json.loads, out.splitlines())]
+
+
+@dataclass
+class Run:
+    benign: dict                     # the benign part's own report line
+    probes: dict[str, dict]          # probe -> its JSON line
+    report: str                      # BASE/out/report.json after the run ("" if missing)
+
+
+@dataclass
+class Matrix:
+    base: Path
+    recording: Path
+    seccomp: Path
+    landlock: Path
+    runs: dict[str, Run]             # layer -> run
+    generate_summary: str            # what `generate seccomp` printed
+
+
+def sandbox_args(m: Matrix, layer: str) -> list[str]:
+    return {"none": [], "seccomp": ["--seccomp", str(m.seccomp)],
+            "landlock": ["--landlock", str(m.landlock)],
+            "both": ["--seccomp", str(m.seccomp), "--landlock", str(m.landlock)]}[layer]
+
+
+def run_probes(m: Matrix, layer: str, outside_pid: int) -> Run:
+    """Lay BASE out afresh, then run the probe mode under ``layer``'s sandbox."""
+    subprocess.run(workload("setup", m.base), check=True, env=_env())
+    proc = sandprint("exec", *sandbox_args(m, layer), "--",
+                     *workload("probe", m.base, "--outside-pid", str(outside_pid)))
+    lines = [json.loads(l) for l in proc.stdout.splitlines() if l.startswith("{")]
+    if not lines or lines[0].get("benign") != "ok":
+        raise RuntimeError(f"the benign part failed under {layer}: {proc.stdout}{proc.stderr}")
+    report = m.base / "out" / "report.json"
+    return Run(lines[0], {d["probe"]: d for d in lines[1:]},
+               report.read_text() if report.exists() else "")
+
+
+def run_matrix(work: Path) -> Matrix:
+    """Record, generate, and run the probes under every layer; files go under ``work``."""
+    base = work / "tree"
+    base.mkdir(parents=True, exist_ok=True)
+    m = Matrix(base, work / "rec.json", work / "seccomp.json", work / "landlock.json", {}, "")
+    subprocess.run(workload("setup", base), check=True, env=_env())
+    sandprint("record", "-o", str(m.recording), "--", *workload("benign", base))
+    m.generate_summary = sandprint("generate", "seccomp", str(m.recording), "-o",
+                                   str(m.seccomp)).stderr
+    sandprint("generate", "landlock", str(m.recording), "-o", str(m.landlock))
+    outside = subprocess.Popen(["sleep", "600"])          # a process outside every sandbox
+    try:
+        for layer in LAYERS:
+            m.runs[layer] = run_probes(m, layer, outside.pid)
+    finally:
+        outside.kill()
+        outside.wait()
+    return m
+
+
+def denied_by(m: Matrix, probe: str) -> str:
+    s = m.runs["seccomp"].probes[probe]["outcome"] == "denied"
+    l = m.runs["landlock"].probes[probe]["outcome"] == "denied"
+    return {(True, True): "both", (True, False): "seccomp", (False, True): "Landlock",
+            (False, False): "neither alone"}[(s, l)]
+
+
+def outcome(result: dict) -> str:
+    if result["outcome"] != "denied":
+        return f"**{result['outcome']}**: {result.get('detail', '')}"
+    return f"denied, {result['errno']}" if result.get("errno") else \
+        f"denied ({result.get('detail')})"
+
+
+def markdown_table(m: Matrix) -> str:
+    rows = ["| probe | what it tries | denied by | outcome (errno) |",
+            "|---|---|---|---|"]
+    for name, tries in probe_names():
+        rows.append(f"| `{name}` | {tries} | {denied_by(m, name)} | "
+                    f"{outcome(m.runs['both'].probes[name])} |")
+    return "\n".join(rows) + "\n"
+
+
+def replace_table(readme: str, table: str) -> str:
+    if BEGIN not in readme or END not in readme:
+        raise SystemExit(f"README has no escape-probe markers ({BEGIN} ... {END})")
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return head + BEGIN + "\n" + table + END + tail
+
+
+def current_table(readme: str) -> str:
+    """The table between the markers, as written."""
+    return readme.split(BEGIN, 1)[1].split(END, 1)[0].lstrip("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--write", metavar="README", help="replace the table in README")
+    g.add_argument("--check", metavar="README", help="exit 1 if README's table differs")
+    ap.add_argument("--keep", metavar="DIR", help="work in DIR and keep it")
+    args = ap.parse_args(argv)
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="sandprint-probes-",
+                                                                   dir="/var/tmp"))
+    try:
+        table = markdown_table(run_matrix(work))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.write:
+        text = Path(args.write).read_text()
+        Path(args.write).write_text(replace_table(text, table))
+    elif args.check:
+        if current_table(Path(args.check).read_text()) != table:
+            print(f"{args.check}: the escape-probe table is out of date; got:\n{table}",
+                  file=sys.stderr)
+            return 1
+    else:
+        print(table, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
