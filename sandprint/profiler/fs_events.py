@@ -9,6 +9,7 @@ marked in the ``fs_syscall`` table) to the file code; a syscall the architecture
 from __future__ import annotations
 
 import ctypes
+import struct
 import os
 from dataclasses import dataclass
 
@@ -49,6 +50,8 @@ class FsEventC(ctypes.Structure):
 
 
 HEAD = FsEventC.data.offset
+_HEAD = struct.Struct("=8IqQ4q")   # FsEventC up to data: header, op, lens, ret, ts, a[4]
+assert _HEAD.size == HEAD
 
 
 def defines(arch: str) -> dict[str, int]:
@@ -94,19 +97,20 @@ class FsEvent:
     @classmethod
     def from_buffer(cls, data, size: int) -> "FsEvent":
         buf = ctypes.string_at(data, size)
-        ev = FsEventC.from_buffer_copy(buf.ljust(ctypes.sizeof(FsEventC), b"\0"))
-        h = ev.h
-        out = cls(ev.op, h.target, h.pid, h.tid, ev.ret, ev.ts, tuple(ev.a))
-        if ev.op in (OP_BIND, OP_CONNECT):
-            out.raw = buf[HEAD:HEAD + min(ev.len1, 128)]
+        # the fixed head, unpacked in one call (this runs for every file event)
+        (_type, target, pid, tid, op, len1, len2, _pad, ret, ts,
+         a0, a1, a2, a3) = _HEAD.unpack_from(buf.ljust(HEAD, b"\0"))
+        out = cls(op, target, pid, tid, ret, ts, (a0, a1, a2, a3))
+        if op in (OP_BIND, OP_CONNECT):
+            out.raw = buf[HEAD:HEAD + min(len1, 128)]
             return out
-        if ev.len1:
-            out.path = _decode(buf[HEAD:HEAD + ev.len1])
-            out.truncated = ev.len1 >= FS_PATH_LEN
-        if ev.len2:
+        if len1:
+            out.path = _decode(buf[HEAD:HEAD + len1])
+            out.truncated = len1 >= FS_PATH_LEN
+        if len2:
             start = HEAD + FS_PATH_LEN
-            out.path2 = _decode(buf[start:start + ev.len2])
-            out.truncated = out.truncated or ev.len2 >= FS_PATH_LEN
+            out.path2 = _decode(buf[start:start + len2])
+            out.truncated = out.truncated or len2 >= FS_PATH_LEN
         return out
 
 
