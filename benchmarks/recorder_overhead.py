@@ -10,9 +10,10 @@ recorder's start-up (bcc compiling) is not counted, only what the traced command
 - untraced
 - under an empty bcc ``raw_syscalls:sys_enter`` program (the floor of any syscall-tracepoint
   recorder on this kernel)
-- under ``sandprint record`` (the traced command itself)
+- under an empty bcc raw ``sys_enter`` program (the floor of a raw-tracepoint recorder)
+- under ``sandprint record`` (the traced command itself), and with ``--syscalls-only``
 - untraced, beside a running ``sandprint record`` of another command (what other processes
-  on the host pay)
+  on the host pay), and beside a ``--syscalls-only`` one
 - under bcc's ``syscount`` (system-wide)
 - under ``strace -f -c`` (on a 20x smaller count; compared per syscall)
 
@@ -82,7 +83,7 @@ class Background:
 EMPTY_PROG = r"""
 from bcc import BPF
 import sys, time
-b = BPF(text='TRACEPOINT_PROBE(raw_syscalls, sys_enter) { return 0; }')
+b = BPF(text=sys.argv[1])
 print("attached", flush=True)
 try:
     while True:
@@ -100,8 +101,12 @@ def with_background(argv, ready, fn, settle=0.5):
         bg.stop()
 
 
-def sandprint_record_dd(count: int, out: str) -> float:
-    p = subprocess.run(SANDPRINT + ["record", "-o", out, "--"] + dd_cmd(count),
+EMPTY_TP = "TRACEPOINT_PROBE(raw_syscalls, sys_enter) { return 0; }"
+EMPTY_RAW = "RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }"
+
+
+def sandprint_record_dd(count: int, out: str, *options: str) -> float:
+    p = subprocess.run(SANDPRINT + ["record", *options, "-o", out, "--"] + dd_cmd(count),
                        capture_output=True, text=True, env=ENV)
     return dd_seconds(p.stderr)
 
@@ -137,17 +142,26 @@ def main() -> int:
     out = os.path.join(tmp, "rec.json")
     n = args.count
     results: dict[str, list[float]] = {k: [] for k in (
-        "untraced", "empty bcc sys_enter", "sandprint record", "untraced beside a recording",
-        "bcc syscount", "tar untraced", "tar under sandprint record")}
+        "untraced", "empty bcc sys_enter", "empty bcc raw sys_enter", "sandprint record",
+        "record --syscalls-only", "untraced beside a recording",
+        "beside a --syscalls-only one", "bcc syscount", "tar untraced",
+        "tar under sandprint record")}
     strace_ratio: list[float] = []
     for r in range(args.rounds):
         results["untraced"].append(run_dd([], n))
         results["empty bcc sys_enter"].append(with_background(
-            [sys.executable, "-c", EMPTY_PROG], "attached", lambda: run_dd([], n)))
+            [sys.executable, "-c", EMPTY_PROG, EMPTY_TP], "attached", lambda: run_dd([], n)))
+        results["empty bcc raw sys_enter"].append(with_background(
+            [sys.executable, "-c", EMPTY_PROG, EMPTY_RAW], "attached", lambda: run_dd([], n)))
         results["sandprint record"].append(sandprint_record_dd(n, out))
+        results["record --syscalls-only"].append(
+            sandprint_record_dd(n, out, "--syscalls-only"))
         results["untraced beside a recording"].append(with_background(
             SANDPRINT + ["record", "-o", os.path.join(tmp, "bg.json"), "--", "sleep", "600"],
             None, lambda: run_dd([], n), settle=6.0))
+        results["beside a --syscalls-only one"].append(with_background(
+            SANDPRINT + ["record", "--syscalls-only", "-o", os.path.join(tmp, "bg.json"), "--",
+                         "sleep", "600"], None, lambda: run_dd([], n), settle=6.0))
         if os.path.exists(syscount):
             results["bcc syscount"].append(with_background(
                 [syscount], "Tracing", lambda: run_dd([], n)))
@@ -163,8 +177,9 @@ def main() -> int:
     base = statistics.median(results["untraced"])
     print(f"\nsyscall-bound: dd bs=1 count={n} (median of {args.rounds} rounds, dd's own time)")
     print(f"{'configuration':<32} {'median s':>9} {'ratio':>7}")
-    for key in ("untraced", "empty bcc sys_enter", "sandprint record",
-                "untraced beside a recording", "bcc syscount"):
+    for key in ("untraced", "empty bcc sys_enter", "empty bcc raw sys_enter",
+                "sandprint record", "record --syscalls-only", "untraced beside a recording",
+                "beside a --syscalls-only one", "bcc syscount"):
         if results[key]:
             med = statistics.median(results[key])
             print(f"{key:<32} {med:>9.3f} {med / base:>6.2f}x")

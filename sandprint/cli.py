@@ -57,8 +57,12 @@ def main() -> None:
 @click.option("--container-name", "container_name", help="With --pod: only this container.")
 @click.option("--runtime-timeout", type=float, default=300.0, show_default=True,
               help="With --container/--pod: how long to wait for it to start.")
+@click.option("--syscalls-only", is_flag=True,
+              help="Record syscalls only, not file and network accesses: enough for seccomp "
+                   "profiles (not Landlock rulesets), and cheaper for every process on the host.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def record(output, duration, pid, container, pod, container_name, runtime_timeout, command):
+def record(output, duration, pid, container, pod, container_name, runtime_timeout,
+           syscalls_only, command):
     """Record a command (after --), a process tree, a container or a pod.
 
     \b
@@ -80,7 +84,7 @@ def record(output, duration, pid, container, pod, container_name, runtime_timeou
     result = rec.record_cli(output=output, duration=duration, command=list(command) or None,
                             pid=pid, container=container, pod=pod,
                             container_name=container_name, wait_timeout=runtime_timeout,
-                            log=echo_err)
+                            log=echo_err, files=not syscalls_only)
     sys.exit(result)
 
 

@@ -196,3 +196,33 @@ def test_unwritable_output_is_refused_before_recording(tmp_path):
     proc = run_sandprint("record", "-o", str(tmp_path / "missing" / "x.json"), "--", "true")
     assert proc.returncode == 2
     assert "output directory does not exist" in proc.stderr
+
+
+def test_syscalls_only_records_no_files_and_loads_no_exit_program(bpf_ready, tmp_path):
+    """--syscalls-only: enough for seccomp, refused for Landlock, and only the sys_enter
+    program (plus the process-tree ones) runs for every process on the host."""
+    marker = tmp_path / "go"
+    out = tmp_path / "s.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandprint", "record", "--syscalls-only", "-o", str(out), "--",
+         "sh", "-c", f"while [ ! -e {marker} ]; do sleep 0.05; done; cat /etc/hostname"],
+        env=sandprint_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not own_bpf_prog_ids(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ids = own_bpf_prog_ids(proc.pid)
+    shown = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                                      text=True, check=True).stdout)
+    names = {p["name"] for p in shown if p["id"] in ids}
+    marker.touch()
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert "sys_enter" in names and "sys_exit" not in names, names
+    rec = load(out)
+    assert rec["metadata"]["filesRecorded"] is False
+    t = rec["targets"][0]
+    assert "openat" in t["syscalls"] and not t.get("files")
+    gen = run_sandprint("generate", "landlock", str(out), "-o", str(tmp_path / "l.json"))
+    assert gen.returncode == 2 and "--syscalls-only" in gen.stderr
+    assert not (tmp_path / "l.json").exists()
+    assert run_sandprint("generate", "seccomp", str(out), "-o",
+                         str(tmp_path / "p.json")).returncode == 0

@@ -501,6 +501,10 @@ def generate_ruleset(recording: Recording, *, target: str | None = None,
     opts.validate()
     notes: list[str] = []
     targets = _targets(recording, target, source)
+    if not recording.files_recorded:
+        raise InputError("the recording was made with --syscalls-only and holds no file "
+                         "accesses; record again without it for a Landlock ruleset",
+                         source=source, field="metadata.filesRecorded", expected="true")
     if not any(fa.access for t in targets for fa in t.files.values()):
         raise InputError("the recording holds no file access (was it recorded with file "
                          "tracing?); a ruleset from it would deny everything", source=source,

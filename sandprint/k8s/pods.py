@@ -147,7 +147,7 @@ class PodAPI:
 
 def record_pod(ref: str, *, container_name: str | None = None, duration: float | None = None,
                wait_timeout: float = 300.0, log: Log = print, kubeconfig: str | None = None,
-               node: str | None = None) -> Recording:
+               node: str | None = None, files: bool = True) -> Recording:
     from ..profiler.record import StopSignals
 
     namespace, name = parse_pod_ref(ref)
@@ -177,7 +177,7 @@ def record_pod(ref: str, *, container_name: str | None = None, duration: float |
     meta = {"type": "pod", "namespace": namespace, "name": name, "uid": uid, "node": here}
     if container_name:
         meta["containerName"] = container_name
-    with Recorder(target_meta=meta, containers=True) as recorder:
+    with Recorder(target_meta=meta, containers=True, files=files) as recorder:
         watch = CgroupWatch(recorder, root, claim, log=log)
         watch.scan()
         log(f"sandprint: attached; recording pod {namespace}/{name} (uid {uid}) on {here}")

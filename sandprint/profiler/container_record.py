@@ -77,7 +77,8 @@ def _named_by_conmon(keys, name_or_id: str) -> ContainerInfo | None:
 
 
 def record_container(name_or_id: str, *, duration: float | None = None,
-                     wait_timeout: float = 300.0, log: Log = print) -> Recording:
+                     wait_timeout: float = 300.0, log: Log = print, files: bool = True
+                     ) -> Recording:
     """Record one podman container until it exits (or ``duration``/a signal)."""
     from .record import StopSignals
 
@@ -99,7 +100,7 @@ def record_container(name_or_id: str, *, duration: float | None = None,
             return None
         return Claim(cid, host_pidns=bool(info and info.host_pidns))
 
-    with Recorder(target_meta=meta, containers=True) as recorder:
+    with Recorder(target_meta=meta, containers=True, files=files) as recorder:
         watch = CgroupWatch(recorder, root, claim, log=log)
         if first is not None:
             watch.bind(first.id, first.name, first.target_info())

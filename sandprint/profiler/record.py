@@ -116,7 +116,8 @@ def note_stop(rec: Recording, duration: float | None, what: str = "the target") 
                             "running")
 
 
-def record_command(argv: list[str], *, duration: float | None = None, log: Log = print
+def record_command(argv: list[str], *, duration: float | None = None, log: Log = print,
+                   files: bool = True
                    ) -> tuple[Recording, int]:
     """Record a command sandprint launches; returns the recording and the command's status
     (128+N when signal N killed it, as a shell reports it).
@@ -126,7 +127,7 @@ def record_command(argv: list[str], *, duration: float | None = None, log: Log =
     ``metadata.survivingProcesses`` and the recording is marked incomplete."""
     path = resolve_command(argv)
     meta = {"type": "command", "command": list(argv), "executable": path}
-    with Recorder(target_meta=meta) as recorder:
+    with Recorder(target_meta=meta, files=files) as recorder:
         cmd, reason = run_command(argv, recorder, duration=duration, log=log)
         survivors = surviving_processes(recorder)
         extra: dict[str, object] = {"stopReason": reason, "exitStatus": cmd.exit_code}
@@ -145,7 +146,8 @@ def record_command(argv: list[str], *, duration: float | None = None, log: Log =
     return rec, cmd.exit_code if cmd.exit_code is not None else 1
 
 
-def record_pid(pid: int, *, duration: float | None = None, log: Log = print) -> Recording:
+def record_pid(pid: int, *, duration: float | None = None, log: Log = print,
+               files: bool = True) -> Recording:
     """Record an existing process and its descendants until they all exit (or stop).
 
     A process that exits before the recorder has it is an error (exit 1, no recording):
@@ -159,7 +161,7 @@ def record_pid(pid: int, *, duration: float | None = None, log: Log = print) -> 
     except OSError:
         pass
     own = os.getpid()
-    with Recorder(target_meta=meta) as recorder:
+    with Recorder(target_meta=meta, files=files) as recorder:
         target = recorder.add_target("main")
         recorder.track(pid, target)
         # Children made before the fork hook saw them: scan until nothing new turns up.
@@ -226,22 +228,23 @@ def save_recording(rec: Recording, output: str) -> tuple[str | None, OutputError
 
 def record_cli(*, output: str, duration: float | None, command: list[str] | None,
                pid: int | None, container: str | None, pod: str | None,
-               container_name: str | None, wait_timeout: float, log: Log) -> int:
+               container_name: str | None, wait_timeout: float, log: Log,
+               files: bool = True) -> int:
     """``sandprint record``: returns the process exit status."""
     check_output_path(output)
     if command:
-        rec, status = record_command(command, duration=duration, log=log)
+        rec, status = record_command(command, duration=duration, log=log, files=files)
     elif pid:
-        rec, status = record_pid(pid, duration=duration, log=log), 0
+        rec, status = record_pid(pid, duration=duration, log=log, files=files), 0
     elif container:
         from .container_record import record_container
         rec, status = record_container(container, duration=duration, wait_timeout=wait_timeout,
-                                       log=log), 0
+                                       log=log, files=files), 0
         note_stop(rec, duration, "the container")
     else:
         from ..k8s.pods import record_pod
         rec, status = record_pod(pod, container_name=container_name, duration=duration,
-                                 wait_timeout=wait_timeout, log=log), 0
+                                 wait_timeout=wait_timeout, log=log, files=files), 0
         note_stop(rec, duration, "the pod")
     written, error = save_recording(rec, output)
     summarise(rec, written or output, log)

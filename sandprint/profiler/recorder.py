@@ -100,6 +100,7 @@ class Recorder:
         self._denied_counts = self.bpf["denied_counts"] if count_exits else None
         self.recording = Recording.new(target_meta or {}, arch=self.arch,
                                        landlock_abi=landlock_abi())
+        self.recording.metadata["filesRecorded"] = files
         self.names: list[str] = []
         self.pids: list[set[int]] = []        # tasks seen (processes and threads)
         self.exited: list[set[int]] = []      # processes (thread-group leaders) that exited

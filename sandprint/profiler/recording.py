@@ -218,6 +218,11 @@ class Recording:
         return self.metadata["arch"]
 
     @property
+    def files_recorded(self) -> bool:
+        """False for a recording made with ``record --syscalls-only``."""
+        return self.metadata.get("filesRecorded", True) is not False
+
+    @property
     def lost_events(self) -> int:
         return int(self.metadata.get("lostEvents") or 0)
 
@@ -305,6 +310,8 @@ def _parse(data: Any, source: str) -> Recording:
     _expect(isinstance(meta.get("complete", True), bool), source, "metadata.complete",
             f"invalid value {meta.get('complete')!r}", "true or false")
     _str_list(meta.get("incompleteReasons", []), source, "metadata.incompleteReasons")
+    _expect(isinstance(meta.get("filesRecorded", True), bool), source, "metadata.filesRecorded",
+            f"invalid value {meta.get('filesRecorded')!r}", "true or false")
     targets = data.get("targets")
     _expect(isinstance(targets, list), source, "targets", "missing or not a list", "a list")
     rec = Recording(metadata=dict(meta), targets=[])
@@ -443,6 +450,8 @@ def merge(recordings: Iterable[Recording], sources: Iterable[str] | None = None)
         "toolVersion": __version__,
         "lostEvents": sum(r.lost_events for r in recs),
         "complete": all(r.metadata.get("complete", True) for r in recs),
+        # one run recorded without file accesses leaves the union's file list short
+        "filesRecorded": all(r.files_recorded for r in recs),
         "runs": sum(int(r.metadata.get("runs") or 1) for r in recs),
         "sources": provenance,
     }
