@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
 from dataclasses import dataclass
 
 from ..syscalls import syscall_number
@@ -49,6 +50,9 @@ class FsEventC(ctypes.Structure):
 
 
 HEAD = FsEventC.data.offset
+# the fixed part of FsEventC: header (type, target, pid, tid), op, len1, len2, pad, ret, ts, a[4]
+_HEAD = struct.Struct("=8IqQ4q")
+assert _HEAD.size == HEAD
 
 
 def defines(arch: str) -> dict[str, int]:
@@ -93,20 +97,22 @@ class FsEvent:
 
     @classmethod
     def from_buffer(cls, data, size: int) -> "FsEvent":
+        # struct rather than a ctypes copy of the whole event: this runs for every event,
+        # and the recorder must keep up with a busy workload (tests/test_load.py)
         buf = ctypes.string_at(data, size)
-        ev = FsEventC.from_buffer_copy(buf.ljust(ctypes.sizeof(FsEventC), b"\0"))
-        h = ev.h
-        out = cls(ev.op, h.target, h.pid, h.tid, ev.ret, ev.ts, tuple(ev.a))
-        if ev.op in (OP_BIND, OP_CONNECT):
-            out.raw = buf[HEAD:HEAD + min(ev.len1, 128)]
+        (_, target, pid, tid, op, len1, len2, _, ret, ts,
+         a0, a1, a2, a3) = _HEAD.unpack_from(buf.ljust(HEAD, b"\0"))
+        out = cls(op, target, pid, tid, ret, ts, (a0, a1, a2, a3))
+        if op in (OP_BIND, OP_CONNECT):
+            out.raw = buf[HEAD:HEAD + min(len1, 128)]
             return out
-        if ev.len1:
-            out.path = _decode(buf[HEAD:HEAD + ev.len1])
-            out.truncated = ev.len1 >= FS_PATH_LEN
-        if ev.len2:
+        if len1:
+            out.path = _decode(buf[HEAD:HEAD + len1])
+            out.truncated = len1 >= FS_PATH_LEN
+        if len2:
             start = HEAD + FS_PATH_LEN
-            out.path2 = _decode(buf[start:start + ev.len2])
-            out.truncated = out.truncated or ev.len2 >= FS_PATH_LEN
+            out.path2 = _decode(buf[start:start + len2])
+            out.truncated = out.truncated or len2 >= FS_PATH_LEN
         return out
 
 
