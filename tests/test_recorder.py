@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, need, run_sandprint, sandprint_env
+from record_session import tracks, wait_for
 
 pytestmark = pytest.mark.kernel
 
@@ -108,7 +109,9 @@ def test_pid_target_records_descendants_and_stops_when_they_exit(bpf_ready, tmp_
     rec_proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "-o", str(out),
                                  "--pid", str(proc.pid)], env=sandprint_env(),
                                 stderr=subprocess.PIPE, text=True)
-    time.sleep(3)   # bcc compiles the programs first
+    # bcc compiles the programs first (5 s and more on a busy 2-core host)
+    need(shutil.which("bpftool") is not None, "bpftool not installed")
+    wait_for(lambda: tracks(rec_proc.pid, proc.pid), 120, "the recorder to track the target")
     marker.touch()
     proc.wait(timeout=30)
     rec_proc.wait(timeout=30)

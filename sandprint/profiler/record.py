@@ -140,6 +140,7 @@ def record_pid(pid: int, *, duration: float | None = None, log: Log = print) -> 
                     break
                 if now - last_check > 0.2:
                     last_check = now
+                    recorder.forget_gone()
                     if recorder.tracked_count() == 0:
                         break
         return recorder.finish(stopReason=reason, exitStatus=None)

@@ -164,6 +164,16 @@ class Recorder:
     def tracked_count(self) -> int:
         return sum(1 for _ in self._tracked.keys())
 
+    def forget_gone(self) -> int:
+        """Untrack tasks that no longer exist; how many. A task tracked from user space (a
+        ``--pid`` target or a child found in /proc) may have exited just before it was put
+        in the map: its exit was never seen, and its entry would keep the session waiting
+        forever (and follow whatever process reuses its number)."""
+        gone = [k.value for k in self._tracked.keys() if not os.path.exists(f"/proc/{k.value}")]
+        for pid in gone:
+            self.untrack(pid)
+        return len(gone)
+
     # -- events ----------------------------------------------------------------------------
     def _on_event(self, ctx, data, size) -> None:
         header = ctypes.cast(data, ctypes.POINTER(L.EventHeader)).contents
