@@ -7,11 +7,12 @@ crash) never sees half a file, and a symlink planted at the target is replaced, 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
 import tempfile
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import InputError
 
@@ -95,10 +96,12 @@ def load_yaml_all(text: str, source: str) -> list[Any]:
         raise InputError("YAML nested too deeply", source=source) from None
 
 
-def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + fsync + rename)."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
+def write_atomic(path: str, data: str | bytes | Iterable[str], mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file + fsync + rename).
+
+    ``data`` may also be an iterable of text chunks, written as they come: a large document
+    (a recording of 100,000 paths) is then never held in memory as one string. If producing
+    the chunks fails, nothing is written and the error propagates."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=".sandprint-", suffix=".tmp", dir=directory)
@@ -106,18 +109,35 @@ def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
         raise InputError(f"cannot write output: {e.strerror}", source=path) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, (str, bytes)):
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            else:
+                _write_chunks(f, data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise InputError(f"cannot write output: {e.strerror}", source=path) from None
+        if isinstance(e, OSError):
+            raise InputError(f"cannot write output: {e.strerror}", source=path) from None
+        raise
+
+
+def _write_chunks(f, chunks: Iterable[str], batch: int = 4096) -> None:
+    pending: list[str] = []
+    for chunk in chunks:
+        pending.append(chunk)
+        if len(pending) >= batch:
+            f.write("".join(pending).encode("utf-8"))
+            pending.clear()
+    f.write("".join(pending).encode("utf-8"))
 
 
 def write_json(path: str, obj: Any) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """``obj`` as indented JSON, encoded as it is written (see :func:`write_atomic`)."""
+    chunks = json.JSONEncoder(indent=2, sort_keys=False).iterencode(obj)
+    write_atomic(path, itertools.chain(chunks, ["\n"]))
