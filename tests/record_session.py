@@ -176,7 +176,8 @@ class Session:
 
     def rss_is_sandprints(self, report: dict) -> bool:
         """ru_maxrss is the max over sandprint and the workload tree: it is sandprint's own
-        peak when it exceeds what the workload reports of itself."""
+        peak when it exceeds what the workload reports of itself (which, as the kernel keeps
+        the high-water mark across execve, includes the sandprint fork that exec'd it)."""
         return self.maxrss_kib > max(report["maxrssKiB"].values())
 
 
