@@ -7,11 +7,12 @@ crash) never sees half a file, and a symlink planted at the target is replaced, 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
 import tempfile
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import InputError, OutputError
 
@@ -100,21 +101,34 @@ def _cannot_write(path: str, e: OSError) -> OutputError:
     return OutputError(f"cannot write output: {e.strerror or e}", source=path)
 
 
-def _write_fd(fd: int, data: bytes) -> None:
+def _write_fd(fd: int, data: str | bytes | Iterable[str]) -> None:
     with os.fdopen(fd, "wb") as f:
-        f.write(data)
+        if isinstance(data, (str, bytes)):
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        else:
+            _write_chunks(f, data)
         f.flush()
         os.fsync(f.fileno())
 
 
-def write_atomic(path: str, data: str | bytes, mode: int = 0o644) -> None:
+def _write_chunks(f, chunks: Iterable[str], batch: int = 4096) -> None:
+    pending: list[str] = []
+    for chunk in chunks:
+        pending.append(chunk)
+        if len(pending) >= batch:
+            f.write("".join(pending).encode("utf-8"))
+            pending.clear()
+    f.write("".join(pending).encode("utf-8"))
+
+
+def write_atomic(path: str, data: str | bytes | Iterable[str], mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` atomically (temporary file + fsync + rename).
 
-    On any failure (disk full, read-only file system, an interrupt) the temporary file is
-    removed and ``path`` is left as it was; an OS error becomes an :class:`OutputError`
-    naming ``path`` and the error."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
+    ``data`` may also be an iterable of text chunks, written as they come: a large document
+    (a recording of 100,000 paths) is then never held in memory as one string. On any failure
+    (disk full, read-only file system, an interrupt, an error producing the chunks) the
+    temporary file is removed and ``path`` is left as it was; an OS error becomes an
+    :class:`OutputError` naming ``path`` and the error."""
     directory = os.path.dirname(os.path.abspath(path)) or "."
     try:
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".tmp", dir=directory)
@@ -155,13 +169,11 @@ def check_writable(path: str) -> None:
         os.unlink(tmp)
 
 
-def write_new_file(directory: str, prefix: str, suffix: str, data: str | bytes,
-                   mode: int = 0o600) -> str:
+def write_new_file(directory: str, prefix: str, suffix: str,
+                   data: str | bytes | Iterable[str], mode: int = 0o600) -> str:
     """Write ``data`` to a new, uniquely named file in ``directory`` (never an existing
     file or a planted symlink: created with O_EXCL) and return its path. Nothing is left
     behind on failure (an :class:`OutputError`)."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
     try:
         fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
     except OSError as e:
@@ -177,10 +189,15 @@ def write_new_file(directory: str, prefix: str, suffix: str, data: str | bytes,
     return path
 
 
+def json_chunks(obj: Any) -> Iterable[str]:
+    """How sandprint spells the JSON files it writes, as chunks (see :func:`write_atomic`)."""
+    return itertools.chain(json.JSONEncoder(indent=2, sort_keys=False).iterencode(obj), ["\n"])
+
+
 def json_text(obj: Any) -> str:
-    """How sandprint spells the JSON files it writes."""
-    return json.dumps(obj, indent=2, sort_keys=False) + "\n"
+    return "".join(json_chunks(obj))
 
 
 def write_json(path: str, obj: Any) -> None:
-    write_atomic(path, json_text(obj))
+    """``obj`` as indented JSON, encoded as it is written."""
+    write_atomic(path, json_chunks(obj))

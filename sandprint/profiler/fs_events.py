@@ -9,8 +9,8 @@ marked in the ``fs_syscall`` table) to the file code; a syscall the architecture
 from __future__ import annotations
 
 import ctypes
-import struct
 import os
+import struct
 from dataclasses import dataclass
 
 from ..syscalls import syscall_number
@@ -96,8 +96,9 @@ class FsEvent:
 
     @classmethod
     def from_buffer(cls, data, size: int) -> "FsEvent":
+        # struct rather than a ctypes copy of the whole event: this runs for every event,
+        # and the recorder must keep up with a busy workload (tests/test_load.py)
         buf = ctypes.string_at(data, size)
-        # the fixed head, unpacked in one call (this runs for every file event)
         (_type, target, pid, tid, op, len1, len2, _pad, ret, ts,
          a0, a1, a2, a3) = _HEAD.unpack_from(buf.ljust(HEAD, b"\0"))
         out = cls(op, target, pid, tid, ret, ts, (a0, a1, a2, a3))

@@ -216,7 +216,16 @@ class FsModel:
     """Turns the event stream into file, network and signal accesses of each target."""
 
     def __init__(self, target: Callable[[int], Target], pids: Callable[[int], set[int]]):
-        self._target = target
+        targets: dict[int, Target] = {}
+
+        def cached_target(index: int) -> Target:
+            # looked up for every event: a target, once made, stays the same object
+            t = targets.get(index)
+            if t is None:
+                t = targets[index] = target(index)
+            return t
+
+        self._target = cached_target
         self._pids = pids
         self.procs: dict[int, Proc] = {}
         self.resolver = Resolver()
@@ -337,6 +346,8 @@ class FsModel:
         return self._proc_self(ev, out)
 
     def _proc_self(self, ev: E.FsEvent, path: str) -> str:
+        if not path.startswith("/proc/"):
+            return path     # the common case: no copy of the target's (large) pid set
         out, changed = proc_self(path, self._pids(ev.target) | {ev.pid})
         if changed:
             self._count(ev.target, "procSelfPaths")
