@@ -249,16 +249,21 @@ def p_userns(c: Ctx) -> str:
     return "a new user namespace was created"
 
 
-def p_userns_clone(c: Ctx) -> str:
-    """The same escape as unshare, through the clone() a forking workload is allowed."""
-    pid = pylibc.syscall(ctypes.c_long(nr("clone")), ctypes.c_long(CLONE_NEWUSER | SIGCHLD),
-                         *(ctypes.c_long(0) for _ in range(4)))
+def _clone_child(name: str, *args) -> None:
+    """A raw fork-like ``name`` (clone or clone3) with the GIL held; the child exits at once."""
+    pid = pylibc.syscall(ctypes.c_long(nr(name)), *args)
     if pid == 0:
         os._exit(0)                 # the child, in its new user namespace
     if pid < 0:
         e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), "clone")
+        raise OSError(e, os.strerror(e), name)
     os.waitpid(pid, 0)
+
+
+def p_userns_clone(c: Ctx) -> str:
+    """The same escape as unshare, through the clone() a forking workload is allowed."""
+    _clone_child("clone", ctypes.c_long(CLONE_NEWUSER | SIGCHLD),
+                 *(ctypes.c_long(0) for _ in range(4)))
     return "a child in a new user namespace"
 
 
@@ -268,13 +273,7 @@ def p_userns_clone3(c: Ctx) -> str:
     # exit_signal, stack, stack_size, tls; no stack: the child runs on a copy, like fork's
     args = ctypes.create_string_buffer(struct.pack("=8Q", CLONE_NEWUSER, 0, 0, 0, SIGCHLD,
                                                    0, 0, 0), 64)
-    pid = pylibc.syscall(ctypes.c_long(nr("clone3")), args, ctypes.c_long(64))
-    if pid == 0:
-        os._exit(0)                 # the child, in its new user namespace
-    if pid < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), "clone3")
-    os.waitpid(pid, 0)
+    _clone_child("clone3", args, ctypes.c_long(64))
     return "a child in a new user namespace through clone3"
 
 
