@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .reports.text import who
+from .reports.text import by_design_lines, who
 from .verify import VerifyResult, verify
 
 Log = Callable[[str], None]
@@ -58,6 +58,8 @@ def check_cli(argv: list[str], *, seccomp: str | None, landlock: str | None,
         log(f"sandprint check: FAIL - the command itself exited {result.exit_code}")
     if result.ok:
         log(f"sandprint check: OK - everything the workload did is allowed by {names}")
+    for line in by_design_lines(result):
+        log(line)
     for n in result.notes:
         log(f"  note: {n}")
     return 0 if result.ok else 1

@@ -130,15 +130,19 @@ def _load_recordings(paths, allow_lossy: bool):
 @click.option("--allow-lossy", is_flag=True, help="Accept recordings that lost events.")
 @click.option("--add-syscall", "add_syscalls", multiple=True, metavar="NAME",
               help="Also allow NAME (e.g. execve or exit_group missed by a --pid recording).")
+@click.option("--allow-clone3", is_flag=True,
+              help="Keep clone3 allowed as recorded instead of answering it ENOSYS (glibc then "
+                   "falls back to clone, whose namespace flags the filter checks). Only for a "
+                   "workload that needs clone3 itself: namespaces stay reachable through it.")
 def generate_seccomp(recordings, output, fmt, default_action, runtime, target_name,
-                     profile_name, allow_lossy, add_syscalls):
+                     profile_name, allow_lossy, add_syscalls, allow_clone3):
     """Write a seccomp profile (OCI JSON, SPO SeccompProfile, systemd drop-in)."""
     from .generators import seccomp
 
     rec = _load_recordings(recordings, allow_lossy)
     summary = seccomp.generate_file(rec, output, fmt=fmt, default_action=default_action,
                                     runtime=runtime, target=target_name, name=profile_name,
-                                    add_syscalls=add_syscalls)
+                                    add_syscalls=add_syscalls, allow_clone3=allow_clone3)
     echo_err(summary)
 
 

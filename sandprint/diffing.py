@@ -10,6 +10,7 @@ when there are differences, 2 on bad input.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from .landlock import config as C
@@ -44,6 +45,26 @@ def diff_profiles(a: SeccompProfile, b: SeccompProfile) -> list[str]:
     cond_a = {n for r in a.rules if r.args for n in r.names}
     cond_b = {n for r in b.rules if r.args for n in r.names}
     out += _set_diff("conditional rule for", cond_a, cond_b)
+    out += _set_diff("errno rule for", _errno_rules(a), _errno_rules(b))
+    return out
+
+
+def _errno_rules(p: SeccompProfile) -> set[str]:
+    """``clone3 -> ENOSYS (by design)``: each syscall an unconditional rule answers with an
+    errno other than the default's."""
+    default = effective_default(p)
+    by_design = p.enosys_by_design()
+    out = set()
+    for r in p.rules:
+        if r.action != "SCMP_ACT_ERRNO" or r.args:
+            continue
+        errno_ret = 1 if r.errno_ret is None else r.errno_ret
+        if (r.action, errno_ret) == default:
+            continue
+        name = errno.errorcode.get(errno_ret, str(errno_ret))
+        for n in r.names:
+            out.add(f"{n} -> {name}" + (" (by design: glibc falls back to "
+                                        f"{by_design[n]})" if n in by_design else ""))
     return out
 
 

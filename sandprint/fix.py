@@ -40,12 +40,14 @@ def fixed_profile(profile: SeccompProfile, needed: Recording) -> dict[str, Any]:
 
     A syscall the old profile allows under argument conditions (``clone`` without namespace
     flags) stays under them: a recording has no arguments, so making it unconditional would
-    widen the profile silently."""
+    widen the profile silently. A syscall it answers ENOSYS by design (``clone3``, so glibc
+    falls back to ``clone``) keeps that answer: the workload ran through the fallback."""
     conditional = (profile.allowed_syscalls(conditional=True)
                    - profile.allowed_syscalls(conditional=False))
+    keep = conditional | set(profile.enosys_by_design())
     names = {n for n in recorded_syscalls(needed)
              if any(syscall_number(a, n) is not None for a in profile.architectures)
-             and n not in conditional}
+             and n not in keep}
     return build_profile(profile, _plain_allowed(profile) | names, _other_rules(profile),
                          profile.architectures, profile.flags)
 

@@ -6,7 +6,11 @@ allows, and nothing more:
 
 * seccomp: the unconditional allow lists unite; other rules (argument conditions, errno
   rules) are kept, each once; architectures unite; the default action must be the same in
-  every input (a merge cannot choose between EPERM and kill for you);
+  every input (a merge cannot choose between EPERM and kill for you). The one exception to
+  the union: a syscall one input allows and another answers ENOSYS by design (``clone3``,
+  whose flags no filter can read, beside the ``clone`` glibc falls back to) keeps the ENOSYS
+  answer, and the merge says so: allowing it would reopen namespace creation, while the
+  answer costs a glibc workload nothing;
 * Landlock: a right is restricted only when every input restricts it (handled sets and
   scopes intersect: an input that does not handle a right allows it everywhere), rule
   rights unite per path, ports unite; rights a directory above already grants are dropped.
@@ -45,6 +49,11 @@ def _other_rules(p: SeccompProfile) -> list[dict[str, Any]]:
 
 def merge_profiles(profiles: list[SeccompProfile]) -> dict[str, Any]:
     """The OCI profile allowing what any of ``profiles`` allows (same default action)."""
+    return merge_profiles_noted(profiles)[0]
+
+
+def merge_profiles_noted(profiles: list[SeccompProfile]) -> tuple[dict[str, Any], list[str]]:
+    """:func:`merge_profiles`, and notes on where the merge did not simply unite."""
     if not profiles:
         raise InputError("nothing to merge", expected="at least one seccomp profile")
     from .diffing import effective_default
@@ -56,10 +65,22 @@ def merge_profiles(profiles: list[SeccompProfile]) -> dict[str, Any]:
                              f"differs from {first.source}'s {first.default_action} "
                              f"(errno {first.default_errno_ret})", source=p.source,
                              field="defaultAction", expected=first.default_action)
-    return build_profile(first, set().union(*(_plain_allowed(p) for p in profiles)),
-                         [r for p in profiles for r in _other_rules(p)],
-                         [a for p in profiles for a in p.architectures],
-                         [f for p in profiles for f in p.flags])
+    allowed = set().union(*(_plain_allowed(p) for p in profiles))
+    by_design = {n: p for p in profiles for n in p.enosys_by_design()}
+    notes = []
+    for name in sorted(allowed & set(by_design)):
+        fallback = by_design[name].enosys_by_design()[name]
+        allowing = [p.source for p in profiles if name in _plain_allowed(p)]
+        notes.append(f"{name}: allowed by {', '.join(allowing)} but answered ENOSYS by design "
+                     f"by {by_design[name].source}; the merged profile answers it ENOSYS "
+                     f"(glibc falls back to {fallback}, whose flags the filter checks). A "
+                     f"workload that needs {name} itself needs a profile generated with "
+                     f"--allow-{name}, merged with others that allow it too")
+    oci = build_profile(first, allowed - set(by_design),
+                        [r for p in profiles for r in _other_rules(p)],
+                        [a for p in profiles for a in p.architectures],
+                        [f for p in profiles for f in p.flags])
+    return oci, notes
 
 
 def build_profile(template: SeccompProfile, allowed: Iterable[str],
@@ -215,7 +236,8 @@ def merge_files(paths: list[str], output: str) -> list[str]:
         lines.append(f"merged {len(paths)} recordings ({merged.metadata['runs']} runs) "
                      f"into {output}")
     elif kind == SECCOMP:
-        oci = merge_profiles([d.value for d in docs])
+        oci, notes = merge_profiles_noted([d.value for d in docs])
+        lines += [f"note: {n}" for n in notes]
         spo = output.lower().endswith((".yaml", ".yml"))
         annotations = {"sandprint/merged-from": ", ".join(sorted(paths))} if spo else None
         write_atomic(output, profile_text(oci, output, spo=spo, annotations=annotations))

@@ -27,6 +27,10 @@ OCI_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
 SPO_SPEC_KEYS = OCI_KEYS | {"baseProfileName", "listenerPath", "listenerMetadata", "state",
                             "disabled"}
 U64 = 2 ** 64
+ENOSYS = 38
+# A syscall libc retries as another when the kernel answers ENOSYS: glibc (2.34+) creates
+# threads and spawns through clone3 and falls back to clone, whose flags a filter can read.
+FALLBACKS = {"clone3": "clone"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,22 @@ class SeccompProfile:
         for r in self.rules:
             if r.action in passing and (conditional or not r.args):
                 out.update(r.names)
+        return out
+
+    def enosys_by_design(self) -> dict[str, str]:
+        """The syscalls this profile answers ENOSYS on purpose, each with its fallback.
+
+        A syscall counts when an unconditional SCMP_ACT_ERRNO rule answers it ENOSYS, libc
+        falls back from it to another (:data:`FALLBACKS`) and the profile allows that one
+        (with or without conditions): ``clone3`` answered ENOSYS beside an allowed ``clone``.
+        Such an answer is the profile working as meant, not something the workload lacks."""
+        allowed = self.allowed_syscalls()
+        out: dict[str, str] = {}
+        for r in self.rules:
+            if r.action == "SCMP_ACT_ERRNO" and r.errno_ret == ENOSYS and not r.args:
+                for n in r.names:
+                    if n in FALLBACKS and FALLBACKS[n] in allowed:
+                        out[n] = FALLBACKS[n]
         return out
 
     def to_oci(self) -> dict[str, Any]:

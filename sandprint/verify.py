@@ -7,6 +7,9 @@ themselves), and watches the replay with the recorder:
 * seccomp: a call the filter refuses never reaches sys_enter but does reach sys_exit, failing;
   so the recorder (``count_exits=True``) counts a failing exit with no matching entry on that
   thread as a refusal (``exits.bpf.c``);
+  a syscall the profile answers ENOSYS on purpose so that libc falls back to another
+  (``clone3`` -> ``clone``, :meth:`SeccompProfile.enosys_by_design`) is not a refusal: it is
+  reported apart, as answered by design, in both modes;
 * Landlock: a refused access is a file or network syscall that returned EACCES/EPERM; the
   recorder's file model writes it in ``FileAccess.denied`` / ``info.deniedNetwork``.
 
@@ -91,6 +94,8 @@ class VerifyResult:
     profile: Any = None                      # SeccompProfile
     policy: LandlockPolicy | None = None
     refused_syscalls: dict[str, int] = field(default_factory=dict)   # enforce mode
+    # syscall -> calls the profile answered ENOSYS by design (complain: would answer)
+    answered_by_design: dict[str, int] = field(default_factory=dict)
     coverage: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -115,6 +120,10 @@ class VerifyResult:
         }
         if self.profile is not None:
             out["seccompAllowed"] = sorted(self.profile.allowed_syscalls())
+            fallbacks = self.profile.enosys_by_design()
+            out["answeredByDesign"] = [
+                {"name": n, "count": c, "errno": "ENOSYS", "fallback": fallbacks.get(n)}
+                for n, c in sorted(self.answered_by_design.items())]
         if self.policy is not None:
             out["landlockRules"] = {p: sorted(r) for p, r in sorted(self.policy.rules.items())}
             out["landlockPorts"] = {str(p): sorted(r) for p, r in sorted(self.policy.ports.items())}
@@ -204,10 +213,15 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
         comms = {a["pid"]: a["comm"] for a in attribution if a["comm"]}
         denials: list[Denial] = []
         refused: dict[str, int] = {}
+        answered: dict[str, int] = {}
         if profile is not None:
+            by_design = profile.enosys_by_design()
             if complain or profile.default_action in ("SCMP_ACT_LOG", "SCMP_ACT_ALLOW"):
                 who = _by_syscall(attribution, False, arch)
-                for need in seccomp_needs(rec, profile.allowed_syscalls()):
+                for t in rec.targets:
+                    for name in by_design.keys() & t.syscalls.keys():
+                        answered[name] = answered.get(name, 0) + t.syscalls[name]
+                for need in seccomp_needs(rec, profile.allowed_syscalls() | set(by_design)):
                     denials.append(Denial("syscall", need.name, need.count,
                                           {"layer": "seccomp",
                                            "processes": who.get(need.name, [])}))
@@ -215,6 +229,9 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
                 who = _by_syscall(attribution, True, arch)
                 for nr, n in sorted(recorder.denied_counts(0).items()):
                     name = (syscall_name(arch, nr) if nr < NR_SLOTS - 1 else None) or f"#{nr}"
+                    if name in by_design:
+                        answered[name] = answered.get(name, 0) + n
+                        continue
                     refused[name] = n
                     denials.append(Denial("syscall", name, n,
                                           {"layer": "seccomp", "number": nr,
@@ -252,7 +269,7 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
     if rec.lost_events:
         notes.append(f"{rec.lost_events} events were lost: denials may be missing")
     result = VerifyResult(mode, list(argv), cmd.exit_code, reason, denials, rec, notes,
-                          seccomp, landlock, profile, policy, refused)
+                          seccomp, landlock, profile, policy, refused, answered)
     result.coverage, result.warnings = coverage(rec, provenance, recordings or [])
     if not recordings:
         result.warnings.append("the sandbox's provenance is unknown: pass --recording with "

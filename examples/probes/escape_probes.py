@@ -8,8 +8,9 @@
 
 The work: a forked worker walks ``BASE/data`` (regular files only; symlinks are skipped, as a
 careful tool does), counts words and hands the counts back through a pipe; the main process
-writes ``BASE/out/report.json.tmp``, renames it to ``report.json`` and appends to
-``BASE/out/log.txt``. It loads libc through ctypes, as a workload with a native extension does.
+writes ``BASE/out/report.json.tmp``, renames it to ``report.json``, and a thread appends to
+``BASE/out/log.txt`` (so the recording has the clone3 glibc starts threads with). It loads libc
+through ctypes, as a workload with a native extension does.
 
 Probe mode does the same work (printing ``{"benign": ...}``), then runs every probe in a
 forked child of its own (an escape that succeeds changes nothing for the next probe) and
@@ -33,6 +34,7 @@ import os
 import shutil
 import struct
 import sys
+import threading
 
 import pyseccomp
 
@@ -184,6 +186,19 @@ def count_words(data_dir: str) -> dict:
     return {"files": files, "counts": counts}
 
 
+def append_log(path: str, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line)
+
+
+def thread_gone(tid: int) -> None:
+    """Wait until the thread has left the kernel, not just Python: join() returns before the
+    thread's last syscalls (madvise of its stack, exit), which a process exiting at once would
+    cut off, so a recording of the run would lack them and the sandboxed thread could not exit."""
+    while os.path.exists(f"/proc/self/task/{tid}"):
+        os.sched_yield()
+
+
 def benign(lay: Layout) -> dict:
     result, status = in_child(count_words, lay.data)
     if status != 0 or not result or "counts" not in result:
@@ -194,8 +209,11 @@ def benign(lay: Layout) -> dict:
     with open(tmp, "w") as f:
         json.dump({"files": result["files"], "words": words, "top": top}, f)
     os.rename(tmp, lay.report)
-    with open(os.path.join(lay.out, "log.txt"), "a") as f:
-        f.write(f"counted {words} words in {result['files']} files\n")
+    logger = threading.Thread(target=append_log, args=(
+        os.path.join(lay.out, "log.txt"), f"counted {words} words in {result['files']} files\n"))
+    logger.start()
+    logger.join()
+    thread_gone(logger.native_id)
     return {"benign": "ok", "files": result["files"], "words": words}
 
 
@@ -231,17 +249,32 @@ def p_userns(c: Ctx) -> str:
     return "a new user namespace was created"
 
 
-def p_userns_clone(c: Ctx) -> str:
-    """The same escape as unshare, through the clone() a forking workload is allowed."""
-    pid = pylibc.syscall(ctypes.c_long(nr("clone")), ctypes.c_long(CLONE_NEWUSER | SIGCHLD),
-                         *(ctypes.c_long(0) for _ in range(4)))
+def _clone_child(name: str, *args) -> None:
+    """A raw fork-like ``name`` (clone or clone3) with the GIL held; the child exits at once."""
+    pid = pylibc.syscall(ctypes.c_long(nr(name)), *args)
     if pid == 0:
         os._exit(0)                 # the child, in its new user namespace
     if pid < 0:
         e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), "clone")
+        raise OSError(e, os.strerror(e), name)
     os.waitpid(pid, 0)
+
+
+def p_userns_clone(c: Ctx) -> str:
+    """The same escape as unshare, through the clone() a forking workload is allowed."""
+    _clone_child("clone", ctypes.c_long(CLONE_NEWUSER | SIGCHLD),
+                 *(ctypes.c_long(0) for _ in range(4)))
     return "a child in a new user namespace"
+
+
+def p_userns_clone3(c: Ctx) -> str:
+    """The same escape through clone3, whose flags sit in a struct seccomp cannot read."""
+    # struct clone_args (CLONE_ARGS_SIZE_VER0): flags, pidfd, child_tid, parent_tid,
+    # exit_signal, stack, stack_size, tls; no stack: the child runs on a copy, like fork's
+    args = ctypes.create_string_buffer(struct.pack("=8Q", CLONE_NEWUSER, 0, 0, 0, SIGCHLD,
+                                                   0, 0, 0), 64)
+    _clone_child("clone3", args, ctypes.c_long(64))
+    return "a child in a new user namespace through clone3"
 
 
 def p_mount(c: Ctx) -> str:
@@ -453,6 +486,8 @@ def p_exec_memfd(c: Ctx) -> str:
 PROBES: dict[str, tuple] = {
     "userns": (p_userns, "unshare(CLONE_NEWUSER): a new user namespace"),
     "userns-clone": (p_userns_clone, "clone(CLONE_NEWUSER): a child in a new user namespace"),
+    "userns-clone3": (p_userns_clone3, "clone3() with CLONE_NEWUSER in struct clone_args: "
+                                       "the same, flags out of a filter's reach"),
     "mount": (p_mount, "unshare(CLONE_NEWNS), then mount a tmpfs over the output tree"),
     "ptrace-sibling": (p_ptrace_sibling, "PTRACE_SEIZE a sibling process of the same workload"),
     "ptrace-outside": (p_ptrace_outside, "PTRACE_SEIZE a process outside the sandbox"),

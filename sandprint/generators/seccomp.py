@@ -140,15 +140,28 @@ def default_action_fields(default_action: str) -> dict[str, Any]:
 
 
 def restricts_clone(names: Iterable[str], default_action: str) -> bool:
-    """Whether ``clone`` is allowed only without namespace flags.
+    """Whether the profile allows ``clone`` only without namespace flags.
 
     A recording has syscall names, not clone's flags: a workload that never called unshare
-    or setns is taken not to make namespaces, so the clone it forks with may not either
-    (otherwise clone(CLONE_NEWUSER) walks around the unshare the profile denies). A
-    logging profile blocks nothing and is left alone."""
+    or setns is taken not to make namespaces, so the clone (or clone3) it forks or starts
+    threads with may not either (otherwise clone(CLONE_NEWUSER) walks around the unshare the
+    profile denies). A logging profile blocks nothing and is left alone."""
     names = set(names)
-    return ("clone" in names and default_action != "log"
+    return (bool(names & {"clone", "clone3"}) and default_action != "log"
             and not names & set(NAMESPACE_SYSCALLS))
+
+
+def answers_clone3_enosys(names: Iterable[str], default_action: str,
+                          allow_clone3: bool = False) -> bool:
+    """Whether ``clone3`` gets ENOSYS instead of the allow its recording would give it.
+
+    clone3 keeps its flags in a struct in user memory that a seccomp filter cannot read, so
+    it cannot be allowed "without namespace flags" like clone. Answered ENOSYS, glibc falls
+    back to clone, which the filter can check (Docker's default profile does the same).
+    ``allow_clone3`` keeps it allowed as recorded, for a workload that needs clone3 itself
+    (CLONE_INTO_CGROUP, set_tid) and knows namespaces stay reachable through it."""
+    return ("clone3" in set(names) and not allow_clone3
+            and restricts_clone(names, default_action))
 
 
 def clone_rule(arch: str) -> dict[str, Any]:
@@ -158,12 +171,19 @@ def clone_rule(arch: str) -> dict[str, Any]:
                       "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
 
 
-def build_oci(syscalls: Iterable[str], *, arches: list[str],
-              default_action: str = "errno") -> dict[str, Any]:
+def clone3_rule() -> dict[str, Any]:
+    """Answer clone3 ENOSYS, so glibc falls back to the clone :func:`clone_rule` checks."""
+    return {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}
+
+
+def build_oci(syscalls: Iterable[str], *, arches: list[str], default_action: str = "errno",
+              allow_clone3: bool = False) -> dict[str, Any]:
     """The plain OCI ``linux.seccomp`` object: what runc, crun, containerd and the kubelet take.
 
     Only keys of the OCI runtime spec (no Docker ``archMap``/``includes``): one sorted allow
-    rule, and ``clone`` in a rule of its own without namespace flags (:func:`restricts_clone`).
+    rule; ``clone`` in a rule of its own without namespace flags (:func:`restricts_clone`);
+    ``clone3`` answered ENOSYS (:func:`answers_clone3_enosys`), with ``clone`` allowed as
+    above even when the recording had only clone3, since that is what glibc falls back to.
     """
     names = sorted(set(syscalls))
     if not names:
@@ -172,11 +192,20 @@ def build_oci(syscalls: Iterable[str], *, arches: list[str],
     profile = default_action_fields(default_action)
     profile["architectures"] = list(arches)
     restrict = restricts_clone(names, default_action)
-    plain = [n for n in names if not (restrict and n == "clone")]
+    enosys3 = answers_clone3_enosys(names, default_action, allow_clone3)
+    special = ({"clone"} if restrict else set()) | ({"clone3"} if enosys3 else set())
+    plain = [n for n in names if n not in special]
     profile["syscalls"] = [{"names": plain, "action": "SCMP_ACT_ALLOW"}] if plain else []
-    if restrict:
+    if restrict and ("clone" in names or enosys3):
         profile["syscalls"].append(clone_rule(arches[0]))
+    if enosys3:
+        profile["syscalls"].append(clone3_rule())
     return profile
+
+
+def _is_enosys_rule(rule: dict[str, Any]) -> bool:
+    return (rule["action"] == "SCMP_ACT_ERRNO" and rule.get("errnoRet") == ENOSYS
+            and not rule.get("args"))
 
 
 def to_oci_json(profile: dict[str, Any]) -> str:
@@ -235,8 +264,16 @@ def to_spo(oci: dict[str, Any], name: str, *, annotations: dict[str, str] | None
 def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
                per_line: int = 8) -> str:
     """A ``[Service]`` drop-in with the same allow list as the OCI profile."""
-    names = sorted({n for r in oci["syscalls"] if r["action"] == "SCMP_ACT_ALLOW"
-                    for n in r["names"]})
+    names = {n for r in oci["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" for n in r["names"]}
+    namespaces = any(r.get("args") and r["names"] == ["clone"] for r in oci["syscalls"])
+    # systemd gives per-syscall errnos only to deny-listed calls, never inside an allow list;
+    # but RestrictNamespaces= itself answers clone3 ENOSYS (systemd's own filter cannot read
+    # clone3's flags either), so clone3 stays in the allow list and that filter answers it.
+    enosys3 = namespaces and any(r["names"] == ["clone3"] and _is_enosys_rule(r)
+                                 for r in oci["syscalls"])
+    if enosys3:
+        names.add("clone3")
+    names = sorted(names)
     arches = oci["architectures"]
     sd_arches = ["native"] + [SYSTEMD_ARCH[a] for a in arches[1:] if a in SYSTEMD_ARCH]
     action = oci["defaultAction"]
@@ -265,11 +302,21 @@ def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
             "# For a unit not running as root with full capabilities, systemd implies",
             "# NoNewPrivileges=yes.",
         ]
-    namespaces = any(r.get("args") and r["names"] == ["clone"] for r in oci["syscalls"])
     if namespaces:
         lines += [
             "# RestrictNamespaces=yes: the workload never made namespaces (the OCI profile",
             "# allows clone only without namespace flags).",
+        ]
+    if enosys3:
+        lines += [
+            "# clone3 is in SystemCallFilter= but RestrictNamespaces= answers it ENOSYS (as",
+            "# the OCI profile's own rule does; checked with systemd 252): its flags are in",
+            "# memory a filter cannot read, and glibc falls back to clone, which is checked.",
+        ]
+    elif namespaces and "clone3" in names:
+        lines += [
+            "# The OCI profile allows clone3 as recorded, but RestrictNamespaces= answers it",
+            "# ENOSYS all the same (glibc falls back to clone).",
         ]
     lines += [
         "# SystemCallArchitectures= lets processes use only these ABIs: the machine's own",
@@ -301,7 +348,7 @@ def _describe_action(default_action: str) -> str:
 def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                   default_action: str = "errno", runtime: str = "none",
                   target: str | None = None, name: str | None = None,
-                  add_syscalls: Iterable[str] = ()) -> str:
+                  add_syscalls: Iterable[str] = (), allow_clone3: bool = False) -> str:
     """Write the profile for ``rec`` to ``output`` atomically; return the summary lines."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", field="--format", expected=", ".join(FORMATS))
@@ -322,7 +369,15 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
     names, rs, added = add_runtime(recorded | extra, rec.arch, runtime)
     check_essentials(names, default_action, f"targets.{target}" if target else "targets.*")
     arches = profile_arches(rec.arch)
-    oci = build_oci(names, arches=arches, default_action=default_action)
+    enosys3 = answers_clone3_enosys(names, default_action, allow_clone3)
+    if fmt == "systemd" and allow_clone3 and restricts_clone(names, default_action) \
+            and "clone3" in names:
+        raise InputError("a systemd drop-in cannot keep clone3 allowed: RestrictNamespaces=, "
+                         "which restricts clone's flags, always answers clone3 ENOSYS",
+                         field="--allow-clone3", expected="no --allow-clone3 with --format "
+                                                          "systemd")
+    oci = build_oci(names, arches=arches, default_action=default_action,
+                    allow_clone3=allow_clone3)
     which = f"target {target!r}" if target else (
         "all targets" if len(rec.targets) != 1 else f"target {rec.targets[0].name!r}")
 
@@ -339,7 +394,10 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
         text = to_systemd(oci, origin=which)
     write_atomic(output, text)
 
-    lines = [f"wrote {fmt} seccomp profile {output}: allows {len(names)} syscalls "
+    # clone3 answered ENOSYS is not allowed; the clone it falls back to is, recorded or not
+    allowed = len(names) - (1 if enosys3 else 0) + (1 if enosys3 and "clone" not in names
+                                                    else 0)
+    lines = [f"wrote {fmt} seccomp profile {output}: allows {allowed} syscalls "
              f"({len(recorded)} recorded{f', {len(extra - recorded)} added by hand' if extra - recorded else ''}, {which}) on {', '.join(arches)}; "
              f"default action: {_describe_action(default_action)}"]
     if rs:
@@ -347,13 +405,19 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                    f"{rs.runtime} (version not found here; default set for {rs.versions})")
         lines.append(f"added {len(added)} syscalls {version} makes after loading the filter"
                      + (f": {', '.join(sorted(added))}" if added else ""))
-    if restricts_clone(names, default_action):
+    if restricts_clone(names, default_action) and ("clone" in names or enosys3):
         lines.append("clone allowed only without namespace flags (CLONE_NEW*): the workload "
                      "never called unshare or setns")
-    if "clone3" in names and default_action != "log" and not names & set(NAMESPACE_SYSCALLS):
-        lines.append("warning: clone3 is allowed as recorded, and its flags are in memory a "
-                     "seccomp filter cannot read: under this profile the workload can still "
-                     "create namespaces through clone3")
+    if enosys3:
+        lines.append("clone3 answered ENOSYS (its flags are in memory a seccomp filter cannot "
+                     "read): glibc falls back to clone, checked as above"
+                     + ("; clone added for it (the recording had only clone3)"
+                        if "clone" not in names else "")
+                     + (" (systemd: through RestrictNamespaces=)" if fmt == "systemd" else ""))
+    elif "clone3" in names and restricts_clone(names, default_action):
+        lines.append("warning: clone3 is allowed as recorded (--allow-clone3), and its flags "
+                     "are in memory a seccomp filter cannot read: under this profile the "
+                     "workload can still create namespaces through clone3")
     comparison, _ = baseline.compare_with_docker(names, rec.arch)
     lines.append(comparison)
     return "\n".join(lines)

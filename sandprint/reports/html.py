@@ -135,6 +135,10 @@ def _coverage_section(result) -> str:
            "<th>processes</th><th>executables</th></tr>" + "".join(rows) + "</table>"]
     for w in result.warnings:
         out.append(f'<p class="warn">{escape(w)}</p>')
+    from .text import by_design_lines
+
+    for line in by_design_lines(result):
+        out.append(f"<p>{escape(line.strip())}</p>")
     for n in result.notes:
         out.append(f"<p>note: {escape(n)}</p>")
     return "\n".join(out)

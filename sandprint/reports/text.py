@@ -47,6 +47,18 @@ def denial_line(d, mode: str) -> str:
     return line + (f"  by {proc}" if proc else "")
 
 
+def by_design_lines(result) -> list[str]:
+    """The syscalls the profile answered ENOSYS on purpose: not denials, said apart."""
+    answered = getattr(result, "answered_by_design", None)
+    if not answered or result.profile is None:
+        return []
+    fallbacks = result.profile.enosys_by_design()
+    verb = "would be answered" if result.mode == "complain" else "answered"
+    return [f"  by design: {name} x{n} {verb} ENOSYS by the profile's own rule; glibc falls "
+            f"back to {fallbacks.get(name, '?')}, which the profile allows"
+            for name, n in sorted(answered.items())]
+
+
 def render_text(result) -> list[str]:
     lines = [verdict_line(result)]
     denials = sorted(result.denials, key=lambda d: (-d.count, d.kind, d.name))
@@ -66,6 +78,7 @@ def render_text(result) -> list[str]:
         lines.append(f"  sandbox made from: {prof['runs']} run(s), {secs}, "
                      f"{prof['processes']} process(es), {len(prof['executables'])} "
                      "executable(s)")
+    lines += by_design_lines(result)
     for w in result.warnings:
         lines.append(f"  warning: {w}")
     for n in result.notes:
