@@ -417,3 +417,13 @@ def test_allowed_syscalls_with_allowing_default():
     assert "read" in allowed and "personality" in allowed
     assert "unshare" not in allowed and "setns" not in allowed
     assert "personality" not in profile_from_data(data).allowed_syscalls(conditional=False)
+
+
+def test_thread_exit_is_always_allowed_to_a_threaded_workload(tmp_path):
+    """A thread's own exit is often cut off in a recording by the process's exit_group;
+    refused, glibc retries it forever. A workload that makes threads always gets it."""
+    from sandprint.generators import seccomp as gen
+    names = {"execve", "exit_group", "clone3", "futex"}
+    assert gen.add_thread_exit(names, native_arch(), "errno") == {"exit"} and "exit" in names
+    assert gen.add_thread_exit({"execve", "exit_group"}, native_arch(), "errno") == set()
+    assert gen.add_thread_exit({"clone", "execve"}, native_arch(), "log") == set()

@@ -109,6 +109,18 @@ def check_essentials(names: set[str], default_action: str, where: str) -> None:
             field=f"{where}.syscalls", expected=" and ".join(ESSENTIAL))
 
 
+def add_thread_exit(names: set[str], arch: str, default_action: str) -> set[str]:
+    """``exit`` for a workload that makes threads, recorded or not: a thread's own exit often
+    never happens in a recording (the process's exit_group ends it first), and a thread whose
+    exit a filter refuses does not end: glibc retries it forever, spinning. Returns what was
+    added."""
+    if default_action == "log" or not names & {"clone", "clone3"} or "exit" in names \
+            or syscall_number(arch, "exit") is None:
+        return set()
+    names.add("exit")
+    return {"exit"}
+
+
 def profile_arches(arch: str) -> list[str]:
     """The recording's architecture plus the companion ABIs this kernel runs."""
     return [arch] + [a for a in companion_arches(arch) if a != arch]
@@ -368,6 +380,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                              expected=f"a syscall name libseccomp knows on {rec.arch}")
     names, rs, added = add_runtime(recorded | extra, rec.arch, runtime)
     check_essentials(names, default_action, f"targets.{target}" if target else "targets.*")
+    thread_exit = add_thread_exit(names, rec.arch, default_action)
     arches = profile_arches(rec.arch)
     enosys3 = answers_clone3_enosys(names, default_action, allow_clone3)
     if fmt == "systemd" and allow_clone3 and restricts_clone(names, default_action) \
@@ -405,6 +418,9 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                    f"{rs.runtime} (version not found here; default set for {rs.versions})")
         lines.append(f"added {len(added)} syscalls {version} makes after loading the filter"
                      + (f": {', '.join(sorted(added))}" if added else ""))
+    if thread_exit:
+        lines.append("exit added: the workload makes threads, and a thread's own exit, often "
+                     "cut off in a recording by the process's exit_group, must never fail")
     if restricts_clone(names, default_action) and ("clone" in names or enosys3):
         lines.append("clone allowed only without namespace flags (CLONE_NEW*): the workload "
                      "never called unshare or setns")
