@@ -25,8 +25,8 @@ STRICT = os.environ.get("SANDPRINT_STRICT") == "1"
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="x86_64 register layout")
 def test_btf_gives_the_x86_64_syscall_registers():
     # struct pt_regs is ABI on x86_64 (ptrace's user_regs_struct has the same order):
-    # di, si, dx, r10, r8, r9 at 14, 13, 12, 7, 9 and 8 words, orig_ax (the number) at 15
-    assert btf.syscall_arg_offsets("SCMP_ARCH_X86_64") == (112, 104, 96, 56, 72, 64, 120)
+    # di, si, dx, r10, r8, r9 at 14, 13, 12, 7, 9 and 8 words
+    assert btf.syscall_arg_offsets("SCMP_ARCH_X86_64") == (112, 104, 96, 56, 72, 64)
 
 
 def test_malformed_btf_is_refused(tmp_path):

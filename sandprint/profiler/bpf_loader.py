@@ -49,6 +49,7 @@ EXEC_MAX_ARGS = 8
 
 
 TASK_TRACKED = 8
+TASK_FS_INFLIGHT = 16
 
 
 def pid_slots() -> int:
@@ -71,8 +72,7 @@ def syscall_args_defines(arch: str) -> dict[str, int]:
     except BTFError:
         return {}
     defs = {"RAW_SYSCALL_ARGS": 1}
-    defs.update({f"SC_ARG{i}": off for i, off in enumerate(offsets[:6])})
-    defs["SC_NR"] = offsets[6]
+    defs.update({f"SC_ARG{i}": off for i, off in enumerate(offsets)})
     return defs
 
 

@@ -28,11 +28,9 @@ _NO_TAIL = {2, 7, 8, 9, 10, 11, 12, 16, 18}
 
 # Where each architecture's syscall entry keeps the six arguments (the kernel's own
 # syscall_get_arguments() reads the same members).
-# The last member is where the syscall number stays until the syscall returns.
 SYSCALL_ARG_MEMBERS = {
-    "SCMP_ARCH_X86_64": ("di", "si", "dx", "r10", "r8", "r9", "orig_ax"),
-    "SCMP_ARCH_AARCH64": ("orig_x0", "regs[1]", "regs[2]", "regs[3]", "regs[4]", "regs[5]",
-                          "syscallno"),
+    "SCMP_ARCH_X86_64": ("di", "si", "dx", "r10", "r8", "r9"),
+    "SCMP_ARCH_AARCH64": ("orig_x0", "regs[1]", "regs[2]", "regs[3]", "regs[4]", "regs[5]"),
 }
 
 
@@ -134,9 +132,8 @@ def member_offset(types: _Types, struct_id: int, member: str) -> int:
 
 @lru_cache(maxsize=4)
 def syscall_arg_offsets(arch: str, path: str = VMLINUX) -> tuple[int, ...]:
-    """Byte offsets in ``struct pt_regs`` of the six syscall arguments on ``arch`` and of the
-    syscall number, from the running kernel's BTF. Raises BTFError when they cannot be
-    known."""
+    """Byte offsets in ``struct pt_regs`` of the six syscall arguments on ``arch``, from the
+    running kernel's BTF. Raises BTFError when they cannot be known."""
     names = SYSCALL_ARG_MEMBERS.get(arch)
     if names is None:
         raise BTFError(f"no syscall argument registers known for {arch}")

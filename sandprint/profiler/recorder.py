@@ -169,7 +169,7 @@ class Recorder:
             return None
         if not info.flags & L.TASK_TRACKED:
             return None
-        return info.target, info.flags & ~L.TASK_TRACKED
+        return info.target, info.flags & ~(L.TASK_TRACKED | L.TASK_FS_INFLIGHT)
 
     def is_tracked(self, pid: int) -> bool:
         return self.task_target(pid) is not None

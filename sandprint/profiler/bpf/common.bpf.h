@@ -24,6 +24,8 @@
 #define TASK_IN_CONTAINER 2     /* found through its cgroup: its pending exec must be the workload's */
 #define TASK_HOST_PIDNS 4       /* ... of a container that shares the host's PID namespace */
 #define TASK_TRACKED 8          /* the slot is in use */
+#define TASK_FS_INFLIGHT 16     /* in the thread's own (tid) slot: a file syscall awaits its
+                                 * result (files.bpf.c); alone it does not mean tracked */
 
 struct task_info {
     u32 target;                 /* index of the target this task belongs to */

@@ -41,7 +41,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
 #ifdef RECORD_FILES
-    fs_exit(pid_tgid, args->ret);
+    fs_collect(pid_tgid, args->ret);
 #endif
     count_denied(pid_tgid, args->id, args->ret);
     return 0;
@@ -53,20 +53,9 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
 RAW_TRACEPOINT_PROBE(sys_exit)
 {
 #ifdef RECORD_FILES
-    /* Runs for every syscall on the host: untracked tasks leave after the inlined array
-     * lookup, before the in-flight table (a hash) is looked at. */
-    u64 pid_tgid = bpf_get_current_pid_tgid();
-    if (!tracked_task(pid_tgid))
-        return 0;
-#ifdef RAW_SYSCALL_ARGS
-    /* nor do the target's other syscalls (its reads and writes): the number is still in the
-     * saved registers (offset from BTF, like the arguments in syscalls.bpf.c) */
-    long nr = -1;
-    bpf_probe_read_kernel(&nr, sizeof(nr), (const void *)ctx->args[0] + SC_NR);
-    if (!fs_wanted(nr))
-        return 0;
-#endif
-    fs_exit(pid_tgid, (s64)ctx->args[1]);
+    /* Runs for every syscall on the host: fs_collect leaves after one inlined array lookup
+     * unless this thread has a file syscall in flight. */
+    fs_collect(bpf_get_current_pid_tgid(), (s64)ctx->args[1]);
 #endif
     return 0;
 }

@@ -235,7 +235,14 @@ static __always_inline int fs_commit(struct fs_event *e)
     if (fs_inflight.update(&tid, e) != 0) {
         fs_stat_add(FS_STAT_INFLIGHT_FULL);
         stat_add(STAT_LOST_EVENTS);
+        return 0;
     }
+    /* Tell the sys_exit program, which runs for every syscall on the host, that this thread
+     * has a result to collect: it then finds out from the thread's slot in the tracked array
+     * (an inlined lookup) instead of the in-flight hash. Only this thread writes the mark. */
+    struct task_info *slot = tracked.lookup(&tid);
+    if (slot)
+        slot->flags |= TASK_FS_INFLIGHT;
     return 0;
 }
 
@@ -492,3 +499,14 @@ static __always_inline int fs_exit(u64 pid_tgid, s64 ret)
     return 0;
 }
 
+/* Called by the sys_exit program for every syscall on the host: only a thread whose own slot
+ * in the tracked array carries the in-flight mark (fs_commit) goes on to the in-flight hash. */
+static __always_inline int fs_collect(u64 pid_tgid, s64 ret)
+{
+    u32 tid = (u32)pid_tgid;
+    struct task_info *slot = tracked.lookup(&tid);
+    if (!slot || !(slot->flags & TASK_FS_INFLIGHT))
+        return 0;
+    slot->flags &= ~TASK_FS_INFLIGHT;
+    return fs_exit(pid_tgid, ret);
+}
