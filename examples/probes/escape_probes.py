@@ -35,6 +35,7 @@ import shutil
 import struct
 import sys
 import threading
+import time
 
 import pyseccomp
 
@@ -194,9 +195,13 @@ def append_log(path: str, line: str) -> None:
 def thread_gone(tid: int) -> None:
     """Wait until the thread has left the kernel, not just Python: join() returns before the
     thread's last syscalls (madvise of its stack, exit), which a process exiting at once would
-    cut off, so a recording of the run would lack them and the sandboxed thread could not exit."""
-    while os.path.exists(f"/proc/self/task/{tid}"):
-        os.sched_yield()
+    cut off, so a recording of the run would lack them and the sandboxed thread could not exit.
+    Sleeps at least once, so every run makes the same syscalls whether the thread is gone yet
+    or not."""
+    while True:
+        time.sleep(0.001)
+        if not os.path.exists(f"/proc/self/task/{tid}"):
+            break
 
 
 def benign(lay: Layout) -> dict:
