@@ -201,6 +201,34 @@ def test_unwritable_output_is_refused_before_recording(tmp_path):
     assert "output directory does not exist" in proc.stderr
 
 
+def own_prog_names(pid):
+    ids = own_bpf_prog_ids(pid)
+    shown = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                                      text=True, check=True).stdout)
+    return {p["name"] for p in shown if p["id"] in ids}
+
+
+def test_file_results_come_from_per_syscall_exit_tracepoints(bpf_ready, tmp_path):
+    """No BPF program runs at the exit of every syscall on the host: the file stream's
+    results come from the file syscalls' own exit tracepoints (exits.bpf.c)."""
+    from sandprint.profiler import fs_events as FE
+    from sandprint.syscalls import native_arch
+    need(FE.exit_defines(native_arch()) != {}, "tracefs has no per-syscall exit tracepoints")
+    marker = tmp_path / "go"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandprint", "record", "-o", str(tmp_path / "r.json"), "--",
+         "sh", "-c", f"while [ ! -e {marker} ]; do sleep 0.05; done"],
+        env=sandprint_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not own_bpf_prog_ids(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    names = own_prog_names(proc.pid)
+    marker.touch()
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert "fs_sys_exit" in names and "sys_exit" not in names, names
+
+
 def test_syscalls_only_records_no_files_and_loads_no_exit_program(bpf_ready, tmp_path):
     """--syscalls-only: enough for seccomp, refused for Landlock, and only the sys_enter
     program (plus the process-tree ones) runs for every process on the host."""
@@ -213,13 +241,10 @@ def test_syscalls_only_records_no_files_and_loads_no_exit_program(bpf_ready, tmp
     deadline = time.monotonic() + 60
     while not own_bpf_prog_ids(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    ids = own_bpf_prog_ids(proc.pid)
-    shown = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
-                                      text=True, check=True).stdout)
-    names = {p["name"] for p in shown if p["id"] in ids}
+    names = own_prog_names(proc.pid)
     marker.touch()
     assert proc.wait(timeout=60) == 0, proc.stderr.read()
-    assert "sys_enter" in names and "sys_exit" not in names, names
+    assert "sys_enter" in names and not {"sys_exit", "fs_sys_exit"} & names, names
     rec = load(out)
     assert rec["metadata"]["filesRecorded"] is False
     t = rec["targets"][0]

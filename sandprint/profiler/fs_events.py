@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import struct
 from dataclasses import dataclass
 
@@ -64,18 +65,50 @@ def defines(arch: str) -> dict[str, int]:
     return out
 
 
-def attach(bpf, arch: str) -> list[str]:
-    """Mark the stream's syscalls (those this architecture has) for the raw sys_enter
-    program; returns their names."""
-    table = bpf["fs_syscall"]
-    attached = []
-    for name in SYSCALLS:
-        nr = syscall_number(arch, name)
-        if nr is None or not 0 <= nr < NR_SLOTS - 1:
+def stream_syscalls(arch: str) -> list[str]:
+    """The stream's syscalls this architecture has."""
+    return [n for n in SYSCALLS
+            if (nr := syscall_number(arch, n)) is not None and 0 <= nr < NR_SLOTS - 1]
+
+
+TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+
+
+def exit_ret_offset(name: str) -> int | None:
+    """Where ``syscalls:sys_exit_<name>`` keeps the return value in its record, as the
+    kernel describes it in tracefs (never from headers); None without such a tracepoint."""
+    for root in TRACEFS:
+        try:
+            with open(f"{root}/events/syscalls/sys_exit_{name}/format") as f:
+                text = f.read()
+        except OSError:
             continue
-        table[ctypes.c_int(nr)] = ctypes.c_uint8(1)
-        attached.append(name)
-    return attached
+        m = re.search(r"field:long ret;\s*offset:(\d+);\s*size:8;", text)
+        return int(m.group(1)) if m else None
+    return None
+
+
+def exit_defines(arch: str) -> dict[str, int]:
+    """PER_SYSCALL_EXITS and the return value's offset when every stream syscall has its own
+    exit tracepoint with one layout; empty (the raw sys_exit is used) otherwise. See
+    exits.bpf.c for why."""
+    offsets = {exit_ret_offset(n) for n in stream_syscalls(arch)}
+    if len(offsets) != 1 or None in offsets:
+        return {}
+    return {"PER_SYSCALL_EXITS": 1, "EXIT_RET_OFFSET": offsets.pop()}
+
+
+def attach(bpf, arch: str, per_syscall_exits: bool = False) -> list[str]:
+    """Mark the stream's syscalls for the sys_enter program and, with
+    ``per_syscall_exits``, attach the exit program to each one's exit tracepoint; returns
+    their names."""
+    table = bpf["fs_syscall"]
+    names = stream_syscalls(arch)
+    for name in names:
+        table[ctypes.c_int(syscall_number(arch, name))] = ctypes.c_uint8(1)
+        if per_syscall_exits:
+            bpf.attach_tracepoint(tp=f"syscalls:sys_exit_{name}", fn_name="fs_sys_exit")
+    return names
 
 
 @dataclass(slots=True)

@@ -71,6 +71,8 @@ class Recorder:
             defines.update(FE.defines(self.arch))
             defines["RINGBUF_PAGES"] = FS_RINGBUF_PAGES
             defines["RECORD_FILES"] = 1
+            if not count_exits:
+                defines.update(FE.exit_defines(self.arch))
         parts.append("syscalls.bpf.c")
         if count_exits:
             defines["COUNT_EXITS"] = 1
@@ -96,7 +98,9 @@ class Recorder:
         self._last_crosscheck = 0.0
         self._pending_execs: dict[int, tuple[str, list[str]]] = {}
         if files:
-            self.fs_syscalls = L.attach_extra(self.bpf, lambda b: FE.attach(b, self.arch))
+            per_syscall = "PER_SYSCALL_EXITS" in defines
+            self.fs_syscalls = L.attach_extra(
+                self.bpf, lambda b: FE.attach(b, self.arch, per_syscall_exits=per_syscall))
             self.fs = FsModel(lambda i: self.recording.target(self.names[i]),
                               lambda i: self.pids[i])
         self._tracked = self.bpf["tracked"]
@@ -341,6 +345,7 @@ class Recorder:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            L.detach_tracepoints(self.bpf)
             self.bpf.cleanup()
 
     def __enter__(self) -> "Recorder":

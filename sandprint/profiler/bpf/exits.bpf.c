@@ -1,4 +1,4 @@
-/* The raw sys_exit program: results of the target's file syscalls (files.bpf.c), and, when
+/* The exit programs: results of the target's file syscalls (files.bpf.c), and, when
  * verifying, the syscalls a seccomp filter refused.
  *
  * A syscall a seccomp filter refuses (errno, trap) never reaches sys_enter but does reach
@@ -44,6 +44,22 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     fs_collect(pid_tgid, args->ret);
 #endif
     count_denied(pid_tgid, args->id, args->ret);
+    return 0;
+}
+#elif defined(PER_SYSCALL_EXITS)
+/* Recording: the file syscalls' own exit tracepoints (syscalls:sys_exit_openat ...), all
+ * running this one program. Other syscalls, of every process on the host, never reach a BPF
+ * program at exit: a raw sys_exit program ran for all of them, which cost an untraced process
+ * beside a recording as much again as the sys_enter program. The price is paid at the end:
+ * each tracepoint's perf event waits for an RCU grace period when it is closed (the recorder
+ * closes them in parallel, bpf_loader.detach_tracepoints). The return value sits at
+ * EXIT_RET_OFFSET in the record, as tracefs describes it (fs_events.exit_ret_offset). */
+int fs_sys_exit(void *ctx)
+{
+#ifdef RECORD_FILES
+    s64 ret = *(s64 *)((char *)ctx + EXIT_RET_OFFSET);
+    fs_collect(bpf_get_current_pid_tgid(), ret);
+#endif
     return 0;
 }
 #else

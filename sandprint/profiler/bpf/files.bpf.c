@@ -1,16 +1,20 @@
-/* File-system accesses of the target, from the raw syscall tracepoints.
+/* File-system accesses of the target.
  *
  * fs_enter is called by the raw sys_enter program (syscalls.bpf.c) for a tracked task's
  * syscalls marked in fs_syscall (every syscall that names a path or changes the fd table / cwd /
- * root), and fs_exit by the raw sys_exit program (exits.bpf.c). Entry reads the arguments - path
- * strings, flags, an openat2 `struct open_how`, a sockaddr - from the caller's USER memory into
- * a per-thread "in flight" record; exit adds the result (fd or -errno) and sends the record as
- * one variable-length ring-buffer event. No kernel structure is ever read: only the tracepoint's
- * arguments (syscall number, six arguments, return value) and user memory.
+ * root), and fs_exit (through fs_collect) by the exit program (exits.bpf.c): on each of these
+ * syscalls' own exit tracepoints (syscalls:sys_exit_openat ...), or on the raw sys_exit where
+ * those are missing. Entry reads the arguments - path strings, flags, an openat2
+ * `struct open_how`, a sockaddr - from the caller's USER memory into a per-thread "in flight"
+ * record; exit adds the result (fd or -errno) and sends the record as one variable-length
+ * ring-buffer event. No kernel structure is read but the raw sys_enter's saved registers, at
+ * offsets from the running kernel's BTF (syscalls.bpf.c); otherwise tracepoint arguments and
+ * user memory.
  *
- * Why not the per-syscall tracepoints (syscalls:sys_enter_openat ...): each one is its own perf
- * event, and closing one waits for RCU grace periods, so detaching ~90 of them took 6-8 s at
- * the end of every recording; two raw tracepoints detach at once.
+ * Why sys_enter stays raw: the per-syscall enter tracepoints would need ~45 perf events for
+ * the file syscalls on top of the counting program, each waiting for an RCU grace period
+ * when closed; the exits pay that once (closed in parallel) to spare every other process on
+ * the host a BPF program at each syscall's exit.
  *
  * Only tracked tasks are followed; a task sandprint launched is skipped until its execve (whose
  * own path is recorded: that exec is the workload's). Paths are resolved in user space.
