@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import io
 import os
+import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -30,6 +31,10 @@ RINGBUF_PAGES = 256          # 1 MiB of events in flight
 TASK_PENDING_EXEC = 1
 TASK_IN_CONTAINER = 2
 TASK_HOST_PIDNS = 4
+TASK_TRACKED = 8
+TASK_FS_INFLIGHT = 16
+
+TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 STAT_LOST_EVENTS = 0
 STAT_TRACK_FULL = 1
@@ -46,10 +51,6 @@ CGROUP_PATH_LEN = 256
 EXEC_FILENAME_LEN = 256
 EXEC_ARG_LEN = 128
 EXEC_MAX_ARGS = 8
-
-
-TASK_TRACKED = 8
-TASK_FS_INFLIGHT = 16
 
 
 def pid_slots() -> int:
@@ -155,8 +156,7 @@ def check_privileges() -> None:
     problem = missing_privileges()
     if problem:
         raise EnvironmentProblem(problem)
-    if not os.path.exists("/sys/kernel/tracing/events/raw_syscalls") and \
-            not os.path.exists("/sys/kernel/debug/tracing/events/raw_syscalls"):
+    if not any(os.path.exists(f"{root}/events/raw_syscalls") for root in TRACEFS):
         raise EnvironmentProblem(
             "tracefs is not mounted: mount -t tracefs tracefs /sys/kernel/tracing")
 
@@ -178,10 +178,7 @@ def cflags(arch: str, extra: dict[str, int] | None = None) -> list[str]:
         "NR_EXECVE": syscall_number(arch, "execve"),
         "NR_EXECVEAT": syscall_number(arch, "execveat"),
     }
-    extra = dict(extra or {})
-    if extra.pop("REGULAR_SYSCALL_TRACEPOINT", 0) == 0:
-        defs.update(syscall_args_defines(arch))
-    defs.update(extra)
+    defs.update(extra or {})
     return [f"-D{k}={v}" for k, v in defs.items()] + ["-Wno-unused-function"]
 
 
@@ -209,7 +206,6 @@ def detach_tracepoints(bpf) -> None:
     """Close the regular tracepoints' perf events in parallel: each close waits for an RCU
     grace period (tens of milliseconds), and one after the other they added seconds to the
     end of every recording. What is left (raw tracepoints, maps) goes with bpf.cleanup()."""
-    import threading
     fds = list(bpf.tracepoint_fds.values())
     bpf.tracepoint_fds.clear()
     if not fds:

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 
 from ..syscalls import syscall_number
-from .bpf_loader import NR_SLOTS, EventHeader
+from .bpf_loader import NR_SLOTS, TRACEFS, EventHeader
 
 EV_FS = 16
 FS_PATH_LEN = 512
@@ -69,9 +69,6 @@ def stream_syscalls(arch: str) -> list[str]:
     """The stream's syscalls this architecture has."""
     return [n for n in SYSCALLS
             if (nr := syscall_number(arch, n)) is not None and 0 <= nr < NR_SLOTS - 1]
-
-
-TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 
 def exit_ret_offset(name: str) -> int | None:

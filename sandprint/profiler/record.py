@@ -18,7 +18,7 @@ from ..errors import OutputError, SandprintError, one_line
 from ..fileio import check_writable as check_output_path, json_text, write_new_file
 from .recorder import Recorder
 from .recording import Recording
-from .targets import (LaunchedCommand, check_pid, descendants, is_process, is_running,
+from .targets import (LaunchedCommand, check_pid, descendants, is_running,
                       process_comm, resolve_command, signal_name)
 
 Log = Callable[[str], None]
@@ -93,9 +93,9 @@ def surviving_processes(recorder: Recorder, target: int = 0) -> list[dict[str, o
     """The target's processes still running (a daemon that escaped its parent, say), as
     ``{"pid", "comm"}`` sorted by pid."""
     out = []
-    for pid in sorted(recorder.pids[target] - recorder.exited[target]):
+    for pid in sorted(recorder.running_processes(target)):
         comm = process_comm(pid)
-        if comm is not None and recorder.is_tracked(pid) and is_process(pid):
+        if comm is not None:
             out.append({"pid": pid, "comm": comm})
     return out
 

@@ -61,11 +61,11 @@ class Recorder:
         # Order matters: the raw sys_enter program (syscalls.bpf.c) calls into files.bpf.c,
         # and the raw sys_exit program (exits.bpf.c) into both.
         parts = ["tasks.bpf.c"]
-        defines: dict[str, int] = {}
-        if regular_tracepoint:
-            # sys_enter on the regular tracepoint, which passes the arguments itself: what is
-            # used anyway when BTF cannot place them in the saved registers (bpf_loader.py)
-            defines["REGULAR_SYSCALL_TRACEPOINT"] = 1
+        # sys_enter on the raw tracepoint, arguments read at offsets from BTF; or on the
+        # regular one, which passes them itself (asked for, or BTF cannot place them)
+        defines: dict[str, int] = {} if regular_tracepoint else \
+            L.syscall_args_defines(self.arch)
+        self.sys_enter = "raw" if "RAW_SYSCALL_ARGS" in defines else "tracepoint"
         if files:   # file, network and signal accesses (fs_events.py, fsmodel.py)
             parts += ["files.bpf.c", "net.bpf.c"]
             defines.update(FE.defines(self.arch))
@@ -88,10 +88,6 @@ class Recorder:
             defines.update(L.container_defines())
         self.count_exits = count_exits
         self.bpf = L.load(parts, self.arch, defines)
-        # where sys_enter runs: "raw" (arguments read from the saved registers at offsets from
-        # the running kernel's BTF) or "tracepoint" (the regular one)
-        self.sys_enter = "tracepoint" if regular_tracepoint or \
-            not L.syscall_args_defines(self.arch) else "raw"
         self._cgroup_targets = self.bpf["cgroup_targets"] if containers else None
         self.on_cgroup_mkdir: Callable[[int, str], None] | None = None
         self.fs: FsModel | None = None
@@ -195,6 +191,11 @@ class Recorder:
 
     def tracked_count(self) -> int:
         return len(self.tracked_pids())
+
+    def running_processes(self, target: int) -> set[int]:
+        """The target's processes (thread-group leaders) still followed and not exited."""
+        return {p for p in self.pids[target] if p not in self.exited[target]
+                and self.is_tracked(p) and is_process(p)}
 
     # -- events ----------------------------------------------------------------------------
     def _on_event(self, ctx, data, size) -> None:
@@ -306,9 +307,7 @@ class Recorder:
         for index, name in enumerate(self.names):
             t: Target = rec.target(name)
             # exit events come only from thread-group leaders: they count processes, not threads
-            alive = {p for p in self.pids[index] if p not in self.exited[index]
-                     and self.is_tracked(p) and is_process(p)}
-            t.processes = len(self.exited[index] | alive)
+            t.processes = len(self.exited[index] | self.running_processes(index))
             unknown: dict[str, int] = {}
             for nr, n in self.syscall_counts(index).items():
                 sname = syscall_name(self.arch, nr) if nr < L.NR_SLOTS - 1 else None

@@ -89,7 +89,9 @@ static __always_inline int on_sys_enter(long nr, const void *regs, const unsigne
 #endif
     if (!t)
         return 0;
-    long entered = nr;
+#ifdef COUNT_EXITS
+    long entered = nr;          /* as the kernel has it, for exits.bpf.c */
+#endif
     if (nr < 0)
         nr = NR_SLOTS - 1;
     if (t->flags & TASK_PENDING_EXEC) {
