@@ -8,10 +8,14 @@ CI runs as root on a machine that has them all, so a skip there would hide a bre
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import select
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +86,45 @@ def pytest_runtest_makereport(item, call):
     if STRICT and report.skipped and any(item.get_closest_marker(m) for m in STRICT_MARKERS):
         report.outcome = "failed"
         report.longrepr = f"skipped in strict mode (SANDPRINT_STRICT=1): {report.longrepr}"
+
+
+# -- helpers shared by the kernel tests -------------------------------------------------------
+
+def bpf_ids(kind: str) -> set[int]:
+    """IDs of every loaded BPF program (``prog``) or map (``map``), from bpftool."""
+    need(shutil.which("bpftool") is not None, "bpftool not installed")
+    out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return {p["id"] for p in json.loads(out)}
+
+
+def owned_bpf_ids(pid: int) -> tuple[set[int], set[int]]:
+    """(program ids, map ids) the process holds file descriptors to."""
+    progs, maps = set(), set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
+        except OSError:
+            continue
+        for key, ids in (("prog_id", progs), ("map_id", maps)):
+            m = re.search(rf"^{key}:\s*(\d+)", text, re.M)
+            if m:
+                ids.add(int(m.group(1)))
+    return progs, maps
+
+
+def wait_attached(proc, timeout: float = 120) -> None:
+    """Wait for the recorder's "attached" line on stderr (its BPF programs are loaded)."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "attached" in line:
+                return
+    proc.kill()
+    raise AssertionError("recorder never attached:\n" + "".join(seen))

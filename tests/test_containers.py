@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import need, run_sandprint, sandprint_env
+from conftest import need, run_sandprint, sandprint_env, wait_attached
 from podman_image import ensure_busybox_image
 
 pytestmark = [pytest.mark.podman, pytest.mark.kernel]
@@ -268,20 +268,3 @@ def test_measured_runc_set_is_covered_by_generator():
     assert measured - set(runtime_syscalls("runc").syscalls) == set()
 
 
-def wait_attached(proc, timeout: float = 120) -> None:
-    """Wait for the recorder's "attached" line on stderr (its BPF programs are loaded)."""
-    import select
-
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-        if ready:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "attached" in line:
-                return
-    proc.kill()
-    raise AssertionError("recorder never attached:\n" + "".join(seen))

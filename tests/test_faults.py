@@ -6,8 +6,6 @@ SIGTERM/SIGINT to sandprint and a nonexistent top-level command are in test_reco
 
 import json
 import os
-import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import is_root, need, run_sandprint, sandprint_env
+from conftest import bpf_ids, is_root, need, owned_bpf_ids, run_sandprint, sandprint_env
 
 from sandprint.profiler.recording import Recording
 
@@ -197,29 +195,6 @@ def test_pid_of_a_zombie_is_refused(tmp_path):
 
 
 # -- sandprint itself is SIGKILLed ----------------------------------------------------------
-
-def bpf_ids(kind: str) -> set[int]:
-    """IDs of every loaded BPF program (``prog``) or map (``map``), from bpftool."""
-    need(shutil.which("bpftool") is not None, "bpftool not installed")
-    out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True,
-                         check=True).stdout
-    return {p["id"] for p in json.loads(out)}
-
-
-def owned_bpf_ids(pid: int) -> tuple[set[int], set[int]]:
-    """(program ids, map ids) the process holds file descriptors to."""
-    progs, maps = set(), set()
-    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
-        except OSError:
-            continue
-        for key, ids in (("prog_id", progs), ("map_id", maps)):
-            m = re.search(rf"^{key}:\s*(\d+)", text, re.M)
-            if m:
-                ids.add(int(m.group(1)))
-    return progs, maps
-
 
 def children(pid: int) -> list[int]:
     try:

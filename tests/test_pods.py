@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import need, run_sandprint, sandprint_env
+from conftest import need, run_sandprint, sandprint_env, wait_attached
 
 NODE = "node-a"
 
@@ -330,20 +330,3 @@ def test_bad_pod_ref(tmp_path):
     assert r.returncode == 2 and "NAMESPACE/NAME" in r.stderr
 
 
-def wait_attached(proc, timeout: float = 120) -> None:
-    """Wait for the recorder's "attached" line on stderr (its BPF programs are loaded)."""
-    import select
-
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-        if ready:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen.append(line)
-            if "attached" in line:
-                return
-    proc.kill()
-    raise AssertionError("recorder never attached:\n" + "".join(seen))

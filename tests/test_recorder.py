@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, need, run_sandprint, sandprint_env
+from conftest import REPO, bpf_ids, need, owned_bpf_ids, run_sandprint, sandprint_env
 
 pytestmark = pytest.mark.kernel
 
@@ -134,26 +134,6 @@ def test_duration_stops_and_terminates_the_command(bpf_ready, tmp_path):
     assert rec["metadata"]["exitStatus"] == 128 + signal.SIGTERM
 
 
-def own_bpf_prog_ids(pid):
-    ids = set()
-    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
-        except OSError:
-            continue
-        m = re.search(r"^prog_id:\s*(\d+)", text, re.M)
-        if m:
-            ids.add(int(m.group(1)))
-    return ids
-
-
-def loaded_prog_ids():
-    need(shutil.which("bpftool") is not None, "bpftool not installed")
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True,
-                         check=True).stdout
-    return {p["id"] for p in json.loads(out)}
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_writes_recording_and_unloads_programs(bpf_ready, tmp_path, sig):
     out = tmp_path / "s.json"
@@ -164,9 +144,9 @@ def test_signal_writes_recording_and_unloads_programs(bpf_ready, tmp_path, sig):
     deadline = time.monotonic() + 60
     while not ids and time.monotonic() < deadline:
         time.sleep(0.2)
-        ids = own_bpf_prog_ids(proc.pid)
+        ids = own_prog_ids(proc.pid)
     assert ids, "recorder never loaded its programs"
-    assert ids <= loaded_prog_ids()
+    assert ids <= bpf_ids("prog")
     time.sleep(0.5)
     proc.send_signal(sig)
     proc.wait(timeout=30)
@@ -176,9 +156,9 @@ def test_signal_writes_recording_and_unloads_programs(bpf_ready, tmp_path, sig):
     assert "nanosleep" in rec["targets"][0]["syscalls"] or \
         "clock_nanosleep" in rec["targets"][0]["syscalls"]
     deadline = time.monotonic() + 10    # the kernel frees raw-tracepoint links after RCU
-    while ids & loaded_prog_ids() and time.monotonic() < deadline:
+    while ids & bpf_ids("prog") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not ids & loaded_prog_ids(), "BPF programs left loaded"
+    assert not ids & bpf_ids("prog"), "BPF programs left loaded"
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -201,8 +181,12 @@ def test_unwritable_output_is_refused_before_recording(tmp_path):
     assert "output directory does not exist" in proc.stderr
 
 
+def own_prog_ids(pid):
+    return owned_bpf_ids(pid)[0]
+
+
 def own_prog_names(pid):
-    ids = own_bpf_prog_ids(pid)
+    ids = own_prog_ids(pid)
     shown = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
                                       text=True, check=True).stdout)
     return {p["name"] for p in shown if p["id"] in ids}
@@ -220,7 +204,7 @@ def test_file_results_come_from_per_syscall_exit_tracepoints(bpf_ready, tmp_path
          "sh", "-c", f"while [ ! -e {marker} ]; do sleep 0.05; done"],
         env=sandprint_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not own_bpf_prog_ids(proc.pid) and time.monotonic() < deadline:
+    while not own_prog_ids(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(0.5)
     names = own_prog_names(proc.pid)
@@ -239,7 +223,7 @@ def test_syscalls_only_records_no_files_and_loads_no_exit_program(bpf_ready, tmp
          "sh", "-c", f"while [ ! -e {marker} ]; do sleep 0.05; done; cat /etc/hostname"],
         env=sandprint_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not own_bpf_prog_ids(proc.pid) and time.monotonic() < deadline:
+    while not own_prog_ids(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     names = own_prog_names(proc.pid)
     marker.touch()
