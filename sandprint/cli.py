@@ -96,7 +96,7 @@ def generate() -> None:
 
 
 def _load_recordings(paths, allow_lossy: bool):
-    from .profiler.recording import merge, Recording
+    from .recording import merge, Recording
     from .errors import InputError
 
     recs = [Recording.load(p) for p in paths]
@@ -229,7 +229,7 @@ def exec_(seccomp_path, landlock_path, compat, command):
 def verify(seccomp_path, landlock_path, complain, report_path, html_path, fix, recordings,
            duration, command):
     """Replay COMMAND under the sandbox and report every denial (exit 1 if any)."""
-    from . import verify as verify_mod
+    from .verify import replay as verify_mod
 
     if not seccomp_path and not landlock_path:
         raise click.UsageError("give --seccomp and/or --landlock")
@@ -249,7 +249,7 @@ def verify(seccomp_path, landlock_path, complain, report_path, html_path, fix, r
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def check(seccomp_path, landlock_path, report_path, duration, command):
     """Drift gate: exit 1 with a diff when COMMAND needs more than the committed sandbox."""
-    from . import check as check_mod
+    from .verify import drift as check_mod
 
     if not seccomp_path and not landlock_path:
         raise click.UsageError("give --seccomp and/or --landlock")

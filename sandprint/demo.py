@@ -22,7 +22,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "workloads"
 def run(workdir: str | None, echo: Callable[[str], None] = print) -> int:
     from .generators import seccomp as seccomp_gen
     from .profiler.record import record_command
-    from .verify import render_text, verify
+    from .verify.replay import render_text, verify
 
     if not (EXAMPLES / "wordfreq.py").exists():
         raise EnvironmentProblem(f"the demo's example workload is missing: {EXAMPLES}")

@@ -15,8 +15,8 @@ from typing import Any
 
 from .landlock import config as C
 from .landlock import rights as R
-from .profiler.recording import Recording
-from .seccomp_profile import SeccompProfile
+from .recording import Recording
+from .seccomp.profile import SeccompProfile
 
 
 def _set_diff(label: str, a, b) -> list[str]:

@@ -36,8 +36,8 @@ class Document:
 
 def _from_object(data: Any, text: str, path: str, fmt: str) -> Document:
     from .landlock.config import loads_config
-    from .profiler.recording import Recording
-    from .seccomp_profile import profile_from_data
+    from .recording import Recording
+    from .seccomp.profile import profile_from_data
 
     if not isinstance(data, dict):
         raise InputError("cannot tell what this file is", source=path, field="(top level)",
@@ -75,7 +75,7 @@ def load_document(path: str) -> Document:
             docs = []
         data = docs[0] if len(docs) == 1 else None
         if isinstance(data, dict) and data.get("kind") == "SeccompProfile":
-            from .seccomp_profile import profile_from_data
+            from .seccomp.profile import profile_from_data
 
             return Document(SECCOMP, profile_from_data(data, source=path), path, "yaml")
     from .landlock.config import loads_config

@@ -17,7 +17,7 @@ from typing import Callable
 import pyseccomp
 
 from .errors import EnvironmentProblem, InputError
-from .seccomp_profile import SeccompProfile, load_profile
+from .seccomp.profile import SeccompProfile, load_profile
 from .syscalls import arch_token, native_arch, syscall_number
 
 _OPS = {

@@ -1,6 +1,6 @@
 """Merging sandboxes: seccomp profiles (OCI and SPO) and Landlock rulesets, by union.
 
-Recordings merge in the recording model (:func:`sandprint.profiler.recording.merge`: counts
+Recordings merge in the recording model (:func:`sandprint.recording.merge`: counts
 add up, provenance of every run is kept). Sandboxes merge so the result allows what any input
 allows, and nothing more:
 
@@ -30,7 +30,7 @@ from .errors import InputError
 from .fileio import write_atomic
 from .landlock import config as C
 from .landlock import rights as R
-from .seccomp_profile import SeccompProfile, profile_from_data
+from .seccomp.profile import SeccompProfile, profile_from_data
 from .syscalls import native_arch
 
 PLAIN_ALLOW = "SCMP_ACT_ALLOW"
@@ -225,7 +225,7 @@ def ruleset_text(cfg: dict[str, Any], output: str) -> str:
 def merge_files(paths: list[str], output: str) -> list[str]:
     """``sandprint merge``: merge files of one kind into ``output``; returns summary lines."""
     from .documents import LANDLOCK, RECORDING, SECCOMP, load_same_kind
-    from .profiler.recording import merge
+    from .recording import merge
 
     docs = load_same_kind(list(paths))
     kind = docs[0].kind

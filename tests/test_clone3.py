@@ -21,10 +21,10 @@ from conftest import REPO, have_bcc, is_root, need, run_sandprint
 from sandprint.diffing import diff_profiles
 from sandprint.enforce import build_filter
 from sandprint.errors import InputError
-from sandprint.fix import fixed_profile
+from sandprint.verify.fix import fixed_profile
 from sandprint.generators import seccomp
 from sandprint.merging import merge_profiles, merge_profiles_noted
-from sandprint.seccomp_profile import profile_from_data
+from sandprint.seccomp.profile import profile_from_data
 from test_seccomp_generate import ARCH, BASIC, make_recording, spo_schema
 
 THREADS = REPO / "tests" / "workloads" / "threads.py"

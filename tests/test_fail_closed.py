@@ -12,7 +12,7 @@ import pytest
 from conftest import run_sandprint, sandprint_env
 from sandprint.errors import InputError
 from sandprint.generators import seccomp
-from sandprint.profiler.recording import Recording
+from sandprint.recording import Recording
 from sandprint.syscalls import native_arch
 
 ARCH = native_arch()

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import bpf_ids, is_root, need, owned_bpf_ids, run_sandprint, sandprint_env
 
-from sandprint.profiler.recording import Recording
+from sandprint.recording import Recording
 
 pytestmark = pytest.mark.kernel
 

@@ -18,7 +18,7 @@ import pytest
 from sandprint.profiler.fsmodel import FsModel, interpreter_of, sockaddr
 from sandprint.profiler.paths import Resolver, lexical, proc_self
 from sandprint.profiler.record import record_command
-from sandprint.profiler.recording import Target
+from sandprint.recording import Target
 
 WORKLOAD = textwrap.dedent(r'''
     import ctypes, ctypes.util, json, mmap, os, signal, socket, subprocess, sys

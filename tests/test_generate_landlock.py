@@ -22,7 +22,7 @@ from sandprint.errors import InputError
 from sandprint.generators.landlock import (FILE_RIGHTS, Options, format_for, generate_file,
                                            generate_ruleset, render)
 from sandprint.landlock.config import MAY_NOT_EXIST_VARIABLE, loads_config, resolve, schema_path
-from sandprint.profiler.recording import FS_RIGHTS, NetAccess, Recording
+from sandprint.recording import FS_RIGHTS, NetAccess, Recording
 
 # upstream's schema, shipped unchanged with the package (same as shared/reference's copy)
 SCHEMA = json.loads(Path(schema_path()).read_text())

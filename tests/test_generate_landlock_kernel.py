@@ -22,7 +22,7 @@ import pytest
 from conftest import is_root, need
 from sandprint.generators.landlock import Options, generate_ruleset, render
 from sandprint.landlock.config import loads_config
-from sandprint.profiler.recording import NetAccess, Recording
+from sandprint.recording import NetAccess, Recording
 
 pytestmark = pytest.mark.kernel
 

@@ -5,7 +5,7 @@ is applied; a child process reading its own /proc/self reads another /proc/PID.
 """
 
 from sandprint.generators.landlock import Options, generate_ruleset
-from sandprint.profiler.recording import Recording
+from sandprint.recording import Recording
 
 
 def rules_of(processes: int, **opts) -> tuple[dict[str, set[str]], list[str]]:

@@ -21,8 +21,8 @@ from sandprint.documents import load_document
 from sandprint.errors import InputError
 from sandprint.k8s.manifests import patch_documents, patch_file
 from sandprint.landlock.config import loads_config, parse_config
-from sandprint.profiler.recording import NetAccess, Recording
-from sandprint.seccomp_profile import load_profile, profile_from_data
+from sandprint.recording import NetAccess, Recording
+from sandprint.seccomp.profile import load_profile, profile_from_data
 
 REFERENCE = "/work/shared/reference"
 SETTINGS = settings(max_examples=100, deadline=None,

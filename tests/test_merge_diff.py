@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import run_sandprint
-from sandprint.compare import LandlockPolicy, judged_path
+from sandprint.verify.judge import LandlockPolicy, judged_path
 from sandprint.landlock.config import resolve
 from sandprint.diffing import diff_profiles, diff_recordings, diff_rulesets
 from sandprint.merging import merge_profiles, merge_rulesets
-from sandprint.profiler.recording import NetAccess, Recording, merge
-from sandprint.seccomp_profile import profile_from_data
+from sandprint.recording import NetAccess, Recording, merge
+from sandprint.seccomp.profile import profile_from_data
 from sandprint.syscalls import native_arch
 
 ARCH = native_arch()

@@ -271,7 +271,7 @@ def test_cgroup_name_matching():
 
 
 def test_pod_json_parsing():
-    from sandprint.k8s.pods import pod_from_json
+    from sandprint.profiler.pod_record import pod_from_json
 
     cid, old = "b" * 64, "c" * 64
     pod = pod_from_json(pod_json("u-1", phase="Running", statuses=[

@@ -14,7 +14,7 @@ import tempfile
 import pytest
 
 from conftest import run_sandprint, sandprint_env
-from sandprint.profiler.recording import Recording
+from sandprint.recording import Recording
 from sandprint.syscalls import native_arch
 
 ARCH = native_arch()

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sandprint.errors import InputError
-from sandprint.profiler.recording import NetAccess, Recording, merge
+from sandprint.recording import NetAccess, Recording, merge
 
 from conftest import run_sandprint
 

@@ -17,8 +17,8 @@ from sandprint.errors import InputError
 from sandprint.generators import baseline, seccomp
 from sandprint.generators.runtime_syscalls import (DATA_FILE, runtime_syscalls,
                                                    version_in_range)
-from sandprint.profiler.recording import Recording
-from sandprint.seccomp_profile import profile_from_data
+from sandprint.recording import Recording
+from sandprint.seccomp.profile import profile_from_data
 from sandprint.syscalls import all_syscalls, companion_arches, native_arch, syscall_number
 
 from conftest import REPO, run_sandprint
@@ -144,7 +144,7 @@ def test_clone_is_allowed_without_namespace_flags_only(tmp_path):
 
 
 def test_verify_fix_keeps_clone_under_its_condition():
-    from sandprint.fix import fixed_profile
+    from sandprint.verify.fix import fixed_profile
     old = profile_from_data(seccomp.build_oci(BASIC + ["clone"], arches=[ARCH]))
     fixed = fixed_profile(old, make_recording({"main": BASIC + ["clone", "wait4"]}))
     assert "wait4" in fixed["syscalls"][0]["names"]

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from sandprint.generators import seccomp
-from sandprint.profiler.recording import Recording
+from sandprint.recording import Recording
 from sandprint.syscalls import native_arch
 
 from conftest import need

@@ -52,7 +52,7 @@ from typing import Any, Iterable
 
 from ..errors import InputError
 from ..fileio import write_atomic
-from ..profiler.recording import Recording, Target
+from ..recording import Recording, Target
 from ..landlock import rights as R
 from ..landlock.config import dumps_json, dumps_toml, mark_may_not_exist
 from . import landlock_paths as lp

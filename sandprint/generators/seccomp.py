@@ -23,7 +23,7 @@ import yaml
 from .. import __version__
 from ..errors import InputError
 from ..fileio import write_atomic
-from ..profiler.recording import Recording
+from ..recording import Recording
 from ..syscalls import companion_arches, syscall_number
 from . import baseline
 from .runtime_syscalls import RuntimeSet, runtime_syscalls

@@ -27,7 +27,7 @@ from .containers import (ContainerInfo, check_container_name, conmon_container,
                          container_id_from_cgroup,
                          podman_available, podman_inspect, proc_cgroup2_path, require_cgroup2)
 from .recorder import Recorder
-from .recording import Recording
+from ..recording import Recording
 
 Log = Callable[[str], None]
 

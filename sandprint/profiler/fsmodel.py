@@ -50,7 +50,7 @@ from typing import Callable
 
 from . import fs_events as E
 from .paths import Resolver, join, lexical, parent, proc_self
-from .recording import NetAccess, Target
+from ..recording import NetAccess, Target
 
 AT_FDCWD = -100
 O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2

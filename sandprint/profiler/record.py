@@ -17,7 +17,7 @@ from typing import Callable
 from ..errors import OutputError, SandprintError, one_line
 from ..fileio import check_writable as check_output_path, json_text, write_new_file
 from .recorder import Recorder
-from .recording import Recording
+from ..recording import Recording
 from .targets import (LaunchedCommand, check_pid, descendants, is_running,
                       process_comm, resolve_command, signal_name)
 
@@ -242,7 +242,7 @@ def record_cli(*, output: str, duration: float | None, command: list[str] | None
                                        log=log, files=files), 0
         note_stop(rec, duration, "the container")
     else:
-        from ..k8s.pods import record_pod
+        from .pod_record import record_pod
         rec, status = record_pod(pod, container_name=container_name, duration=duration,
                                  wait_timeout=wait_timeout, log=log, files=files), 0
         note_stop(rec, duration, "the pod")

@@ -1,5 +1,5 @@
 """The recorder: loads the BPF programs, feeds them targets, and turns what they saw into a
-:class:`~sandprint.profiler.recording.Recording`.
+:class:`~sandprint.recording.Recording`.
 
 Targets (what to record) are decided elsewhere (``targets.py``): this class only knows
 "track this PID as part of target N". Syscall counts are aggregated in the kernel and read once
@@ -17,7 +17,7 @@ from ..syscalls import native_arch, syscall_name
 from . import bpf_loader as L
 from . import fs_events as FE
 from .fsmodel import FsModel
-from .recording import Recording, Target, utcnow
+from ..recording import Recording, Target, utcnow
 from .targets import is_process, is_running
 
 

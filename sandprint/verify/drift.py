@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .reports.text import by_design_lines, who
-from .verify import VerifyResult, verify
+from .report_text import by_design_lines, who
+from .replay import VerifyResult, verify
 
 Log = Callable[[str], None]
 
@@ -36,8 +36,8 @@ def drift_lines(result: VerifyResult) -> list[str]:
 
 def check_cli(argv: list[str], *, seccomp: str | None, landlock: str | None,
               duration: float | None, log: Log, report: str | None = None) -> int:
-    from .fileio import write_json
-    from .profiler.record import check_output_path
+    from ..fileio import write_json
+    from ..profiler.record import check_output_path
 
     if report:
         check_output_path(report)

@@ -20,10 +20,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .. import __version__
-from ..errors import InputError
-from ..fileio import read_json, write_json
-from ..syscalls import KNOWN_ARCHES, syscall_number
+from . import __version__
+from .errors import InputError
+from .fileio import read_json, write_json
+from .syscalls import KNOWN_ARCHES, syscall_number
 
 API_VERSION = "sandprint/v1"
 KIND = "Recording"

@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from ..fileio import read_json, write_atomic
-from .text import who
+from .report_text import who
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:70em}
@@ -135,7 +135,7 @@ def _coverage_section(result) -> str:
            "<th>processes</th><th>executables</th></tr>" + "".join(rows) + "</table>"]
     for w in result.warnings:
         out.append(f'<p class="warn">{escape(w)}</p>')
-    from .text import by_design_lines
+    from .report_text import by_design_lines
 
     for line in by_design_lines(result):
         out.append(f"<p>{escape(line.strip())}</p>")
@@ -145,7 +145,7 @@ def _coverage_section(result) -> str:
 
 
 def render(result) -> str:
-    from .text import verdict_line
+    from .report_text import verdict_line
 
     cls = "pass" if result.ok else "fail"
     word = "would be denied" if result.mode == "complain" else "denied"

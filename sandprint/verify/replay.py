@@ -31,7 +31,7 @@ The one thing an unconfined replay changes is the path the workload takes after 
 would have failed: enforce mode stops at the first refusal, complain mode shows them all.
 
 Landlock has no permissive mode in the kernel: complain mode evaluates the accesses recorded
-during the unconfined replay against the ruleset with Landlock's own rules (``compare.py``).
+during the unconfined replay against the ruleset with Landlock's own rules (``verify/judge.py``).
 
 **Attribution.** With ``attribute=True`` the recorder keeps, per (process, syscall number), a
 count and the process's comm, with refused calls apart; the executable comes from the exec
@@ -46,14 +46,14 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .compare import LandlockPolicy, Need, denied_network, landlock_needs, seccomp_needs
-from .fileio import write_json
-from .profiler.bpf_loader import NR_SLOTS
-from .profiler.record import check_output_path, run_command
-from .profiler.recorder import Recorder
-from .profiler.recording import Recording, merge
-from .profiler.targets import resolve_command
-from .syscalls import syscall_name
+from .judge import LandlockPolicy, Need, denied_network, landlock_needs, seccomp_needs
+from ..fileio import write_json
+from ..profiler.bpf_loader import NR_SLOTS
+from ..profiler.record import check_output_path, run_command
+from ..profiler.recorder import Recorder
+from ..recording import Recording, merge
+from ..profiler.targets import resolve_command
+from ..syscalls import syscall_name
 
 Log = Callable[[str], None]
 
@@ -167,12 +167,12 @@ def _path_processes(recorder: Recorder, comms: dict[int, str], target: int, path
 
 def load_sandbox(seccomp: str | None, landlock: str | None):
     """Load and check the profile and ruleset (InputError before anything runs)."""
-    from .seccomp_profile import load_profile
+    from ..seccomp.profile import load_profile
 
     profile = load_profile(seccomp) if seccomp else None
     policy = ruleset = None
     if landlock:
-        from .landlock import Ruleset
+        from ..landlock import Ruleset
 
         policy = LandlockPolicy.from_file(landlock)
         ruleset = Ruleset.from_file(landlock)
@@ -186,7 +186,7 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
     resolve_command(argv)
     profile, policy, ruleset = load_sandbox(seccomp, landlock)
     if profile is not None and not complain:
-        from .enforce import build_filter, check_can_exec
+        from ..enforce import build_filter, check_can_exec
 
         check_can_exec(profile)
         build_filter(profile)          # every rule problem shows before anything runs
@@ -197,7 +197,7 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
         if ruleset is not None:
             ruleset.restrict_self(compat="hard")
         if profile is not None:
-            from .enforce import apply_seccomp
+            from ..enforce import apply_seccomp
 
             apply_seccomp(profile)
 
@@ -340,8 +340,8 @@ def verify_cli(argv: list[str], *, seccomp: str | None, landlock: str | None, co
                report: str | None, duration: float | None, log: Log,
                html: str | None = None, fix: bool = False,
                recordings: list[str] | None = None) -> int:
-    from .reports import html as html_report
-    from .reports.text import render_text
+    from . import report_html as html_report
+    from .report_text import render_text
 
     for out in (report, html):
         if out:
@@ -374,7 +374,7 @@ def dumps(result: VerifyResult) -> str:
 
 # kept for callers of the first version
 def render_text(result: VerifyResult) -> list[str]:
-    from .reports.text import render_text as _render
+    from .report_text import render_text as _render
 
     return _render(result)
 

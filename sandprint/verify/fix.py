@@ -23,16 +23,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .compare import needed_recording
-from .diffing import diff_profiles, diff_rulesets
-from .fileio import read_text, write_atomic
-from .generators.seccomp import recorded_syscalls
-from .landlock import config as C
-from .landlock import rights as R
-from .merging import _other_rules, _plain_allowed, build_profile, profile_text
-from .profiler.recording import NetAccess, Recording, merge
-from .seccomp_profile import SeccompProfile, profile_from_data
-from .syscalls import syscall_number
+from .judge import needed_recording
+from ..diffing import diff_profiles, diff_rulesets
+from ..fileio import read_text, write_atomic
+from ..generators.seccomp import recorded_syscalls
+from ..landlock import config as C
+from ..landlock import rights as R
+from ..merging import _other_rules, _plain_allowed, build_profile, profile_text
+from ..recording import NetAccess, Recording, merge
+from ..seccomp.profile import SeccompProfile, profile_from_data
+from ..syscalls import syscall_number
 
 
 def fixed_profile(profile: SeccompProfile, needed: Recording) -> dict[str, Any]:
@@ -89,7 +89,7 @@ def ruleset_as_recording(cfg: dict[str, Any], arch: str, source: str) -> Recordi
 
 
 def fixed_ruleset(cfg: dict[str, Any], needed: Recording, source: str):
-    from .generators.landlock import Options, generate_ruleset
+    from ..generators.landlock import Options, generate_ruleset
 
     old = ruleset_as_recording(cfg, needed.arch, source)
     abi = cfg.get("abi") if isinstance(cfg.get("abi"), int) else None

@@ -37,9 +37,9 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .landlock import config as C
-from .landlock import rights as R
-from .profiler.recording import Recording, Target
+from ..landlock import config as C
+from ..landlock import rights as R
+from ..recording import Recording, Target
 
 PROC_PID = "/proc/"
 
@@ -196,7 +196,7 @@ def needed_recording(rec: Recording, refused_syscalls: dict[str, int] | None = N
     """A copy of ``rec`` where what was refused during the run counts as needed: denied
     file rights become accesses, refused connections become network accesses, and
     ``refused_syscalls`` (enforce mode: the calls the filter refused) become syscalls."""
-    from .profiler.recording import NetAccess
+    from ..recording import NetAccess
 
     out = Recording.from_json(rec.to_json(), source="<replay>")
     for t in out.targets:

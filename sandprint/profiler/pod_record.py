@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import InputError
-from ..profiler.cgroup_watch import CgroupWatch, Claim
-from ..profiler.container_record import Poller, stop_reason
-from ..profiler.containers import (container_id_from_cgroup, pod_uid_from_cgroup,
+from .cgroup_watch import CgroupWatch, Claim
+from .container_record import Poller, stop_reason
+from .containers import (container_id_from_cgroup, pod_uid_from_cgroup,
                                    require_cgroup2, strip_runtime_prefix)
-from ..profiler.recorder import Recorder
-from ..profiler.recording import Recording
+from .recorder import Recorder
+from ..recording import Recording
 
 Log = Callable[[str], None]
 
@@ -148,7 +148,7 @@ class PodAPI:
 def record_pod(ref: str, *, container_name: str | None = None, duration: float | None = None,
                wait_timeout: float = 300.0, log: Log = print, kubeconfig: str | None = None,
                node: str | None = None, files: bool = True) -> Recording:
-    from ..profiler.record import StopSignals
+    from .record import StopSignals
 
     namespace, name = parse_pod_ref(ref)
     api = PodAPI(kubeconfig or os.environ.get("SANDPRINT_KUBECONFIG"))

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InputError
-from .fileio import load_yaml_all, parse_json, read_text
-from .syscalls import KNOWN_ARCHES, all_syscalls, native_arch, syscall_number
+from ..errors import InputError
+from ..fileio import load_yaml_all, parse_json, read_text
+from ..syscalls import KNOWN_ARCHES, all_syscalls, native_arch, syscall_number
 
 ACTIONS = ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
            "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
