@@ -304,7 +304,7 @@ def k8s_install(profile, name, root):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 def merge(inputs, output):
     """Merge recordings, seccomp profiles or Landlock rulesets (union; by content)."""
-    from .merging import merge_files
+    from .documents import merge_files
     from .profiler.record import check_output_path
 
     check_output_path(output)
@@ -320,7 +320,7 @@ def diff(a, b):
 
     Exit 0 when they are the same, 1 when they differ, 2 on bad input (like diff(1)).
     """
-    from .diffing import diff_files
+    from .documents import diff_files
 
     lines = diff_files(a, b)
     for line in lines:

@@ -1,4 +1,5 @@
-"""Telling sandprint's files apart by their content: recording, seccomp profile, Landlock ruleset.
+"""Telling sandprint's files apart by their content: recording, seccomp profile, Landlock ruleset;
+and ``sandprint merge`` / ``sandprint diff``, which take any of the three.
 
 ``merge`` and ``diff`` take any of the three and must not guess from a file name:
 
@@ -19,7 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
-from .fileio import load_yaml_all, read_text
+from .fileio import load_yaml_all, read_text, write_atomic
+from .landlock.ops import diff_rulesets, merge_rulesets, ruleset_text
+from .recording import diff_recordings, merge
+from .seccomp.formats import ProfileFormat
+from .seccomp.ops import diff_profiles, merge_profiles_noted, profile_text
 
 RECORDING, SECCOMP, LANDLOCK = "recording", "seccomp profile", "landlock ruleset"
 LANDLOCK_KEYS = ("ruleset", "pathBeneath", "netPort", "abi", "variable")
@@ -98,3 +103,43 @@ def load_same_kind(paths: list[str]) -> list[Document]:
             raise InputError(f"is a {d.kind}, but {docs[0].path} is a {docs[0].kind}",
                              source=d.path, field="kind", expected=f"a {docs[0].kind}")
     return docs
+
+
+# -- the commands over any kind -----------------------------------------------------------------
+
+def merge_files(paths: list[str], output: str) -> list[str]:
+    """``sandprint merge``: merge files of one kind into ``output``; returns summary lines."""
+    docs = load_same_kind(list(paths))
+    kind = docs[0].kind
+    lines = []
+    if kind == RECORDING:
+        merged = merge([d.value for d in docs], list(paths))
+        merged.save(output)
+        lines.append(f"merged {len(paths)} recordings ({merged.metadata['runs']} runs) "
+                     f"into {output}")
+    elif kind == SECCOMP:
+        oci, notes = merge_profiles_noted([d.value for d in docs])
+        lines += [f"note: {n}" for n in notes]
+        spo = ProfileFormat.of_output(output) == ProfileFormat.SPO
+        annotations = {"sandprint/merged-from": ", ".join(sorted(paths))} if spo else None
+        write_atomic(output, profile_text(oci, output, spo=spo, annotations=annotations))
+        n = len(oci["syscalls"][0]["names"]) if oci["syscalls"] else 0
+        lines.append(f"merged {len(paths)} seccomp profiles into {output}: allows {n} "
+                     "syscalls")
+    elif kind == LANDLOCK:
+        cfg, notes = merge_rulesets([d.value for d in docs], list(paths))
+        write_atomic(output, ruleset_text(cfg, output))
+        lines += [f"note: {n}" for n in notes]
+        n = sum(len(e["parent"]) for e in cfg.get("pathBeneath", []))
+        lines.append(f"merged {len(paths)} Landlock rulesets into {output}: {n} path rules")
+    return lines
+
+
+def diff_files(a_path: str, b_path: str) -> list[str]:
+    """The differences between two files of the same kind (InputError otherwise)."""
+    a, b = load_same_kind([a_path, b_path])
+    if a.kind == RECORDING:
+        return diff_recordings(a.value, b.value)
+    if a.kind == LANDLOCK:
+        return diff_rulesets(a.value, b.value, sources=(a_path, b_path))
+    return diff_profiles(a.value, b.value)

@@ -23,17 +23,16 @@ from typing import Any, Iterable
 from . import __version__
 from .errors import InputError
 from .fileio import read_json, write_json
+from .landlock import rights as _rights
+from .landlock.ops import rights_diff
 from .syscalls import KNOWN_ARCHES, syscall_number
+from .textdiff import set_diff
 
 API_VERSION = "sandprint/v1"
 KIND = "Recording"
 
 # Landlock filesystem access rights, in Landlock's own vocabulary (landlockconfig names).
-FS_RIGHTS = (
-    "execute", "write_file", "read_file", "read_dir", "remove_dir", "remove_file",
-    "make_char", "make_dir", "make_reg", "make_sock", "make_fifo", "make_block", "make_sym",
-    "refer", "truncate", "ioctl_dev",
-)
+FS_RIGHTS = tuple(_rights.FS_RIGHTS)
 
 
 def utcnow() -> str:
@@ -459,4 +458,28 @@ def merge(recordings: Iterable[Recording], sources: Iterable[str] | None = None)
     if reasons:
         out.metadata["incompleteReasons"] = reasons
     out.targets.sort(key=lambda t: t.name)
+    return out
+
+
+def diff_recordings(a: Recording, b: Recording) -> list[str]:
+    out = []
+    ta = {t.name: t for t in a.targets}
+    tb = {t.name: t for t in b.targets}
+    out += set_diff("target", ta, tb)
+    for name in sorted(set(ta) & set(tb)):
+        x, y = ta[name], tb[name]
+        pre = f"[{name}] " if len(ta) > 1 or len(tb) > 1 else ""
+        out += [f"{line[:2]}{pre}{line[2:]}" for line in set_diff("syscall", x.syscalls,
+                                                                    y.syscalls)]
+        fa = {p: frozenset(f.access) for p, f in x.files.items()}
+        fb = {p: frozenset(f.access) for p, f in y.files.items()}
+        out += [f"{line[:2]}{pre}{line[2:]}" for line in rights_diff("", fa, fb, "fs")]
+        na = {f"{n.protocol} {n.op} {n.port if n.port is not None else n.address}"
+              for n in x.network.values()}
+        nb = {f"{n.protocol} {n.op} {n.port if n.port is not None else n.address}"
+              for n in y.network.values()}
+        out += [f"{line[:2]}{pre}{line[2:]}" for line in set_diff("network", na, nb)]
+        out += [f"{line[:2]}{pre}{line[2:]}" for line in
+                set_diff("exec", {e.path for e in x.execs.values()},
+                          {e.path for e in y.execs.values()})]
     return out

@@ -18,12 +18,12 @@ import pytest
 import yaml
 
 from conftest import REPO, have_bcc, is_root, need, run_sandprint
-from sandprint.diffing import diff_profiles
-from sandprint.enforce import build_filter
+from sandprint.seccomp.filter import build_filter
 from sandprint.errors import InputError
 from sandprint.verify.fix import fixed_profile
 from sandprint.generators import seccomp
-from sandprint.merging import merge_profiles, merge_profiles_noted
+from sandprint.seccomp import formats
+from sandprint.seccomp.ops import diff_profiles, merge_profiles, merge_profiles_noted
 from sandprint.seccomp.profile import profile_from_data
 from test_seccomp_generate import ARCH, BASIC, make_recording, spo_schema
 
@@ -84,7 +84,7 @@ def test_clone3_stays_when_namespaces_are_recorded_or_nothing_is_blocked(extra, 
 
 
 def test_spo_keeps_the_errno_rule_and_validates_against_the_crd():
-    doc = yaml.safe_load(seccomp.to_spo(oci(BASIC + ["clone3"]), "threads"))
+    doc = yaml.safe_load(formats.to_spo(oci(BASIC + ["clone3"]), "threads"))
     assert ENOSYS_RULE | {} in [{k: r[k] for k in ("names", "action", "errnoRet") if k in r}
                                 for r in doc["spec"]["syscalls"]]
     jsonschema.validate(doc, spo_schema())
@@ -92,7 +92,7 @@ def test_spo_keeps_the_errno_rule_and_validates_against_the_crd():
 
 
 def test_systemd_leaves_clone3_to_restrict_namespaces():
-    text = seccomp.to_systemd(oci(BASIC + ["clone3"]))
+    text = formats.to_systemd(oci(BASIC + ["clone3"]))
     allow = " ".join(line.split("=", 1)[1] for line in text.splitlines()
                      if line.startswith("SystemCallFilter="))
     # no per-syscall errno inside an allow list: clone3 stays listed (so the allow filter
@@ -129,8 +129,8 @@ def test_merge_of_an_allowing_and_an_enosys_profile_answers_enosys_and_says_so()
 
 def test_merge_command_prints_the_note(tmp_path):
     a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "m.json"
-    a.write_text(seccomp.to_oci_json(oci(BASIC + ["clone3"], allow_clone3=True)))
-    b.write_text(seccomp.to_oci_json(oci(BASIC + ["clone3"])))
+    a.write_text(formats.to_oci_json(oci(BASIC + ["clone3"], allow_clone3=True)))
+    b.write_text(formats.to_oci_json(oci(BASIC + ["clone3"])))
     proc = run_sandprint("merge", str(a), str(b), "-o", str(out), check=True)
     assert "answered ENOSYS by design" in proc.stdout + proc.stderr
     assert ENOSYS_RULE in json.loads(out.read_text())["syscalls"]
@@ -144,7 +144,7 @@ def test_diff_names_the_errno_rule():
         "+ errno rule for clone3 -> ENOSYS (by design: glibc falls back to clone)"]
     assert diff_profiles(b, b) == []
     # the same profile as SPO has no difference
-    assert diff_profiles(b, profile_from_data(yaml.safe_load(seccomp.to_spo(b.to_oci(),
+    assert diff_profiles(b, profile_from_data(yaml.safe_load(formats.to_spo(b.to_oci(),
                                                                             "x")))) == []
 
 

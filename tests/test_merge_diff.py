@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from conftest import run_sandprint
 from sandprint.verify.judge import LandlockPolicy, judged_path
 from sandprint.landlock.config import resolve
-from sandprint.diffing import diff_profiles, diff_recordings, diff_rulesets
-from sandprint.merging import merge_profiles, merge_rulesets
+from sandprint.landlock.ops import diff_rulesets, merge_rulesets
+from sandprint.recording import diff_recordings
+from sandprint.seccomp.ops import diff_profiles, merge_profiles
 from sandprint.recording import NetAccess, Recording, merge
 from sandprint.seccomp.profile import profile_from_data
 from sandprint.syscalls import native_arch

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from sandprint.generators import baseline, seccomp
+from sandprint.seccomp import formats
 from sandprint.syscalls import native_arch
 
 from conftest import REPO, need, run_sandprint, sandprint_env
@@ -43,9 +44,9 @@ def generous() -> set[str]:
 def write_profile(path, names, action="errno", fmt="oci"):
     oci = seccomp.build_oci(names, arches=seccomp.profile_arches(ARCH), default_action=action)
     if fmt == "oci":
-        path.write_text(seccomp.to_oci_json(oci))
+        path.write_text(formats.to_oci_json(oci))
     else:
-        path.write_text(seccomp.to_spo(oci, "test-profile"))
+        path.write_text(formats.to_spo(oci, "test-profile"))
     return str(path)
 
 
@@ -105,7 +106,7 @@ def test_argument_conditions(tmp_path, generous):
 
 def test_apply_seccomp_library_in_child(tmp_path, generous):
     profile = write_profile(tmp_path / "p.json", generous)
-    code = ("import ctypes, sys; from sandprint.enforce import apply_seccomp; "
+    code = ("import ctypes, sys; from sandprint.seccomp.filter import apply_seccomp; "
             f"p = apply_seccomp({profile!r}); "
             "libc = ctypes.CDLL(None, use_errno=True); "
             "print(len(p.allowed_syscalls()), libc.unshare(0x10000000), ctypes.get_errno())")

@@ -15,6 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 from sandprint.errors import InputError
 from sandprint.generators import baseline, seccomp
+from sandprint.seccomp import formats
 from sandprint.generators.runtime_syscalls import (DATA_FILE, runtime_syscalls,
                                                    version_in_range)
 from sandprint.recording import Recording
@@ -106,7 +107,7 @@ def test_companion_only_names_are_fine():
        st.sampled_from(["errno", "enosys", "kill", "log"]))
 def test_oci_round_trip(names, action):
     prof = seccomp.build_oci(names, arches=seccomp.profile_arches(ARCH), default_action=action)
-    loaded = profile_from_data(json.loads(seccomp.to_oci_json(prof)))
+    loaded = profile_from_data(json.loads(formats.to_oci_json(prof)))
     # clone3 answered ENOSYS brings the clone glibc falls back to (see test_clone3.py)
     enosys3 = seccomp.answers_clone3_enosys(names, action)
     assert {n for r in loaded.rules for n in r.names} == names | ({"clone"} if enosys3 else set())
@@ -130,17 +131,17 @@ def test_clone_is_allowed_without_namespace_flags_only(tmp_path):
         {"index": 0, "value": 0x7E020000, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
     assert "clone allowed only without namespace flags" in summary
     # the SPO resource and the systemd drop-in keep the restriction
-    spo = yaml.safe_load(seccomp.to_spo(prof, "x"))
+    spo = yaml.safe_load(formats.to_spo(prof, "x"))
     assert spo["spec"]["syscalls"][1]["args"] == prof["syscalls"][1]["args"]
     jsonschema.validate(spo, spo_schema())
-    assert "RestrictNamespaces=yes" in seccomp.to_systemd(prof)
+    assert "RestrictNamespaces=yes" in formats.to_systemd(prof)
     # a workload that makes namespaces itself keeps clone as it is; so does a logging profile
     for calls, action in ((["unshare"], "errno"), (["setns"], "kill"), ([], "log")):
         rec = make_recording({"main": BASIC + ["clone"] + calls})
         seccomp.generate_file(rec, str(out), default_action=action)
         prof = json.loads(out.read_text())
         assert len(prof["syscalls"]) == 1 and "clone" in prof["syscalls"][0]["names"]
-        assert "RestrictNamespaces" not in seccomp.to_systemd(prof)
+        assert "RestrictNamespaces" not in formats.to_systemd(prof)
 
 
 def test_verify_fix_keeps_clone_under_its_condition():
@@ -182,7 +183,7 @@ def test_spo_validates_against_crd_schema(tmp_path):
 
 def test_crd_schema_really_checks():
     # the extracted schema is live: a value outside its enums fails
-    doc = seccomp.build_spo(seccomp.build_oci(BASIC, arches=[ARCH]), "x")
+    doc = formats.build_spo(seccomp.build_oci(BASIC, arches=[ARCH]), "x")
     doc["spec"]["defaultAction"] = "SCMP_ACT_NOPE"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, spo_schema())
@@ -190,7 +191,7 @@ def test_crd_schema_really_checks():
 
 @pytest.mark.parametrize("action", ["errno", "kill", "log"])
 def test_spo_actions_validate(action):
-    doc = seccomp.build_spo(seccomp.build_oci(BASIC, arches=seccomp.profile_arches(ARCH),
+    doc = formats.build_spo(seccomp.build_oci(BASIC, arches=seccomp.profile_arches(ARCH),
                                               default_action=action), "p")
     jsonschema.validate(doc, spo_schema())
 
@@ -202,7 +203,7 @@ def test_spo_refuses_enosys_and_bad_names(tmp_path):
     with pytest.raises(InputError, match="invalid SeccompProfile name"):
         seccomp.generate_file(rec, str(tmp_path / "b.yaml"), fmt="spo", name="Not_Valid")
     assert list(tmp_path.iterdir()) == []
-    assert seccomp.name_from_path("/x/My Web_App.seccomp.yaml") == "my-web-app"
+    assert formats.name_from_path("/x/My Web_App.seccomp.yaml") == "my-web-app"
 
 
 # -- systemd -----------------------------------------------------------------------------------
@@ -234,11 +235,11 @@ def test_systemd_dropin(tmp_path):
 
 def test_systemd_kill_enosys_log():
     oci = seccomp.build_oci(BASIC, arches=[ARCH], default_action="kill")
-    assert "SystemCallErrorNumber" not in _directives(seccomp.to_systemd(oci))
+    assert "SystemCallErrorNumber" not in _directives(formats.to_systemd(oci))
     oci = seccomp.build_oci(BASIC, arches=[ARCH], default_action="enosys")
-    assert _directives(seccomp.to_systemd(oci))["SystemCallErrorNumber"] == ["ENOSYS"]
+    assert _directives(formats.to_systemd(oci))["SystemCallErrorNumber"] == ["ENOSYS"]
     oci = seccomp.build_oci(BASIC, arches=[ARCH], default_action="log")
-    d = _directives(seccomp.to_systemd(oci))
+    d = _directives(formats.to_systemd(oci))
     assert "SystemCallFilter" not in d
     assert sorted(d["SystemCallLog"][0].lstrip("~").split()) == sorted(BASIC)
 

@@ -54,10 +54,11 @@ from ..errors import InputError
 from ..fileio import write_atomic
 from ..recording import Recording, Target
 from ..landlock import rights as R
-from ..landlock.config import dumps_json, dumps_toml, mark_may_not_exist
+from ..landlock.config import RulesetFormat, dumps
+from ..landlock.ops import ruleset_config
 from . import landlock_paths as lp
 
-FORMATS = ("json", "toml")
+FORMATS = tuple(f.value for f in RulesetFormat)
 FILE_RIGHTS = R.FILE_RIGHTS
 DIR_ONLY_RIGHTS = R.DIR_ONLY_RIGHTS
 READ_RIGHTS = frozenset({"execute", "read_file", "read_dir"})
@@ -83,13 +84,6 @@ def scopes_for(abi: int) -> list[str]:
 
 def ordered(rights: Iterable[str]) -> list[str]:
     return R.sort_rights("fs", rights)
-
-
-def abi_needed(fs: Iterable[str], net: Iterable[str], scopes: Iterable[str]) -> int:
-    """The lowest ABI that knows every named right and scope (what the file must say)."""
-    return max([1] + [R.introduced_in("fs", r) for r in fs]
-               + [R.introduced_in("net", r) for r in net]
-               + [R.introduced_in("scope", s) for s in scopes])
 
 
 @dataclass
@@ -528,26 +522,13 @@ def generate_ruleset(recording: Recording, *, target: str | None = None,
         scoped.remove("signal")
         notes.append("signal scope left off: the workload signalled processes outside itself")
 
-    ruleset: dict[str, Any] = {"handledAccessFs": handled_fs}
-    if handled_net:
-        ruleset["handledAccessNet"] = handled_net
-    if scoped:
-        ruleset["scoped"] = scoped
-    config: dict[str, Any] = {
-        "abi": abi_needed(handled_fs, handled_net, scoped),
-        "ruleset": [ruleset],
-    }
-    by_rights: dict[tuple[str, ...], list[str]] = defaultdict(list)
-    for p in sorted(b.entries):
-        by_rights[tuple(ordered(b.entries[p].rights))].append(p)
-    rules = [{"allowedAccess": list(r), "parent": ps} for r, ps in by_rights.items()]
-    if rules:
-        config["pathBeneath"] = sorted(rules, key=lambda r: r["parent"][0])
-    net = [{"allowedAccess": [right], "port": sorted(ports[right])}
-           for right in NET_RIGHTS if ports.get(right)]
-    if net:
-        config["netPort"] = net
-    config = mark_may_not_exist(config, sorted(b.maybe_missing))
+    by_port: dict[int, set[str]] = defaultdict(set)
+    for right, numbers in ports.items():
+        for port in numbers:
+            by_port[port].add(right)
+    config = ruleset_config(handled_fs, handled_net, scoped,
+                            {p: set(e.rights) for p, e in b.entries.items()}, by_port,
+                            b.maybe_missing)
     return GeneratedRuleset(config=config, abi=config["abi"], target_abi=abi, notes=notes,
                             reasons={p: e.why for p, e in b.entries.items()},
                             maybe_missing=sorted(b.maybe_missing))
@@ -555,19 +536,14 @@ def generate_ruleset(recording: Recording, *, target: str | None = None,
 
 # -- output --------------------------------------------------------------------------------
 
-def format_for(output: str, fmt: str | None) -> str:
+def format_for(output: str, fmt: str | None) -> RulesetFormat:
     """The format asked for, else the one the output's extension names (JSON by default)."""
-    if fmt:
-        if fmt not in FORMATS:
-            raise InputError(f"unknown format {fmt!r}", field="--format",
-                             expected=" or ".join(FORMATS))
-        return fmt
-    return "toml" if output.lower().endswith(".toml") else "json"
+    return RulesetFormat.parse(fmt) if fmt else RulesetFormat.of_output(output)
 
 
 def render(config: dict[str, Any], fmt: str) -> str:
     """The document as landlockconfig JSON or TOML text (the library's own writers)."""
-    return dumps_toml(config) if fmt == "toml" else dumps_json(config)
+    return dumps(config, fmt)
 
 
 def generate_file(recording: Recording, output: str, *, fmt: str | None = None,

@@ -6,34 +6,29 @@ a default action for everything else, and the architectures the filter covers (t
 recording's, plus the 32-bit companion ABIs this kernel runs, so a workload cannot step
 around the filter by switching ABI).
 
-The pure functions (:func:`profile_syscalls`, :func:`build_oci`, :func:`to_oci_json`,
-:func:`build_spo`, :func:`to_spo`, :func:`to_systemd`) build the outputs;
+The pure functions (:func:`recorded_syscalls`, :func:`build_oci`) build the OCI profile; the
+formats it is written in live in :mod:`sandprint.seccomp.formats`;
 :func:`generate_file` writes one atomically and returns the summary the CLI prints.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from typing import Any, Iterable
-
-import yaml
 
 from .. import __version__
 from ..errors import InputError
 from ..fileio import write_atomic
 from ..recording import Recording
+from ..seccomp.formats import (ProfileFormat, check_k8s_name, name_from_path,
+                               to_oci_json, to_spo, to_systemd)
+from ..seccomp.profile import ENOSYS, EPERM, Action
 from ..syscalls import companion_arches, syscall_number
 from . import baseline
 from .runtime_syscalls import RuntimeSet, runtime_syscalls
 
-FORMATS = ("oci", "spo", "systemd")
-DEFAULT_ACTIONS = ("errno", "enosys", "kill", "log")
+DEFAULT_ACTIONS = ("errno", "enosys", "kill", "log")     # the --default-action names
 RUNTIME_CHOICES = ("none", "runc", "crun")
 
-EPERM = 1
-ENOSYS = 38
 
 # clone()'s namespace flags: CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC |
 # CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET (the mask Docker's default profile uses too).
@@ -42,22 +37,6 @@ CLONE_NAMESPACE_FLAGS = 0x7E020000
 NAMESPACE_SYSCALLS = ("unshare", "setns")
 # clone's flags are its first argument, except on s390 where they come second
 _CLONE_FLAGS_INDEX = {"SCMP_ARCH_S390X": 1, "SCMP_ARCH_S390": 1}
-
-SPO_API_VERSION = "security-profiles-operator.x-k8s.io/v1"
-SPO_KIND = "SeccompProfile"
-
-# OCI architecture name -> systemd's SystemCallArchitectures= name.
-SYSTEMD_ARCH = {
-    "SCMP_ARCH_X86": "x86", "SCMP_ARCH_X86_64": "x86-64", "SCMP_ARCH_X32": "x32",
-    "SCMP_ARCH_ARM": "arm", "SCMP_ARCH_AARCH64": "arm64", "SCMP_ARCH_S390": "s390",
-    "SCMP_ARCH_S390X": "s390x", "SCMP_ARCH_PPC": "ppc", "SCMP_ARCH_PPC64": "ppc64",
-    "SCMP_ARCH_PPC64LE": "ppc64-le", "SCMP_ARCH_RISCV64": "riscv64",
-    "SCMP_ARCH_LOONGARCH64": "loongarch64", "SCMP_ARCH_MIPS": "mips",
-    "SCMP_ARCH_MIPSEL": "mips-le", "SCMP_ARCH_MIPS64": "mips64",
-    "SCMP_ARCH_MIPSEL64": "mips64-le", "SCMP_ARCH_MIPS64N32": "mips64-n32",
-    "SCMP_ARCH_MIPSEL64N32": "mips64-le-n32", "SCMP_ARCH_PARISC": "parisc",
-    "SCMP_ARCH_PARISC64": "parisc64",
-}
 
 
 # -- what goes in ----------------------------------------------------------------------------
@@ -138,15 +117,18 @@ def add_runtime(names: set[str], arch: str, runtime: str) -> tuple[set[str], Run
 
 # -- OCI -------------------------------------------------------------------------------------
 
+# --default-action -> the profile's action and errno
+_DEFAULTS = {"errno": (Action.ERRNO, EPERM), "enosys": (Action.ERRNO, ENOSYS),
+             "kill": (Action.KILL_PROCESS, None), "log": (Action.LOG, None)}
+
+
 def default_action_fields(default_action: str) -> dict[str, Any]:
-    if default_action == "errno":
-        return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": EPERM}
-    if default_action == "enosys":
-        return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": ENOSYS}
-    if default_action == "kill":
-        return {"defaultAction": "SCMP_ACT_KILL_PROCESS"}
-    if default_action == "log":
-        return {"defaultAction": "SCMP_ACT_LOG"}
+    if default_action in _DEFAULTS:
+        action, errno_ret = _DEFAULTS[default_action]
+        out: dict[str, Any] = {"defaultAction": action.value}
+        if errno_ret is not None:
+            out["defaultErrnoRet"] = errno_ret
+        return out
     raise InputError(f"unknown default action {default_action!r}", field="--default-action",
                      expected=", ".join(DEFAULT_ACTIONS))
 
@@ -178,14 +160,14 @@ def answers_clone3_enosys(names: Iterable[str], default_action: str,
 
 def clone_rule(arch: str) -> dict[str, Any]:
     """Allow clone only when none of the namespace flags is set."""
-    return {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+    return {"names": ["clone"], "action": Action.ALLOW.value,
             "args": [{"index": _CLONE_FLAGS_INDEX.get(arch, 0), "value": CLONE_NAMESPACE_FLAGS,
                       "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
 
 
 def clone3_rule() -> dict[str, Any]:
     """Answer clone3 ENOSYS, so glibc falls back to the clone :func:`clone_rule` checks."""
-    return {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": ENOSYS}
+    return {"names": ["clone3"], "action": Action.ERRNO.value, "errnoRet": ENOSYS}
 
 
 def build_oci(syscalls: Iterable[str], *, arches: list[str], default_action: str = "errno",
@@ -207,147 +189,12 @@ def build_oci(syscalls: Iterable[str], *, arches: list[str], default_action: str
     enosys3 = answers_clone3_enosys(names, default_action, allow_clone3)
     special = ({"clone"} if restrict else set()) | ({"clone3"} if enosys3 else set())
     plain = [n for n in names if n not in special]
-    profile["syscalls"] = [{"names": plain, "action": "SCMP_ACT_ALLOW"}] if plain else []
+    profile["syscalls"] = [{"names": plain, "action": Action.ALLOW.value}] if plain else []
     if restrict and ("clone" in names or enosys3):
         profile["syscalls"].append(clone_rule(arches[0]))
     if enosys3:
         profile["syscalls"].append(clone3_rule())
     return profile
-
-
-def _is_enosys_rule(rule: dict[str, Any]) -> bool:
-    return (rule["action"] == "SCMP_ACT_ERRNO" and rule.get("errnoRet") == ENOSYS
-            and not rule.get("args"))
-
-
-def to_oci_json(profile: dict[str, Any]) -> str:
-    return json.dumps(profile, indent=2) + "\n"
-
-
-# -- SPO -------------------------------------------------------------------------------------
-
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def name_from_path(path: str) -> str:
-    """A Kubernetes object name (DNS-1123 subdomain) made from an output file name."""
-    stem = os.path.basename(path).split(".")[0].lower()
-    stem = re.sub(r"[^a-z0-9-]+", "-", stem).strip("-")
-    return stem[:253] or "sandprint-profile"
-
-
-def check_k8s_name(name: str) -> str:
-    if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        raise InputError(f"invalid SeccompProfile name {name!r}", field="--name",
-                         expected="a DNS-1123 subdomain: lower-case letters, digits, '-' and "
-                                  "'.', starting and ending with a letter or digit")
-    return name
-
-
-def build_spo(oci: dict[str, Any], name: str, *,
-              annotations: dict[str, str] | None = None) -> dict[str, Any]:
-    """The SPO ``SeccompProfile`` (v1, cluster-scoped) resource for an OCI profile."""
-    if oci.get("defaultErrnoRet") not in (None, EPERM):
-        raise InputError("the SPO SeccompProfile has no defaultErrnoRet, so its "
-                         "SCMP_ACT_ERRNO default always returns EPERM",
-                         field="--default-action", expected="errno, kill or log with --format spo")
-    spec: dict[str, Any] = {"defaultAction": oci["defaultAction"]}
-    spec["architectures"] = list(oci["architectures"])
-    spec["syscalls"] = [{"action": r["action"], "names": list(r["names"]),
-                         **{k: r[k] for k in ("errnoRet", "args") if k in r}}
-                        for r in oci["syscalls"]]
-    metadata: dict[str, Any] = {"name": check_k8s_name(name)}
-    if annotations:
-        metadata["annotations"] = dict(annotations)
-    return {"apiVersion": SPO_API_VERSION, "kind": SPO_KIND, "metadata": metadata,
-            "spec": spec}
-
-
-def to_spo(oci: dict[str, Any], name: str, *, annotations: dict[str, str] | None = None) -> str:
-    doc = build_spo(oci, name, annotations=annotations)
-    header = ("# SeccompProfile for the Security Profiles Operator, generated by sandprint.\n"
-              "# Cluster-scoped: apply with `kubectl apply -f FILE`; pods refer to it through\n"
-              "# securityContext.seccompProfile (type Localhost, the operator's localhostProfile).\n")
-    return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
-
-
-# -- systemd ---------------------------------------------------------------------------------
-
-def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
-               per_line: int = 8) -> str:
-    """A ``[Service]`` drop-in with the same allow list as the OCI profile."""
-    names = {n for r in oci["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" for n in r["names"]}
-    namespaces = any(r.get("args") and r["names"] == ["clone"] for r in oci["syscalls"])
-    # systemd gives per-syscall errnos only to deny-listed calls, never inside an allow list;
-    # but RestrictNamespaces= itself answers clone3 ENOSYS (systemd's own filter cannot read
-    # clone3's flags either), so clone3 stays in the allow list and that filter answers it.
-    enosys3 = namespaces and any(r["names"] == ["clone3"] and _is_enosys_rule(r)
-                                 for r in oci["syscalls"])
-    if enosys3:
-        names.add("clone3")
-    names = sorted(names)
-    arches = oci["architectures"]
-    sd_arches = ["native"] + [SYSTEMD_ARCH[a] for a in arches[1:] if a in SYSTEMD_ARCH]
-    action = oci["defaultAction"]
-    errno_ret = oci.get("defaultErrnoRet")
-    lines = [
-        f"# systemd seccomp drop-in generated by sandprint {__version__} from {origin}.",
-        "# Install it as /etc/systemd/system/UNIT.service.d/50-sandprint-seccomp.conf, then",
-        "#   systemctl daemon-reload && systemctl restart UNIT",
-        "#",
-    ]
-    if action == "SCMP_ACT_LOG":
-        lines += [
-            f"# Log mode: nothing is blocked; every syscall outside these {len(names)} is logged",
-            "# to the audit log / journal (SystemCallLog=, systemd >= 247).",
-        ]
-    else:
-        outcome = ("kills the process with SIGSYS" if action == "SCMP_ACT_KILL_PROCESS" else
-                   f"fails with SystemCallErrorNumber= "
-                   f"({'ENOSYS' if errno_ret == ENOSYS else 'EPERM'})")
-        lines += [
-            f"# SystemCallFilter= is an allow list of {len(names)} syscalls (the lines add up);",
-            f"# any other syscall {outcome}.",
-            "# systemd itself always permits the few calls it needs to start the service",
-            "# (execve, exit, exit_group, getrlimit, rt_sigreturn, sigreturn, time and sleep",
-            "# calls), so the effective list can be slightly wider than this one.",
-            "# For a unit not running as root with full capabilities, systemd implies",
-            "# NoNewPrivileges=yes.",
-        ]
-    if namespaces:
-        lines += [
-            "# RestrictNamespaces=yes: the workload never made namespaces (the OCI profile",
-            "# allows clone only without namespace flags).",
-        ]
-    if enosys3:
-        lines += [
-            "# clone3 is in SystemCallFilter= but RestrictNamespaces= answers it ENOSYS (as",
-            "# the OCI profile's own rule does; checked with systemd 252): its flags are in",
-            "# memory a filter cannot read, and glibc falls back to clone, which is checked.",
-        ]
-    elif namespaces and "clone3" in names:
-        lines += [
-            "# The OCI profile allows clone3 as recorded, but RestrictNamespaces= answers it",
-            "# ENOSYS all the same (glibc falls back to clone).",
-        ]
-    lines += [
-        "# SystemCallArchitectures= lets processes use only these ABIs: the machine's own",
-        "# (native) and the 32-bit companions the kernel runs and the profile covers:",
-        "# " + ", ".join(arches) + ".",
-        "[Service]",
-        "SystemCallArchitectures=" + " ".join(sd_arches),
-    ]
-    if namespaces:
-        lines.append("RestrictNamespaces=yes")
-    chunks = [names[i:i + per_line] for i in range(0, len(names), per_line)]
-    if action == "SCMP_ACT_LOG":
-        lines.append("SystemCallLog=~" + " ".join(names))
-    else:
-        lines += ["SystemCallFilter=" + " ".join(c) for c in chunks]
-        if action == "SCMP_ACT_ERRNO":
-            lines.append("SystemCallErrorNumber=" + ("ENOSYS" if errno_ret == ENOSYS
-                                                     else "EPERM"))
-    return "\n".join(lines) + "\n"
 
 
 # -- the whole step --------------------------------------------------------------------------
@@ -362,13 +209,12 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                   target: str | None = None, name: str | None = None,
                   add_syscalls: Iterable[str] = (), allow_clone3: bool = False) -> str:
     """Write the profile for ``rec`` to ``output`` atomically; return the summary lines."""
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}", field="--format", expected=", ".join(FORMATS))
+    fmt = ProfileFormat.parse(fmt)
     if runtime not in RUNTIME_CHOICES:
         raise InputError(f"unknown runtime {runtime!r}", field="--runtime",
                          expected=", ".join(RUNTIME_CHOICES))
     default_action_fields(default_action)
-    if fmt == "spo" and default_action == "enosys":
+    if fmt == ProfileFormat.SPO and default_action == "enosys":
         raise InputError("the SPO SeccompProfile has no defaultErrnoRet, so ENOSYS cannot be "
                          "expressed", field="--default-action",
                          expected="errno, kill or log with --format spo")
@@ -383,7 +229,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
     thread_exit = add_thread_exit(names, rec.arch, default_action)
     arches = profile_arches(rec.arch)
     enosys3 = answers_clone3_enosys(names, default_action, allow_clone3)
-    if fmt == "systemd" and allow_clone3 and restricts_clone(names, default_action) \
+    if fmt == ProfileFormat.SYSTEMD and allow_clone3 and restricts_clone(names, default_action) \
             and "clone3" in names:
         raise InputError("a systemd drop-in cannot keep clone3 allowed: RestrictNamespaces=, "
                          "which restricts clone's flags, always answers clone3 ENOSYS",
@@ -394,9 +240,9 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
     which = f"target {target!r}" if target else (
         "all targets" if len(rec.targets) != 1 else f"target {rec.targets[0].name!r}")
 
-    if fmt == "oci":
+    if fmt == ProfileFormat.OCI:
         text = to_oci_json(oci)
-    elif fmt == "spo":
+    elif fmt == ProfileFormat.SPO:
         annotations = {"sandprint/generated-by": f"sandprint {__version__}",
                        "sandprint/target": which}
         if rs:
@@ -429,7 +275,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                      "read): glibc falls back to clone, checked as above"
                      + ("; clone added for it (the recording had only clone3)"
                         if "clone" not in names else "")
-                     + (" (systemd: through RestrictNamespaces=)" if fmt == "systemd" else ""))
+                     + (" (systemd: through RestrictNamespaces=)" if fmt == ProfileFormat.SYSTEMD else ""))
     elif "clone3" in names and restricts_clone(names, default_action):
         lines.append("warning: clone3 is allowed as recorded (--allow-clone3), and its flags "
                      "are in memory a seccomp filter cannot read: under this profile the "

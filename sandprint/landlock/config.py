@@ -28,6 +28,7 @@ path with a warning and refuses (InputError) an unmarked one. Use :func:`mark_ma
 
 from __future__ import annotations
 
+import enum
 import itertools
 import json
 import os
@@ -75,16 +76,48 @@ class _DuplicateKey(Exception):
     pass
 
 
+class RulesetFormat(str, enum.Enum):
+    """How a landlockconfig document is spelled: ``json`` (camelCase) or ``toml`` (snake_case).
+
+    The one place that says which format a name, an output's extension or a file's
+    extension and content mean."""
+
+    JSON = "json"
+    TOML = "toml"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+    @classmethod
+    def parse(cls, name: str, field: str = "--format") -> "RulesetFormat":
+        try:
+            return cls(name)
+        except ValueError:
+            raise InputError(f"unknown format {name!r}", field=field,
+                             expected=" or ".join(f.value for f in cls)) from None
+
+    @classmethod
+    def of_output(cls, path: str) -> "RulesetFormat":
+        """What a ruleset written to ``path`` is: TOML for ``.toml``, else JSON."""
+        return cls.TOML if path.lower().endswith(".toml") else cls.JSON
+
+    @classmethod
+    def of_file(cls, path: str, text: str | None = None) -> "RulesetFormat":
+        """What the file at ``path`` holds: by extension, else by content (a JSON document
+        starts with '{'), else TOML."""
+        ext = os.path.splitext(path)[1].lower()
+        if ext == ".toml":
+            return cls.TOML
+        if ext == ".json":
+            return cls.JSON
+        if text is not None and text.lstrip().startswith("{"):
+            return cls.JSON
+        return cls.TOML
+
+
 def guess_format(path: str, text: str | None = None) -> str:
     """"json" or "toml": by extension, else by content (a JSON document starts with '{')."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".toml":
-        return "toml"
-    if ext == ".json":
-        return "json"
-    if text is not None and text.lstrip().startswith("{"):
-        return "json"
-    return "toml"
+    return RulesetFormat.of_file(path, text).value
 
 
 def loads_config(text: str, fmt: str, source: str = "<config>") -> dict:
@@ -423,11 +456,14 @@ def dumps_toml(cfg: dict) -> str:
     return tomli_w.dumps(to_toml_keys(cfg))
 
 
+def dumps(cfg: dict, fmt: str) -> str:
+    """The configuration as ``fmt`` ("json" or "toml") text."""
+    return dumps_toml(cfg) if fmt == RulesetFormat.TOML else dumps_json(cfg)
+
+
 def save_config(cfg: dict, path: str, fmt: str | None = None) -> None:
     """Write ``cfg`` atomically to ``path`` as JSON or TOML (``fmt`` or the extension)."""
-    fmt = fmt or guess_format(str(path))
-    text = dumps_toml(cfg) if fmt == "toml" else dumps_json(cfg)
-    write_atomic(str(path), text)
+    write_atomic(str(path), dumps(cfg, fmt or guess_format(str(path))))
 
 
 def mark_may_not_exist(cfg: dict, paths: Iterable[str]) -> dict:

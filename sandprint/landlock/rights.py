@@ -62,6 +62,13 @@ def introduced_in(kind: str, name: str) -> int:
     return KINDS[kind][name][1]
 
 
+def abi_needed(fs, net, scopes) -> int:
+    """The lowest ABI that knows every named right and scope (what a ruleset file must say)."""
+    return max([1] + [introduced_in("fs", r) for r in fs]
+               + [introduced_in("net", r) for r in net]
+               + [introduced_in("scope", s) for s in scopes])
+
+
 def to_mask(kind: str, names) -> int:
     """The kernel bitmask of right names of ``kind``."""
     table = KINDS[kind]

@@ -19,20 +19,25 @@ from ..errors import InputError
 
 
 def resolve_command(argv: list[str]) -> str:
-    """The absolute path of ``argv[0]`` as execvp would find it, or a clear error."""
-    if not argv:
-        raise InputError("no command given", expected="-- COMMAND [ARGS...]")
+    """The absolute path of ``argv[0]`` as execvp would find it, or a clear error.
+
+    The one place that finds the command, for ``record``, ``verify`` and ``exec``."""
+    if not argv or not argv[0]:
+        raise InputError("no command given", field="COMMAND", expected="-- COMMAND [ARGS...]")
     name = argv[0]
     if "/" in name:
         path = os.path.abspath(name)
         if not os.path.exists(path):
-            raise InputError("command not found", source=name)
+            raise InputError("command not found", source=name, field="COMMAND",
+                             expected="an executable file")
         if os.path.isdir(path) or not os.access(path, os.X_OK):
-            raise InputError("command is not an executable file", source=name)
+            raise InputError("command is not an executable file", source=name,
+                             field="COMMAND", expected="an executable file")
         return path
     found = shutil.which(name)
     if not found:
-        raise InputError("command not found on PATH", source=name)
+        raise InputError("command not found on PATH", source=name, field="COMMAND",
+                         expected="an executable on PATH")
     return os.path.abspath(found)
 
 

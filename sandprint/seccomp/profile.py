@@ -8,6 +8,7 @@ such as ``_llseek`` on x86, is fine: libseccomp resolves names per architecture)
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +16,67 @@ from ..errors import InputError
 from ..fileio import load_yaml_all, parse_json, read_text
 from ..syscalls import KNOWN_ARCHES, all_syscalls, native_arch, syscall_number
 
-ACTIONS = ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
-           "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
+
+
+class Action(str, enum.Enum):
+    """A seccomp action as profiles spell it; parsed once, when a profile is read.
+
+    A member is also the string it stands for (``Action.ALLOW == "SCMP_ACT_ALLOW"``), so
+    profile dicts and messages keep the OCI spelling."""
+
+    ALLOW = "SCMP_ACT_ALLOW"
+    ERRNO = "SCMP_ACT_ERRNO"
+    KILL = "SCMP_ACT_KILL"
+    KILL_PROCESS = "SCMP_ACT_KILL_PROCESS"
+    KILL_THREAD = "SCMP_ACT_KILL_THREAD"
+    TRAP = "SCMP_ACT_TRAP"
+    LOG = "SCMP_ACT_LOG"
+    TRACE = "SCMP_ACT_TRACE"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+    @property
+    def passes(self) -> bool:
+        """Whether a call this action answers goes through (ALLOW, or LOG which only logs)."""
+        return self in (Action.ALLOW, Action.LOG)
+
+    @property
+    def blocks(self) -> bool:
+        """Whether a call this action answers is stopped (errno, kill, trap, trace)."""
+        return not self.passes
+
+    @property
+    def takes_errno(self) -> bool:
+        """Whether the action carries an errno (``errnoRet``/``defaultErrnoRet``)."""
+        return self in (Action.ERRNO, Action.TRACE)
+
+
+ACTIONS = tuple(a.value for a in Action)
+
+
+class ProfileFormat(str, enum.Enum):
+    """How a seccomp profile is written: ``oci`` JSON, ``spo`` YAML, ``systemd`` drop-in."""
+
+    OCI = "oci"
+    SPO = "spo"
+    SYSTEMD = "systemd"
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+    @classmethod
+    def parse(cls, name: str, field: str = "--format") -> "ProfileFormat":
+        try:
+            return cls(name)
+        except ValueError:
+            raise InputError(f"unknown format {name!r}", field=field,
+                             expected=", ".join(f.value for f in cls)) from None
+
+    @classmethod
+    def of_output(cls, path: str) -> "ProfileFormat":
+        """The format an output file's name asks for: SPO for ``.yaml``/``.yml``, else OCI."""
+        return cls.SPO if path.lower().endswith((".yaml", ".yml")) else cls.OCI
 OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
              "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")
 SPO_GROUP = "security-profiles-operator.x-k8s.io"
@@ -27,6 +87,7 @@ OCI_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
 SPO_SPEC_KEYS = OCI_KEYS | {"baseProfileName", "listenerPath", "listenerMetadata", "state",
                             "disabled"}
 U64 = 2 ** 64
+EPERM = 1
 ENOSYS = 38
 # A syscall libc retries as another when the kernel answers ENOSYS: glibc (2.34+) creates
 # threads and spawns through clone3 and falls back to clone, whose flags a filter can read.
@@ -44,20 +105,20 @@ class ArgCondition:
 @dataclass(frozen=True)
 class SyscallRule:
     names: tuple[str, ...]
-    action: str
+    action: Action
     errno_ret: int | None = None
     args: tuple[ArgCondition, ...] = ()
 
 
 @dataclass
 class SeccompProfile:
-    default_action: str
+    default_action: Action
     default_errno_ret: int | None
     architectures: list[str]
     rules: list[SyscallRule] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     source: str = "<profile>"
-    format: str = "oci"          # oci | spo
+    format: ProfileFormat = ProfileFormat.OCI     # as read: OCI or SPO
     name: str | None = None      # the SPO resource's metadata.name
 
     def allowed_syscalls(self, *, conditional: bool = True) -> set[str]:
@@ -68,16 +129,15 @@ class SeccompProfile:
         those a blocking rule covers. A rule with argument conditions lets some calls through
         and stops others: ``conditional`` says whether its names count as allowed.
         """
-        passing = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
-        if self.default_action in passing:
+        if self.default_action.passes:
             out = {n for a in self.architectures for n in all_syscalls(a).values()}
             for r in self.rules:
-                if r.action not in passing and (not r.args or not conditional):
+                if r.action.blocks and (not r.args or not conditional):
                     out.difference_update(r.names)
             return out
         out = set()
         for r in self.rules:
-            if r.action in passing and (conditional or not r.args):
+            if r.action.passes and (conditional or not r.args):
                 out.update(r.names)
         return out
 
@@ -91,14 +151,14 @@ class SeccompProfile:
         allowed = self.allowed_syscalls()
         out: dict[str, str] = {}
         for r in self.rules:
-            if r.action == "SCMP_ACT_ERRNO" and r.errno_ret == ENOSYS and not r.args:
+            if r.action == Action.ERRNO and r.errno_ret == ENOSYS and not r.args:
                 for n in r.names:
                     if n in FALLBACKS and FALLBACKS[n] in allowed:
                         out[n] = FALLBACKS[n]
         return out
 
     def to_oci(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"defaultAction": self.default_action}
+        d: dict[str, Any] = {"defaultAction": self.default_action.value}
         if self.default_errno_ret is not None:
             d["defaultErrnoRet"] = self.default_errno_ret
         d["architectures"] = list(self.architectures)
@@ -106,7 +166,7 @@ class SeccompProfile:
             d["flags"] = list(self.flags)
         rules = []
         for r in self.rules:
-            rd: dict[str, Any] = {"names": list(r.names), "action": r.action}
+            rd: dict[str, Any] = {"names": list(r.names), "action": r.action.value}
             if r.errno_ret is not None:
                 rd["errnoRet"] = r.errno_ret
             if r.args:
@@ -115,6 +175,14 @@ class SeccompProfile:
             rules.append(rd)
         d["syscalls"] = rules
         return d
+
+    def effective_default(self) -> tuple[Action, int | None]:
+        """The default action and its errno, with SCMP_ACT_ERRNO's implicit EPERM spelled out
+        (SPO cannot write defaultErrnoRet; the runtimes use EPERM)."""
+        errno_ret = self.default_errno_ret
+        if self.default_action.takes_errno and errno_ret is None:
+            errno_ret = EPERM
+        return self.default_action, errno_ret
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -198,7 +266,7 @@ def _parse_body(body: dict[str, Any], source: str, prefix: str, fmt: str,
     default_errno = body.get("defaultErrnoRet")
     if default_errno is not None:
         _int(default_errno, source, f"{p}defaultErrnoRet", 0, 4096, "an errno 0..4095")
-        if default not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        if not Action(default).takes_errno:
             _fail(source, f"{p}defaultErrnoRet", f"given with {default}",
                   "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
 
@@ -263,7 +331,7 @@ def _parse_body(body: dict[str, Any], source: str, prefix: str, fmt: str,
         errno_ret = sd.get("errnoRet")
         if errno_ret is not None:
             _int(errno_ret, source, f"{w}.errnoRet", 0, 4096, "an errno 0..4095")
-            if action not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+            if not Action(action).takes_errno:
                 _fail(source, f"{w}.errnoRet", f"given with {action}",
                       "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
         args_in = sd.get("args") or []
@@ -283,7 +351,7 @@ def _parse_body(body: dict[str, Any], source: str, prefix: str, fmt: str,
             value_two = _int(ad.get("valueTwo", 0), source, f"{aw}.valueTwo", 0, U64,
                              "a 64-bit unsigned")
             args.append(ArgCondition(idx, op, value, value_two))
-        rules.append(SyscallRule(tuple(names), action, errno_ret, tuple(args)))
-    return SeccompProfile(default_action=default, default_errno_ret=default_errno,
+        rules.append(SyscallRule(tuple(names), Action(action), errno_ret, tuple(args)))
+    return SeccompProfile(default_action=Action(default), default_errno_ret=default_errno,
                           architectures=resolved, rules=rules, flags=list(flags),
-                          source=source, format=fmt, name=name)
+                          source=source, format=ProfileFormat(fmt), name=name)

@@ -23,16 +23,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .judge import needed_recording
-from ..diffing import diff_profiles, diff_rulesets
 from ..fileio import read_text, write_atomic
 from ..generators.seccomp import recorded_syscalls
 from ..landlock import config as C
 from ..landlock import rights as R
-from ..merging import _other_rules, _plain_allowed, build_profile, profile_text
+from ..landlock.ops import diff_rulesets
 from ..recording import NetAccess, Recording, merge
-from ..seccomp.profile import SeccompProfile, profile_from_data
+from ..seccomp.ops import build_profile, diff_profiles, other_rules, plain_allowed, profile_text
+from ..seccomp.profile import ProfileFormat, SeccompProfile, profile_from_data
 from ..syscalls import syscall_number
+from .judge import needed_recording
 
 
 def fixed_profile(profile: SeccompProfile, needed: Recording) -> dict[str, Any]:
@@ -48,13 +48,13 @@ def fixed_profile(profile: SeccompProfile, needed: Recording) -> dict[str, Any]:
     names = {n for n in recorded_syscalls(needed)
              if any(syscall_number(a, n) is not None for a in profile.architectures)
              and n not in keep}
-    return build_profile(profile, _plain_allowed(profile) | names, _other_rules(profile),
+    return build_profile(profile, plain_allowed(profile) | names, other_rules(profile),
                          profile.architectures, profile.flags)
 
 
 def fix_seccomp(profile: SeccompProfile, needed: Recording, path: str) -> list[str]:
     oci = fixed_profile(profile, needed)
-    spo = profile.format == "spo"
+    spo = profile.format == ProfileFormat.SPO
     text = profile_text(oci, path, spo=spo, name=profile.name)
     new = profile_from_data(oci, source=path)
     changes = diff_profiles(profile, new)
@@ -98,7 +98,7 @@ def fixed_ruleset(cfg: dict[str, Any], needed: Recording, source: str):
 
 def fix_landlock(path: str, needed: Recording) -> list[str]:
     text = read_text(path, "landlockconfig file")
-    fmt = C.guess_format(path, text)
+    fmt = C.RulesetFormat.of_file(path, text)
     cfg = C.loads_config(text, fmt, path)
     result = fixed_ruleset(cfg, needed, path)
     changes = diff_rulesets(cfg, result.config, sources=(path, "<fixed>"))
@@ -106,7 +106,7 @@ def fix_landlock(path: str, needed: Recording) -> list[str]:
              if "scope off" not in n and "signalled" not in n and "abstract" not in n]
     if not changes:
         return lines + [f"fix: {path} already allows every access the replay made; unchanged"]
-    out = C.dumps_toml(result.config) if fmt == "toml" else C.dumps_json(result.config)
+    out = C.dumps(result.config, fmt)
     write_atomic(path, out)
     return lines + [f"fix: wrote {path} ({len(changes)} changes):"] + [f"  {c}" for c in changes]
 

@@ -186,7 +186,7 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
     resolve_command(argv)
     profile, policy, ruleset = load_sandbox(seccomp, landlock)
     if profile is not None and not complain:
-        from ..enforce import build_filter, check_can_exec
+        from ..seccomp.filter import build_filter, check_can_exec
 
         check_can_exec(profile)
         build_filter(profile)          # every rule problem shows before anything runs
@@ -197,7 +197,7 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
         if ruleset is not None:
             ruleset.restrict_self(compat="hard")
         if profile is not None:
-            from ..enforce import apply_seccomp
+            from ..seccomp.filter import apply_seccomp
 
             apply_seccomp(profile)
 
