@@ -1,1 +1,2 @@
-"""Kubernetes wiring: patched manifests, profiles installed for the kubelet, pods as targets."""
+"""Kubernetes wiring: patched manifests and profiles installed for the kubelet (recording a pod
+is a target of the recorder: :mod:`sandprint.profiler.pod_record`)."""

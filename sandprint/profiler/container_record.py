@@ -16,8 +16,6 @@ buffer (and with it the new-cgroup events) keeps being read while podman answers
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from typing import Callable
 
@@ -26,44 +24,11 @@ from .cgroup_watch import CgroupWatch, Claim
 from .containers import (ContainerInfo, check_container_name, conmon_container,
                          container_id_from_cgroup,
                          podman_available, podman_inspect, proc_cgroup2_path, require_cgroup2)
-from .recorder import Recorder
 from ..recording import Recording
+from .recorder import Recorder
+from .session import Poller, Session
 
 Log = Callable[[str], None]
-
-
-class Poller(threading.Thread):
-    """Calls ``fn`` every ``interval`` seconds in the background; keeps the last result."""
-
-    def __init__(self, fn, interval: float = 0.3):
-        super().__init__(daemon=True)
-        self.fn = fn
-        self.interval = interval
-        self.result = None
-        self.error: BaseException | None = None
-        self.updated = threading.Event()
-        self._stop = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.result = self.fn()
-                self.error = None
-            except BaseException as e:  # noqa: BLE001 - handed to the main loop
-                self.error = e
-            self.updated.set()
-            self._stop.wait(self.interval)
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
-def stop_reason(stop_signum: int | None, deadline: float | None) -> str | None:
-    if stop_signum is not None:
-        return f"signal {signal.Signals(stop_signum).name}"
-    if deadline is not None and time.monotonic() >= deadline:
-        return "duration"
-    return None
 
 
 def _named_by_conmon(keys, name_or_id: str) -> ContainerInfo | None:
@@ -80,8 +45,6 @@ def record_container(name_or_id: str, *, duration: float | None = None,
                      wait_timeout: float = 300.0, log: Log = print, files: bool = True
                      ) -> Recording:
     """Record one podman container until it exits (or ``duration``/a signal)."""
-    from .record import StopSignals
-
     check_container_name(name_or_id)
     if not podman_available():
         raise InputError("podman is not installed, so no container can be found by name",
@@ -118,47 +81,44 @@ def record_container(name_or_id: str, *, duration: float | None = None,
             log(f"sandprint: attached; waiting for container {name_or_id} to start")
         poller = Poller(lambda: podman_inspect(name_or_id))
         poller.start()
-        reason = "exited"
         started_wait = time.monotonic()
-        deadline = None if duration is None else time.monotonic() + duration
         announced = False
+
+        def step() -> str | None:
+            nonlocal announced
+            info = poller.result
+            if info is None and wanted["info"] is None:
+                info = _named_by_conmon(watch.keys, name_or_id)
+            if info is not None and wanted["info"] is None:
+                # our container's ID is now known: keep it, drop the others
+                wanted["info"] = info
+                watch.bind(info.id, info.name, info.target_info())
+                for key in list(watch.keys):
+                    if key != info.id:
+                        watch.drop(key)
+            watch.refresh()
+            info = wanted["info"]
+            if info is None or not watch.seen(info.id):
+                watch.scan()
+            if info is not None and watch.started(info.id):
+                if not announced:
+                    announced = True
+                    log(f"sandprint: recording container {info.name} ({info.id[:12]})")
+                if not watch.live(info.id):
+                    return "exited"
+            elif time.monotonic() - started_wait > wait_timeout:
+                if info is None:
+                    raise InputError(
+                        f"no container named {name_or_id!r} appeared within "
+                        f"{wait_timeout:g} s", source="--container",
+                        expected="the name or ID of a podman container")
+                raise InputError(f"container {info.name} did not start within "
+                                 f"{wait_timeout:g} s", source="--container")
+            return None
+
         try:
-            with StopSignals() as stop:
-                while True:
-                    recorder.poll(50)
-                    r = stop_reason(stop.signum, deadline)
-                    if r:
-                        reason = r
-                        break
-                    info = poller.result
-                    if info is None and wanted["info"] is None:
-                        info = _named_by_conmon(watch.keys, name_or_id)
-                    if info is not None and wanted["info"] is None:
-                        # our container's ID is now known: keep it, drop the others
-                        wanted["info"] = info
-                        watch.bind(info.id, info.name, info.target_info())
-                        for key in list(watch.keys):
-                            if key != info.id:
-                                watch.drop(key)
-                    watch.refresh()
-                    info = wanted["info"]
-                    if info is None or not watch.seen(info.id):
-                        watch.scan()
-                    if info is not None and watch.started(info.id):
-                        if not announced:
-                            announced = True
-                            log(f"sandprint: recording container {info.name} "
-                                f"({info.id[:12]})")
-                        if not watch.live(info.id):
-                            break
-                    elif time.monotonic() - started_wait > wait_timeout:
-                        if info is None:
-                            raise InputError(
-                                f"no container named {name_or_id!r} appeared within "
-                                f"{wait_timeout:g} s", source="--container",
-                                expected="the name or ID of a podman container")
-                        raise InputError(f"container {info.name} did not start within "
-                                         f"{wait_timeout:g} s", source="--container")
+            with Session(recorder, duration) as session:
+                reason = session.run(step)
         finally:
             poller.stop()
         info = wanted["info"]

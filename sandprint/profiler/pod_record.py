@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import InputError
-from .cgroup_watch import CgroupWatch, Claim
-from .container_record import Poller, stop_reason
-from .containers import (container_id_from_cgroup, pod_uid_from_cgroup,
-                                   require_cgroup2, strip_runtime_prefix)
-from .recorder import Recorder
 from ..recording import Recording
+from .cgroup_watch import CgroupWatch, Claim
+from .containers import (container_id_from_cgroup, pod_uid_from_cgroup, require_cgroup2,
+                         strip_runtime_prefix)
+from .recorder import Recorder
+from .session import Poller, Session
 
 Log = Callable[[str], None]
 
@@ -148,8 +148,6 @@ class PodAPI:
 def record_pod(ref: str, *, container_name: str | None = None, duration: float | None = None,
                wait_timeout: float = 300.0, log: Log = print, kubeconfig: str | None = None,
                node: str | None = None, files: bool = True) -> Recording:
-    from .record import StopSignals
-
     namespace, name = parse_pod_ref(ref)
     api = PodAPI(kubeconfig or os.environ.get("SANDPRINT_KUBECONFIG"))
     pod = api.read(namespace, name)
@@ -183,58 +181,52 @@ def record_pod(ref: str, *, container_name: str | None = None, duration: float |
         log(f"sandprint: attached; recording pod {namespace}/{name} (uid {uid}) on {here}")
         poller = Poller(lambda: api.read(namespace, name), interval=1.0)
         poller.start()
-        reason = "exited"
         t0 = time.monotonic()
-        deadline = None if duration is None else t0 + duration
         last_scan = 0.0
         current = pod
         api_error_said = False
+
+        def step() -> str | None:
+            nonlocal last_scan, current, api_error_said
+            if poller.error is not None and not api_error_said:
+                api_error_said = True
+                log(f"sandprint: WARNING: {poller.error}; recording goes on with what is known")
+            if poller.updated.is_set():
+                poller.updated.clear()
+                if poller.error is None:
+                    if poller.result is None:
+                        return "pod deleted"
+                    current = poller.result
+            for c in current.statuses:
+                if not c.id or (c.id in watch.keys and watch.keys[c.id].dropped):
+                    continue
+                if container_name and c.name != container_name:
+                    watch.drop(c.id)
+                    continue
+                if c.id not in watch.keys or watch.keys[c.id].name is None:
+                    watch.bind(c.id, c.name, {
+                        "containerID": c.id, "containerName": c.name, "init": c.init,
+                        "image": c.image, "pod": f"{namespace}/{name}",
+                        "podUID": uid, "engine": "cri"})
+            now = time.monotonic()
+            if now - last_scan > 1.0:
+                last_scan = now
+                watch.scan()
+            watch.refresh()
+            started = any(cg.had_procs for cg in watch.cgroups.values()
+                          if watch.keys[cg.key].name is not None
+                          and not watch.keys[cg.key].dropped)
+            if not started and now - t0 > wait_timeout:
+                raise InputError(f"no container of pod {namespace}/{name} started on "
+                                 f"this node within {wait_timeout:g} s", source="--pod")
+            if started and current.phase in ("Succeeded", "Failed") and \
+                    not [cg for cg in watch.live() if watch.keys[cg.key].name]:
+                return f"pod {current.phase.lower()}"
+            return None
+
         try:
-            with StopSignals() as stop:
-                while True:
-                    recorder.poll(50)
-                    r = stop_reason(stop.signum, deadline)
-                    if r:
-                        reason = r
-                        break
-                    if poller.error is not None and not api_error_said:
-                        api_error_said = True
-                        log(f"sandprint: WARNING: {poller.error}; recording goes on with what "
-                            "is known")
-                    if poller.updated.is_set():
-                        poller.updated.clear()
-                        if poller.error is None:
-                            if poller.result is None:
-                                reason = "pod deleted"
-                                break
-                            current = poller.result
-                    for c in current.statuses:
-                        if not c.id or (c.id in watch.keys and watch.keys[c.id].dropped):
-                            continue
-                        if container_name and c.name != container_name:
-                            watch.drop(c.id)
-                            continue
-                        if c.id not in watch.keys or watch.keys[c.id].name is None:
-                            watch.bind(c.id, c.name, {
-                                "containerID": c.id, "containerName": c.name, "init": c.init,
-                                "image": c.image, "pod": f"{namespace}/{name}",
-                                "podUID": uid, "engine": "cri"})
-                    now = time.monotonic()
-                    if now - last_scan > 1.0:
-                        last_scan = now
-                        watch.scan()
-                    watch.refresh()
-                    started = any(cg.had_procs for cg in watch.cgroups.values()
-                                  if watch.keys[cg.key].name is not None
-                                  and not watch.keys[cg.key].dropped)
-                    if not started and now - t0 > wait_timeout:
-                        raise InputError(f"no container of pod {namespace}/{name} started on "
-                                         f"this node within {wait_timeout:g} s",
-                                         source="--pod")
-                    if started and current.phase in ("Succeeded", "Failed") and \
-                            not [cg for cg in watch.live() if watch.keys[cg.key].name]:
-                        reason = f"pod {current.phase.lower()}"
-                        break
+            with Session(recorder, duration) as session:
+                reason = session.run(step)
         finally:
             poller.stop()
         rec = watch.finish(stopReason=reason, exitStatus=None)

@@ -1,51 +1,25 @@
-"""Recording sessions: run the recorder over one target until it ends, then write the result.
+"""Recording a command sandprint launches or a running process tree, and ``sandprint record``.
 
-A session stops when the target exits, when ``--duration`` runs out, or on SIGINT/SIGTERM;
-in every case the recording is written (atomically). The BPF programs are detached on the way
-out whatever happens (and the kernel would drop them anyway if sandprint were SIGKILLed:
-nothing is pinned).
+Both run the one session loop of :mod:`.session` (which also stops on ``--duration`` and
+SIGINT/SIGTERM, and saves the recording); containers and pods are the targets of
+``container_record.py`` and ``pod_record.py``.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import tempfile
 import time
 from typing import Callable
 
-from ..errors import OutputError, SandprintError, one_line
-from ..fileio import check_writable as check_output_path, json_text, write_new_file
-from .recorder import Recorder
+from ..errors import SandprintError, one_line
+from ..fileio import check_writable as check_output_path
 from ..recording import Recording
+from .recorder import Recorder
+from .session import RecordingNotSaved, Session, note_stop, save_recording
 from .targets import (LaunchedCommand, check_pid, descendants, is_running,
                       process_comm, resolve_command, signal_name)
 
 Log = Callable[[str], None]
-
-
-class RecordingNotSaved(SandprintError):
-    """The recording could not be written where asked (exit status 1)."""
-
-
-class StopSignals:
-    """Turns SIGINT/SIGTERM into a flag for the session loop, restoring handlers after."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._old: dict[int, object] = {}
-
-    def _handler(self, signum, frame) -> None:
-        self.signum = signum
-
-    def __enter__(self) -> "StopSignals":
-        for s in (signal.SIGINT, signal.SIGTERM):
-            self._old[s] = signal.signal(s, self._handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for s, h in self._old.items():
-            signal.signal(s, h)
 
 
 def run_command(argv: list[str], recorder: Recorder, *, duration: float | None = None,
@@ -59,26 +33,18 @@ def run_command(argv: list[str], recorder: Recorder, *, duration: float | None =
     """
     target = recorder.add_target("main")
     cmd = LaunchedCommand(argv, prepare=prepare)
-    reason = "exited"
-    with StopSignals() as stop:
+    with Session(recorder, duration) as session:
         try:
             recorder.track(cmd.pid, target, pending_exec=True)
         except BaseException:
             cmd.abort()
             raise
         cmd.release()
-        deadline = None if duration is None else time.monotonic() + duration
-        while cmd.poll() is None:
-            recorder.poll(50)
-            if stop.signum is not None:
-                reason = f"signal {signal_name(stop.signum)}"
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                reason = "duration"
-                break
+        reason = session.run(lambda: "exited" if cmd.poll() is not None else None,
+                             step_first=True)
         if cmd.poll() is None:
             why = f"--duration {duration:g}s is up" if reason == "duration" else \
-                f"received {signal_name(stop.signum)}"
+                f"received {signal_name(session.signum)}"
             log(f"sandprint: {why}; terminating {os.path.basename(cmd.path)} (pid {cmd.pid}) "
                 "with SIGTERM")
             cmd.terminate()
@@ -103,17 +69,6 @@ def surviving_processes(recorder: Recorder, target: int = 0) -> list[dict[str, o
 def _names(procs: list[dict[str, object]], limit: int = 10) -> str:
     text = ", ".join(f"{p['pid']} ({one_line(str(p['comm']))})" for p in procs[:limit])
     return text + (f" and {len(procs) - limit} more" if len(procs) > limit else "")
-
-
-def note_stop(rec: Recording, duration: float | None, what: str = "the target") -> None:
-    """Mark the recording incomplete when the session stopped before the target ended."""
-    reason = rec.metadata.get("stopReason")
-    if reason == "duration":
-        rec.mark_incomplete(f"stopped by --duration after {duration:g}s; {what} was still "
-                            "running")
-    elif isinstance(reason, str) and reason.startswith("signal "):
-        rec.mark_incomplete(f"sandprint received {reason[7:]} and stopped; {what} was still "
-                            "running")
 
 
 def record_command(argv: list[str], *, duration: float | None = None, log: Log = print,
@@ -181,49 +136,21 @@ def record_pid(pid: int, *, duration: float | None = None, log: Log = print,
                                  "follow it; nothing was recorded")
         log(f"sandprint: recording pid {pid} ({one_line(process_comm(pid) or '?')}) and "
             f"{len(seen) - 1} descendant(s) until they exit")
-        reason = "exited"
-        with StopSignals() as stop:
-            deadline = None if duration is None else time.monotonic() + duration
-            last_check = 0.0
-            while True:
-                recorder.poll(50)
-                if stop.signum is not None:
-                    reason = f"signal {signal_name(stop.signum)}"
-                    break
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    reason = "duration"
-                    break
-                if now - last_check > 0.2:
-                    last_check = now
-                    if recorder.tracked_count() == 0:   # also forgets tasks gone unseen
-                        break
+        last_check = [0.0]
+
+        def ended() -> str | None:
+            now = time.monotonic()
+            if now - last_check[0] > 0.2:
+                last_check[0] = now
+                if recorder.tracked_count() == 0:   # also forgets tasks gone unseen
+                    return "exited"
+            return None
+
+        with Session(recorder, duration) as session:
+            reason = session.run(ended)
         rec = recorder.finish(stopReason=reason, exitStatus=None)
     note_stop(rec, duration, "the process")
     return rec
-
-
-def save_recording(rec: Recording, output: str) -> tuple[str | None, OutputError | None]:
-    """Write the recording to ``output``; when that fails (disk full, file system turned
-    read-only), to a new file in the temporary directory ($TMPDIR, then /var/tmp) instead,
-    so a long recording is not lost. Returns (where it was written or None, the error)."""
-    with StopSignals():   # an interrupt now would only lose what was recorded
-        try:
-            rec.save(output)
-            return output, None
-        except OutputError as e:
-            error = e
-        data = json_text(rec.to_json())
-        stem = os.path.splitext(os.path.basename(output))[0] or "recording"
-        here = os.path.dirname(os.path.abspath(output))
-        for directory in dict.fromkeys([tempfile.gettempdir(), "/var/tmp"]):
-            if os.path.abspath(directory) == here or not os.path.isdir(directory):
-                continue
-            try:
-                return write_new_file(directory, f"sandprint-{stem}-", ".json", data), error
-            except OutputError:
-                continue
-    return None, error
 
 
 def record_cli(*, output: str, duration: float | None, command: list[str] | None,
