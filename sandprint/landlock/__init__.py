@@ -15,12 +15,13 @@ from .config import (MAY_NOT_EXIST_VARIABLE, ResolvedConfig, dumps_json, dumps_t
                      load_config, loads_config, mark_may_not_exist, parse_config, resolve,
                      save_config)
 from .rights import DIR_ONLY_RIGHTS, FILE_RIGHTS, FS_RIGHTS, NET_RIGHTS, SCOPES, rights_for_abi
-from .ruleset import (COMPAT_LEVELS, CompatibilityError, Dropped, LandlockError, Ruleset,
-                      RulesetState, RulesetStatus, abi_version)
+from .compat import COMPAT_LEVELS, CompatLevel, Dropped
+from .ruleset import (CompatibilityError, LandlockError, Ruleset, RulesetState, RulesetStatus,
+                      abi_version)
 
 __all__ = [
     "Ruleset", "RulesetStatus", "RulesetState", "Dropped", "CompatibilityError", "InputError",
-    "LandlockError", "COMPAT_LEVELS", "abi_version",
+    "LandlockError", "COMPAT_LEVELS", "CompatLevel", "abi_version",
     "load_config", "loads_config", "parse_config", "dumps_json", "dumps_toml", "save_config",
     "resolve", "ResolvedConfig", "mark_may_not_exist", "MAY_NOT_EXIST_VARIABLE",
     "FS_RIGHTS", "NET_RIGHTS", "SCOPES", "FILE_RIGHTS", "DIR_ONLY_RIGHTS", "rights_for_abi",

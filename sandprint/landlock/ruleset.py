@@ -51,14 +51,13 @@ import errno
 import os
 import stat
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from ..errors import EnvironmentProblem, InputError, SandprintError
 from . import abi as A
+from . import compat as P
 from . import config as C
 from . import rights as R
-
-COMPAT_LEVELS = ("best-effort", "soft", "hard")
+from .compat import CompatLevel, Dropped
 
 
 class CompatibilityError(EnvironmentProblem):
@@ -75,28 +74,6 @@ class RulesetState(enum.Enum):
     NOT_ENFORCED = "not enforced"
 
 
-@dataclass(frozen=True)
-class Dropped:
-    """Something the ruleset asked for that is not in force, and why.
-
-    ``kind``: "landlock" (nothing at all), "fs", "net", "scope" (handled rights/scopes),
-    "path-rule", "port-rule" (rights of a rule), "threads", "flag" (restrict_self flag).
-    ``weakens``: whether it makes the sandbox less confining than asked (a dropped grant or
-    logging flag does not).
-    """
-
-    kind: str
-    names: tuple[str, ...]
-    reason: str
-    target: str | None = None
-    weakens: bool = True
-
-    def __str__(self) -> str:
-        what = ", ".join(self.names)
-        where = f" on {self.target}" if self.target else ""
-        return f"{self.kind} {what}{where}: {self.reason}"
-
-
 @dataclass
 class RulesetStatus:
     """What :meth:`Ruleset.restrict_self` did. ``str(status)`` is one readable line."""
@@ -104,7 +81,7 @@ class RulesetStatus:
     state: RulesetState
     abi: int                                  # the ABI used (the kernel's, or the pretended one)
     kernel_abi: int
-    compat: str
+    compat: CompatLevel
     handled_fs: frozenset[str] = frozenset()  # in force
     handled_net: frozenset[str] = frozenset()
     scoped: frozenset[str] = frozenset()
@@ -168,14 +145,6 @@ def _as_list(items) -> list:
     if isinstance(items, (str, bytes, os.PathLike, int)):
         return [items]
     return list(items)
-
-
-def _needs(kind: str, names: Iterable[str], kabi: int) -> str:
-    by_abi: dict[int, list[str]] = {}
-    for n in names:
-        by_abi.setdefault(R.introduced_in(kind, n), []).append(n)
-    return ", ".join(f"{'/'.join(R.sort_rights(kind, ns))} needs ABI {v}"
-                     for v, ns in sorted(by_abi.items())) + f" (kernel has ABI {kabi})"
 
 
 class Ruleset:
@@ -413,9 +382,7 @@ class Ruleset:
         (``log_new_exec=True`` logs denials after execve too, which `verify` wants).
         Returns a :class:`RulesetStatus`; see the module docstring for ``compat``.
         """
-        if compat not in COMPAT_LEVELS:
-            raise InputError(f"unknown compatibility level {compat!r}", field="compat",
-                             expected=" or ".join(COMPAT_LEVELS))
+        compat = CompatLevel.parse(compat)
         if self._used:
             raise LandlockError("this Ruleset was already applied; build a new one")
         kabi_real = A.kernel_abi()
@@ -436,107 +403,42 @@ class Ruleset:
     def _restrict(self, status: RulesetStatus, opened, compat, log_new_exec, log_same_exec,
                   log_subdomains) -> RulesetStatus:
         kabi = status.abi
-        drops: list[Dropped] = []
-
         if kabi < 1:
-            reason = A.query_abi()[1] if status.kernel_abi < 1 else "ABI 0 requested"
-            drops.append(Dropped("landlock", ("everything",), reason))
-            return self._refuse_or_report(status, drops, compat, applied=False)
+            plan = P.plan(kabi, compat, fs=(), net=(), scope=(),
+                          unavailable=(A.query_abi()[1] if status.kernel_abi < 1
+                                       else "ABI 0 requested"))
+        else:
+            fs, net, scope = self.requested(kabi)
+            plan = P.plan(kabi, compat, fs=fs, net=net, scope=scope,
+                          rules=[(rule.path, rights) for rule, _fd, rights in opened],
+                          ports=self._ports, log_new_exec=log_new_exec,
+                          log_same_exec=log_same_exec, log_subdomains=log_subdomains,
+                          other_threads=_other_threads())
+        status.notes += plan.notes
+        status.all_threads = plan.all_threads
+        if not plan.apply:
+            return self._refuse_or_report(status, plan.dropped, compat, applied=False)
+        return self._apply(status, plan, opened)
 
-        fs, net, scope = self.requested(kabi)
-        sup = {k: R.rights_for_abi(k, kabi) for k in ("fs", "net", "scope")}
-        rules = [(rule, fd, set(rights)) for rule, fd, rights in opened]
-        ports = {p: set(r) for p, r in self._ports.items()}
-
-        for kind, asked in (("fs", fs), ("net", net), ("scope", scope)):
-            missing = asked - sup[kind] - ({"refer"} if kind == "fs" else set())
-            if missing:
-                drops.append(Dropped(kind, tuple(R.sort_rights(kind, missing)),
-                                     _needs(kind, missing, kabi)))
-                asked -= missing
-
-        if "refer" in fs and kabi < 2:
-            granted = sorted(r.path for r, _fd, rights in rules if "refer" in rights)
-            fs.discard("refer")
-            if granted:
-                drops.append(Dropped(
-                    "fs", tuple(R.sort_rights("fs", fs | {"refer"})),
-                    "refer is granted beneath " + ", ".join(granted) + " but ABI 1 always "
-                    "denies cross-directory rename/link, so enforcing any filesystem "
-                    "restriction would break what the ruleset allows"))
-                fs = set()
-                rules = []
-            else:
-                status.notes.append("refer: ABI 1 always denies cross-directory rename/link, "
-                                    "as handling it without granting it asks")
-
-        kept_rules = []
-        for rule, fd, rights in rules:
-            lost = rights - fs
-            if lost:
-                drops.append(Dropped("path-rule", tuple(R.sort_rights("fs", lost)),
-                                     _needs("fs", lost, kabi), rule.path, weakens=False))
-                rights -= lost
-            if rights:
-                kept_rules.append((rule, fd, rights))
-        kept_ports = {}
-        for port, rights in sorted(ports.items()):
-            lost = rights - net
-            if lost:
-                drops.append(Dropped("port-rule", tuple(R.sort_rights("net", lost)),
-                                     _needs("net", lost, kabi), str(port), weakens=False))
-                rights -= lost
-            if rights:
-                kept_ports[port] = rights
-
-        flags = 0
-        wanted_flags = set()
-        if not log_same_exec:
-            wanted_flags.add("log_same_exec_off")
-        if log_new_exec:
-            wanted_flags.add("log_new_exec_on")
-        if not log_subdomains:
-            wanted_flags.add("log_subdomains_off")
-        have_flags = A.restrict_flags_for_abi(kabi)
-        for name in sorted(wanted_flags):
-            if name in have_flags:
-                flags |= A.RESTRICT_SELF_FLAGS[name][0]
-            else:
-                drops.append(Dropped("flag", (name,), f"needs ABI {A.RESTRICT_SELF_FLAGS[name][1]}"
-                                     f" (kernel has ABI {kabi})", weakens=False))
-        others = _other_threads()
-        if "tsync" in have_flags:
-            flags |= A.RESTRICT_SELF_TSYNC
-            status.all_threads = True
-        elif others:
-            drops.append(Dropped("threads", (f"{others} other thread(s)",),
-                                 "already running and stay unconfined: TSYNC needs ABI 8 "
-                                 f"(kernel has ABI {kabi}); restrict before starting threads"))
-
-        if not (fs or net or scope):
-            drops.append(Dropped("landlock", ("everything",),
-                                 "nothing left to restrict on this kernel"))
-            return self._refuse_or_report(status, drops, compat, applied=False)
-        weakening = [d for d in drops if d.weakens]
-        if weakening and compat != "best-effort":
-            return self._refuse_or_report(status, drops, compat, applied=False)
-
-        attr = A.RulesetAttr(handled_access_fs=R.to_mask("fs", fs),
-                             handled_access_net=R.to_mask("net", net),
-                             scoped=R.to_mask("scope", scope))
+    def _apply(self, status: RulesetStatus, plan: P.Plan, opened) -> RulesetStatus:
+        """Carry out ``plan``: create the ruleset, add its rules, set no_new_privs, restrict."""
+        attr = A.RulesetAttr(handled_access_fs=R.to_mask("fs", plan.fs),
+                             handled_access_net=R.to_mask("net", plan.net),
+                             scoped=R.to_mask("scope", plan.scope))
         try:
-            ruleset_fd = A.create_ruleset(attr, A.ruleset_attr_size(kabi), 0)
+            ruleset_fd = A.create_ruleset(attr, A.ruleset_attr_size(plan.abi), 0)
         except OSError as e:
             raise LandlockError(f"landlock_create_ruleset failed: {e.strerror}") from None
         try:
-            for rule, fd, rights in kept_rules:
+            for i, rights in plan.rules:
+                rule, fd, _asked = opened[i]
                 try:
                     A.add_path_rule(ruleset_fd, R.to_mask("fs", rights), fd)
                 except OSError as e:
                     raise LandlockError(f"landlock_add_rule({rule.path!r}, "
                                         f"{', '.join(R.sort_rights('fs', rights))}) failed: "
                                         f"{e.strerror}") from None
-            for port, rights in kept_ports.items():
+            for port, rights in plan.ports.items():
                 try:
                     A.add_port_rule(ruleset_fd, R.to_mask("net", rights), port)
                 except OSError as e:
@@ -548,19 +450,18 @@ class Ruleset:
                 raise LandlockError(f"cannot set no_new_privs: {e.strerror}") from None
             status.no_new_privs = True
             try:
-                A.restrict_self(ruleset_fd, flags)
+                A.restrict_self(ruleset_fd, plan.flags)
             except OSError as e:
                 raise LandlockError(f"landlock_restrict_self failed: {e.strerror}") from None
         finally:
             os.close(ruleset_fd)
         self._used = True
-        status.state = (RulesetState.PARTIALLY_ENFORCED if weakening
+        status.state = (RulesetState.PARTIALLY_ENFORCED if plan.weakening
                         else RulesetState.FULLY_ENFORCED)
-        status.handled_fs, status.handled_net, status.scoped = (
-            frozenset(fs), frozenset(net), frozenset(scope))
-        status.path_rules = len(kept_rules)
-        status.port_rules = len(kept_ports)
-        status.dropped = drops
+        status.handled_fs, status.handled_net, status.scoped = plan.fs, plan.net, plan.scope
+        status.path_rules = len(plan.rules)
+        status.port_rules = len(plan.ports)
+        status.dropped = plan.dropped
         return status
 
     @staticmethod
@@ -568,11 +469,11 @@ class Ruleset:
                           applied: bool) -> RulesetStatus:
         status.dropped = drops
         status.state = RulesetState.NOT_ENFORCED
-        if compat == "hard":
+        if compat == CompatLevel.HARD:
             raise CompatibilityError(
                 f"Landlock cannot be fully enforced (ABI {status.abi}), refusing under "
                 "compat=hard: " + "; ".join(str(d) for d in drops if d.weakens))
-        if compat == "soft":
+        if compat == CompatLevel.SOFT:
             status.notes.append("compat=soft: nothing applied rather than a partial sandbox")
         return status
 
