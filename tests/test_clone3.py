@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from conftest import REPO, have_bcc, is_root, need, run_sandprint
+from helpers import REPO, have_bcc, is_root, need, run_cli, run_sandprint
 from sandprint.seccomp.filter import build_filter
 from sandprint.errors import InputError
 from sandprint.verify.fix import fixed_profile
@@ -25,7 +25,7 @@ from sandprint.generators import seccomp
 from sandprint.seccomp import formats
 from sandprint.seccomp.ops import diff_profiles, merge_profiles, merge_profiles_noted
 from sandprint.seccomp.profile import profile_from_data
-from test_seccomp_generate import ARCH, BASIC, make_recording, spo_schema
+from helpers import ARCH, BASIC, make_recording, spo_schema
 
 THREADS = REPO / "tests" / "workloads" / "threads.py"
 ENOSYS_RULE = {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}
@@ -63,9 +63,9 @@ def test_allow_clone3_keeps_it_as_recorded_with_the_warning(tmp_path):
     prof = json.loads(out.read_text())
     assert "clone3" in prof["syscalls"][0]["names"] and ENOSYS_RULE not in prof["syscalls"]
     assert "warning: clone3 is allowed as recorded (--allow-clone3)" in summary
-    proc = run_sandprint("generate", "seccomp", "--allow-clone3", "--format", "systemd",
-                         str(_saved(tmp_path, BASIC + ["clone3"])), "-o",
-                         str(tmp_path / "x.conf"))
+    proc = run_cli("generate", "seccomp", "--allow-clone3", "--format", "systemd",
+                   str(_saved(tmp_path, BASIC + ["clone3"])), "-o",
+                   str(tmp_path / "x.conf"))
     assert proc.returncode == 2 and "--allow-clone3" in proc.stderr
     assert not (tmp_path / "x.conf").exists()
 
@@ -131,7 +131,7 @@ def test_merge_command_prints_the_note(tmp_path):
     a, b, out = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "m.json"
     a.write_text(formats.to_oci_json(oci(BASIC + ["clone3"], allow_clone3=True)))
     b.write_text(formats.to_oci_json(oci(BASIC + ["clone3"])))
-    proc = run_sandprint("merge", str(a), str(b), "-o", str(out), check=True)
+    proc = run_cli("merge", str(a), str(b), "-o", str(out), check=True)
     assert "answered ENOSYS by design" in proc.stdout + proc.stderr
     assert ENOSYS_RULE in json.loads(out.read_text())["syscalls"]
 

@@ -18,7 +18,7 @@ import uuid
 
 import pytest
 
-from conftest import need, run_sandprint, sandprint_env, wait_attached
+from helpers import need, run_sandprint, sandprint_env, wait_attached
 from podman_image import ensure_busybox_image
 
 pytestmark = [pytest.mark.podman, pytest.mark.kernel]

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, run_sandprint
+from helpers import REPO, run_sandprint
 
 pytestmark = pytest.mark.kernel
 

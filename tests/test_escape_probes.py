@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, have_bcc, is_root, need
+from helpers import REPO, have_bcc, is_root, need
 
 pytestmark = pytest.mark.kernel
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import run_sandprint, sandprint_env
+from helpers import run_sandprint, sandprint_env
 from sandprint.errors import InputError
 from sandprint.generators import seccomp
 from sandprint.recording import Recording

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import bpf_ids, is_root, need, owned_bpf_ids, run_sandprint, sandprint_env
+from helpers import bpf_ids, is_root, need, owned_bpf_ids, run_sandprint, sandprint_env
 
 from sandprint.recording import Recording
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -21,99 +20,18 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sandprint.errors import InputError
 from sandprint.generators.landlock import (FILE_RIGHTS, Options, format_for, generate_file,
                                            generate_ruleset, render)
-from sandprint.landlock.config import MAY_NOT_EXIST_VARIABLE, loads_config, resolve, schema_path
+from sandprint.landlock.config import MAY_NOT_EXIST_VARIABLE, loads_config, resolve
 from sandprint.recording import FS_RIGHTS, NetAccess, Recording
 
+from helpers import (PY, landlock_schema, new_recording, output_dir_recording,  # noqa: F401
+                     python_tempfile_recording, rules_of, server_recording)
+
 # upstream's schema, shipped unchanged with the package (same as shared/reference's copy)
-SCHEMA = json.loads(Path(schema_path()).read_text())
-PY = "/usr/lib/python3.11"
+SCHEMA = landlock_schema()
 NO_HOST = Options(host_check=False)
 
 
-def new_recording(abi: int | None = 7) -> Recording:
-    rec = Recording.new({"type": "command", "command": ["test"]}, arch="SCMP_ARCH_X86_64",
-                        landlock_abi=abi)
-    rec.target("main").processes = 1
-    return rec
-
-
-def add_runtime(t, pid: int = 4242) -> None:
-    """What any dynamically linked Python process touches while starting."""
-    t.add_file("/usr/bin/python3.11", {"execute", "read_file"}, kind="file")
-    t.add_file("/lib64/ld-linux-x86-64.so.2", {"execute", "read_file"}, kind="file")
-    t.add_file("/etc/ld.so.cache", {"read_file"}, kind="file")
-    t.add_file("/lib/x86_64-linux-gnu/libc.so.6", {"execute", "read_file"}, kind="file")
-    t.add_file("/lib/x86_64-linux-gnu/libm.so.6", {"execute", "read_file"}, kind="file")
-    for mod in ("os.py", "abc.py", "codecs.py", "io.py", "stat.py", "posixpath.py",
-                "genericpath.py", "tempfile.py", "random.py", "shutil.py", "json/__init__.py",
-                "json/decoder.py", "encodings/__init__.py", "encodings/utf_8.py"):
-        t.add_file(f"{PY}/{mod}", {"read_file"}, kind="file")
-    t.add_file(PY, {"read_dir"}, kind="dir")
-    t.add_file(f"{PY}/lib-dynload/_json.cpython-311-x86_64-linux-gnu.so",
-               {"execute", "read_file"}, kind="file")
-    t.add_file(f"/proc/{pid}/maps", {"read_file"}, kind="file")
-    t.add_file(f"/proc/{pid}/fd", {"read_dir"}, kind="dir")
-    t.add_file("/dev/null", {"read_file", "write_file"}, kind="char")
-    t.add_file("/dev/urandom", {"read_file"}, kind="char")
-    t.add_file("/dev/pts/3", {"read_file", "write_file", "ioctl_dev"}, kind="char")
-
-
-def python_tempfile_recording() -> Recording:
-    """python3 script.py: reads the stdlib and /etc/passwd, writes a temp file, lists /."""
-    rec = new_recording()
-    t = rec.target("main")
-    add_runtime(t)
-    t.add_file("/etc/passwd", {"read_file"}, kind="file")
-    t.add_file("/etc/nsswitch.conf", {"read_file"}, kind="file")
-    t.add_file("/", {"read_dir"}, kind="dir")
-    t.add_file("/tmp", {"make_reg", "remove_file", "read_dir"}, kind="dir")
-    t.add_file("/tmp/tmpq8w2_x3f", {"write_file", "read_file"}, kind="file")
-    t.add_file("/root", {"make_reg"}, kind="dir")
-    t.add_file("/root/.python_history", {"read_file", "write_file"}, kind="file")
-    return rec
-
-
-def output_dir_recording() -> Recording:
-    """A tool reading its inputs under a project and writing into an output directory."""
-    rec = new_recording()
-    t = rec.target("main")
-    add_runtime(t)
-    proj = "/home/alice/project"
-    for i in range(7):
-        t.add_file(f"{proj}/data/part{i}.csv", {"read_file"}, kind="file")
-    t.add_file(f"{proj}/data", {"read_dir"}, kind="dir")
-    t.add_file(f"{proj}/tool.ini", {"read_file"}, kind="file")
-    t.add_file("/home/alice/.config/tool/settings.ini", {"read_file"}, kind="file")
-    t.add_file(f"{proj}/report.txt", {"write_file", "truncate"}, kind="file")
-    t.add_file(f"{proj}/out", {"make_reg", "make_dir"}, kind="dir")
-    for name in ("a.json", "b.json"):
-        t.add_file(f"{proj}/out/{name}", {"write_file"}, kind="file")
-    t.add_file(f"{proj}/out/cache", {"make_reg", "remove_file"}, kind="dir")
-    t.add_file(f"{proj}/out/cache/x.tmp", {"write_file", "read_file"}, kind="file")
-    return rec
-
-
-def server_recording() -> Recording:
-    rec = new_recording()
-    t = rec.target("main")
-    add_runtime(t)
-    t.add_file("/srv/site/index.html", {"read_file"}, kind="file")
-    t.add_net(NetAccess("bind", "tcp", "inet", 8080))
-    t.add_net(NetAccess("listen", "tcp", "inet", 8080))
-    t.add_net(NetAccess("connect", "tcp", "inet6", 5432))
-    t.add_net(NetAccess("connect", "udp", "inet", 53))
-    return rec
-
-
 ALL = [python_tempfile_recording, output_dir_recording, server_recording]
-
-
-def rules_of(config: dict) -> dict[str, set[str]]:
-    out: dict[str, set[str]] = {}
-    for rule in config.get("pathBeneath", []):
-        for p in rule["parent"]:
-            out.setdefault(p, set()).update(rule["allowedAccess"])
-    return out
 
 
 def may_not_exist(config: dict) -> set[str]:

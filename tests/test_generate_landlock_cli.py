@@ -8,9 +8,10 @@ import tomllib
 import jsonschema
 import pytest
 
-from conftest import run_sandprint
-from test_generate_landlock import (SCHEMA, output_dir_recording, python_tempfile_recording,
-                                    rules_of, server_recording)
+from helpers import (landlock_schema, output_dir_recording, python_tempfile_recording, rules_of,
+                     run_cli, server_recording)
+
+SCHEMA = landlock_schema()
 
 
 @pytest.fixture
@@ -22,8 +23,8 @@ def rec_file(tmp_path):
 
 def test_cli_writes_json_and_a_summary(tmp_path, rec_file):
     out = tmp_path / "ruleset.json"
-    proc = run_sandprint("generate", "landlock", str(rec_file), "-o", str(out),
-                         "--no-host-check", check=True)
+    proc = run_cli("generate", "landlock", str(rec_file), "-o", str(out),
+                   "--no-host-check", check=True)
     cfg = json.loads(out.read_text())
     jsonschema.validate(cfg, SCHEMA)
     assert "/usr" in rules_of(cfg)
@@ -34,12 +35,12 @@ def test_cli_writes_json_and_a_summary(tmp_path, rec_file):
 
 def test_cli_format_from_extension_and_flag(tmp_path, rec_file):
     toml_out = tmp_path / "ruleset.toml"
-    run_sandprint("generate", "landlock", str(rec_file), "-o", str(toml_out),
-                  "--no-host-check", check=True)
+    run_cli("generate", "landlock", str(rec_file), "-o", str(toml_out),
+            "--no-host-check", check=True)
     assert "path_beneath" in tomllib.loads(toml_out.read_text())
     forced = tmp_path / "ruleset.conf"
-    run_sandprint("generate", "landlock", str(rec_file), "-o", str(forced), "--format", "toml",
-                  "--no-host-check", check=True)
+    run_cli("generate", "landlock", str(rec_file), "-o", str(forced), "--format", "toml",
+            "--no-host-check", check=True)
     assert tomllib.loads(forced.read_text()) == tomllib.loads(toml_out.read_text())
 
 
@@ -48,16 +49,16 @@ def test_cli_merges_recordings_and_takes_thresholds(tmp_path):
     output_dir_recording().save(str(a))
     server_recording().save(str(b))
     out = tmp_path / "r.json"
-    run_sandprint("generate", "landlock", str(a), str(b), "-o", str(out), "--no-host-check",
-                  "--read-threshold", "0", "--abi", "5", check=True)
+    run_cli("generate", "landlock", str(a), str(b), "-o", str(out), "--no-host-check",
+            "--read-threshold", "0", "--abi", "5", check=True)
     cfg = json.loads(out.read_text())
     rules = rules_of(cfg)
     assert cfg["abi"] == 5
     assert "/home/alice/project/data/part0.csv" in rules       # threshold 0: no generalising
     assert {"allowedAccess": ["bind_tcp"], "port": [8080]} in cfg["netPort"]
     out2 = tmp_path / "r2.json"
-    run_sandprint("generate", "landlock", str(a), "-o", str(out2), "--no-host-check",
-                  "--system-tree", "/home/alice/.config", check=True)
+    run_cli("generate", "landlock", str(a), "-o", str(out2), "--no-host-check",
+            "--system-tree", "/home/alice/.config", check=True)
     assert "/home/alice/.config" in rules_of(json.loads(out2.read_text()))
 
 
@@ -97,7 +98,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, name, content, messa
     rec = _bad(tmp_path, name, content)
     out = tmp_path / "out" / "ruleset.json"
     out.parent.mkdir()
-    proc = run_sandprint("generate", "landlock", str(rec), "-o", str(out))
+    proc = run_cli("generate", "landlock", str(rec), "-o", str(out))
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert str(rec) in proc.stderr
@@ -109,9 +110,9 @@ def test_cli_bad_options_exit_2(tmp_path, rec_file):
     out = tmp_path / "ruleset.json"
     for args in (["--format", "yaml"], ["--read-threshold", "1"], ["--abi", "0"],
                  ["--target", "nope"]):
-        proc = run_sandprint("generate", "landlock", str(rec_file), "-o", str(out), *args)
+        proc = run_cli("generate", "landlock", str(rec_file), "-o", str(out), *args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert not out.exists()
-    proc = run_sandprint("generate", "landlock", str(rec_file), "-o",
-                         str(tmp_path / "no" / "dir" / "r.json"))
+    proc = run_cli("generate", "landlock", str(rec_file), "-o",
+                   str(tmp_path / "no" / "dir" / "r.json"))
     assert proc.returncode == 2 and "cannot write output" in proc.stderr

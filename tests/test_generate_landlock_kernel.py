@@ -19,7 +19,7 @@ import subprocess
 
 import pytest
 
-from conftest import is_root, need
+from helpers import is_root, need
 from sandprint.generators.landlock import Options, generate_ruleset, render
 from sandprint.landlock.config import loads_config
 from sandprint.recording import NetAccess, Recording

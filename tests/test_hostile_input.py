@@ -305,7 +305,7 @@ def test_huge_file_is_refused_without_reading_it_all(tmp_path, monkeypatch):
 
 # -- CLI level: exit 2, one line, no traceback, no output -----------------------------------
 
-from conftest import run_sandprint  # noqa: E402
+from helpers import run_sandprint  # noqa: E402
 
 
 def cli_nasty_files(tmp_path) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import run_sandprint
+from helpers import run_cli
 
 DATA = Path(__file__).parent / "data"
 LOCAL = {"type": "Localhost", "localhostProfile": "operator/app.json"}
@@ -24,9 +24,9 @@ def containers_of(doc):
 
 def test_patch_every_kind(tmp_path):
     out = tmp_path / "out.yaml"
-    r = run_sandprint("k8s", "patch", str(DATA / "workloads.yaml"), "--profile",
-                      "app=operator/app.json", "--profile", "setup=operator/setup.json",
-                      "-o", str(out))
+    r = run_cli("k8s", "patch", str(DATA / "workloads.yaml"), "--profile",
+                "app=operator/app.json", "--profile", "setup=operator/setup.json",
+                "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "validated against the Kubernetes schemas" in r.stderr
     assert "comments" in r.stderr                       # says what PyYAML loses
@@ -57,7 +57,7 @@ def test_patch_every_kind(tmp_path):
 ])
 def test_patch_bad_input(tmp_path, args, message):
     out = tmp_path / "out.yaml"
-    r = run_sandprint("k8s", "patch", str(DATA / "workloads.yaml"), *args, "-o", str(out))
+    r = run_cli("k8s", "patch", str(DATA / "workloads.yaml"), *args, "-o", str(out))
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert not out.exists()
 
@@ -66,14 +66,14 @@ def test_patch_invalid_manifest_fails_validation(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n"
                    "spec:\n  containers:\n  - name: app\n    image: b\n    imagePullPolicy: 3\n")
-    r = run_sandprint("k8s", "patch", str(bad), "--profile", "app=p.json", "-o",
-                      str(tmp_path / "o.yaml"))
+    r = run_cli("k8s", "patch", str(bad), "--profile", "app=p.json", "-o",
+                str(tmp_path / "o.yaml"))
     assert r.returncode == 2 and "does not validate" in r.stderr, r.stderr
     assert not (tmp_path / "o.yaml").exists()
     broken = tmp_path / "broken.yaml"
     broken.write_text("kind: Pod\nspec: [\n")
-    r = run_sandprint("k8s", "patch", str(broken), "--profile", "app=p.json", "-o",
-                      str(tmp_path / "o.yaml"))
+    r = run_cli("k8s", "patch", str(broken), "--profile", "app=p.json", "-o",
+                str(tmp_path / "o.yaml"))
     assert r.returncode == 2 and "invalid YAML at line" in r.stderr
 
 
@@ -85,12 +85,12 @@ def test_install(tmp_path):
     prof = tmp_path / "checkout-seccomp.json"
     prof.write_text(json.dumps(PROFILE))
     root = tmp_path / "kubelet" / "seccomp"
-    r = run_sandprint("k8s", "install", str(prof), "--root", str(root))
+    r = run_cli("k8s", "install", str(prof), "--root", str(root))
     assert r.returncode == 0, r.stderr
     assert json.loads((root / "checkout-seccomp.json").read_text()) == PROFILE
     assert "localhostProfile: checkout-seccomp.json" in r.stderr
-    r = run_sandprint("k8s", "install", str(prof), "--root", str(root), "--name",
-                      "operator/checkout.json")
+    r = run_cli("k8s", "install", str(prof), "--root", str(root), "--name",
+                "operator/checkout.json")
     assert r.returncode == 0 and (root / "operator" / "checkout.json").exists()
     assert not [p for p in os.listdir(root) if p.startswith(".sandprint-")]
 
@@ -99,13 +99,13 @@ def test_install_bad_input(tmp_path):
     root = tmp_path / "seccomp"
     spo = tmp_path / "sp.json"
     spo.write_text(json.dumps({"kind": "SeccompProfile", "spec": {}}))
-    r = run_sandprint("k8s", "install", str(spo), "--root", str(root))
+    r = run_cli("k8s", "install", str(spo), "--root", str(root))
     assert r.returncode == 2 and "SPO SeccompProfile" in r.stderr
     prof = tmp_path / "p.json"
     prof.write_text(json.dumps(PROFILE))
-    r = run_sandprint("k8s", "install", str(prof), "--root", str(root), "--name", "../x.json")
+    r = run_cli("k8s", "install", str(prof), "--root", str(root), "--name", "../x.json")
     assert r.returncode == 2 and "invalid Localhost profile path" in r.stderr
-    r = run_sandprint("k8s", "install", str(tmp_path / "missing.json"), "--root", str(root))
+    r = run_cli("k8s", "install", str(tmp_path / "missing.json"), "--root", str(root))
     assert r.returncode == 2 and "does not exist" in r.stderr
 
 
@@ -134,8 +134,8 @@ def test_spo_from_container_recording_validates_against_crd(tmp_path):
     src = tmp_path / "rec.json"
     src.write_text(json.dumps(rec))
     out = tmp_path / "app-sp.yaml"
-    r = run_sandprint("generate", "seccomp", str(src), "--target", "app", "--format", "spo",
-                      "--runtime", "runc", "-o", str(out))
+    r = run_cli("generate", "seccomp", str(src), "--target", "app", "--format", "spo",
+                "--runtime", "runc", "-o", str(out))
     assert r.returncode == 0, r.stderr
     crd = yaml.safe_load((Path("/work/shared/reference/spo-seccompprofile-crd.yaml")
                           if Path("/work/shared/reference").exists() else

@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from conftest import REPO, need, sandprint_env
+from helpers import REPO, need, sandprint_env
 from sandprint.errors import InputError
 from sandprint.landlock import config as C
 from sandprint.landlock import abi as A

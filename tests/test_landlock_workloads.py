@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_sandprint, sandprint_env
+from helpers import REPO, run_sandprint, sandprint_env
 
 pytestmark = pytest.mark.kernel
 

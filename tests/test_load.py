@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need
+from helpers import need
 from record_session import (Session, file_paths, make_files, map_table, scratch_dir, tracks,
                           wait_for, workload)
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import run_sandprint
+from helpers import run_cli, run_sandprint
 from sandprint.verify.judge import LandlockPolicy, judged_path
 from sandprint.landlock.config import resolve
 from sandprint.landlock.ops import diff_rulesets, merge_rulesets
@@ -190,14 +190,14 @@ def test_cli_diff_and_merge(tmp_path):
                                        "architectures": [ARCH],
                                        "syscalls": [{"names": ["read", "write"],
                                                      "action": "SCMP_ACT_ALLOW"}]})
-    same = run_sandprint("diff", p1, p1)
+    same = run_cli("diff", p1, p1)
     assert same.returncode == 0 and same.stdout == ""
-    differ = run_sandprint("diff", p1, p2)
+    differ = run_cli("diff", p1, p2)
     assert differ.returncode == 1 and "+ syscall write" in differ.stdout
     out = tmp_path / "merged.yaml"
-    run_sandprint("merge", p1, p2, "-o", str(out), check=True)
+    run_cli("merge", p1, p2, "-o", str(out), check=True)
     assert "kind: SeccompProfile" in out.read_text()
-    assert run_sandprint("diff", str(out), p2).returncode == 0   # SPO and OCI: same meaning
+    assert run_cli("diff", str(out), p2).returncode == 0   # SPO and OCI: same meaning
 
 
 BAD_INPUTS = {
@@ -233,7 +233,7 @@ def test_bad_input_every_command(tmp_path, name):
     runs.append(("check", flag, bad, "--report", str(report), "--", "/bin/true"))
     before = (tmp_path / name).read_text()
     for args in runs:
-        proc = run_sandprint(*args)
+        proc = run_cli(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stderr.startswith("sandprint: error: ") and name in proc.stderr, \
             (args, proc.stderr)
@@ -249,12 +249,12 @@ def test_mixed_kinds_and_missing_output_dir(tmp_path):
                                                       "action": "SCMP_ACT_ALLOW"}]})
     rules = _write(tmp_path / "r.json", {"abi": 4, "pathBeneath": [
         {"allowedAccess": ["read_file"], "parent": ["/etc"]}]})
-    proc = run_sandprint("merge", prof, rules, "-o", str(tmp_path / "m.json"))
+    proc = run_cli("merge", prof, rules, "-o", str(tmp_path / "m.json"))
     assert proc.returncode == 2 and "is a landlock ruleset" in proc.stderr
     assert not (tmp_path / "m.json").exists()
-    proc = run_sandprint("diff", prof, rules)
+    proc = run_cli("diff", prof, rules)
     assert proc.returncode == 2
-    proc = run_sandprint("merge", prof, prof, "-o", str(tmp_path / "no" / "m.json"))
+    proc = run_cli("merge", prof, prof, "-o", str(tmp_path / "no" / "m.json"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     proc = run_sandprint("verify", "--seccomp", prof, "--report",
                          str(tmp_path / "no" / "r.json"), "--", "/bin/true")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need, sandprint_env
+from helpers import need, sandprint_env
 
 REPO = Path(__file__).resolve().parent.parent
 

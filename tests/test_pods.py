@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import need, run_sandprint, sandprint_env, wait_attached
+from helpers import need, run_sandprint, sandprint_env, wait_attached
 
 NODE = "node-a"
 

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from conftest import run_sandprint, sandprint_env
+from helpers import run_sandprint, sandprint_env
 from sandprint.recording import Recording
 from sandprint.syscalls import native_arch
 

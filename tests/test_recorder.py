@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, bpf_ids, need, owned_bpf_ids, run_sandprint, sandprint_env
+from helpers import REPO, bpf_ids, need, owned_bpf_ids, run_sandprint, sandprint_env
 
 pytestmark = pytest.mark.kernel
 

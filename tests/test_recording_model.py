@@ -7,7 +7,7 @@ import pytest
 from sandprint.errors import InputError
 from sandprint.recording import NetAccess, Recording, merge
 
-from conftest import run_sandprint
+from helpers import run_cli
 
 
 def make(syscalls, files=(), arch="SCMP_ARCH_X86_64", lost=0, name="main"):
@@ -71,7 +71,7 @@ def test_bad_recordings_are_refused_with_one_line(tmp_path, case):
         Recording.load(str(p))
     assert str(p) in str(e.value)
     out = tmp_path / "merged.json"
-    proc = run_sandprint("merge", str(p), "-o", str(out))
+    proc = run_cli("merge", str(p), "-o", str(out))
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -79,6 +79,6 @@ def test_bad_recordings_are_refused_with_one_line(tmp_path, case):
 
 
 def test_missing_recording(tmp_path):
-    proc = run_sandprint("merge", str(tmp_path / "nope.json"), "-o", str(tmp_path / "o.json"))
+    proc = run_cli("merge", str(tmp_path / "nope.json"), "-o", str(tmp_path / "o.json"))
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr

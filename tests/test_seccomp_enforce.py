@@ -17,7 +17,7 @@ from sandprint.generators import baseline, seccomp
 from sandprint.seccomp import formats
 from sandprint.syscalls import native_arch
 
-from conftest import REPO, need, run_sandprint, sandprint_env
+from helpers import REPO, need, run_sandprint, sandprint_env
 
 pytestmark = pytest.mark.kernel
 

@@ -18,37 +18,10 @@ from sandprint.generators import baseline, seccomp
 from sandprint.seccomp import formats
 from sandprint.generators.runtime_syscalls import (DATA_FILE, runtime_syscalls,
                                                    version_in_range)
-from sandprint.recording import Recording
 from sandprint.seccomp.profile import profile_from_data
 from sandprint.syscalls import all_syscalls, companion_arches, native_arch, syscall_number
 
-from conftest import REPO, run_sandprint
-
-ARCH = native_arch()
-REFERENCE = REPO.parent / "shared" / "reference"
-CRD = REFERENCE / "spo-seccompprofile-crd.yaml"
-DOCKER = REFERENCE / "docker-default-seccomp.json"
-
-
-def make_recording(targets: dict[str, list[str]], arch: str = ARCH) -> Recording:
-    rec = Recording.new({"type": "command", "argv": ["test"]}, arch=arch)
-    for name, calls in targets.items():
-        t = rec.target(name)
-        for c in calls:
-            t.add_syscall(c, 3)
-    return rec
-
-
-BASIC = ["read", "write", "openat", "close", "execve", "exit_group", "mmap", "brk"]
-
-
-def spo_schema() -> dict:
-    crd = yaml.safe_load(CRD.read_text())
-    for version in crd["spec"]["versions"]:
-        if version["name"] == "v1":
-            return version["schema"]["openAPIV3Schema"]
-    raise AssertionError("no v1 in the SeccompProfile CRD")
-
+from helpers import ARCH, BASIC, DOCKER, make_recording, run_cli, spo_schema
 
 # -- OCI ---------------------------------------------------------------------------------------
 
@@ -381,7 +354,7 @@ def test_generate_bad_recording(tmp_path, case):
     path = _bad_recordings(inputs)[case]
     outdir = tmp_path / "out"
     outdir.mkdir()
-    proc = run_sandprint("generate", "seccomp", str(path), "-o", str(outdir / "p.json"))
+    proc = run_cli("generate", "seccomp", str(path), "-o", str(outdir / "p.json"))
     _assert_one_line_error(proc)
     assert list(outdir.iterdir()) == []          # no partial output, no temporary file
 
@@ -393,7 +366,7 @@ def test_generate_bad_options_leave_no_file(tmp_path):
     out.mkdir()
     for extra in (["--target", "nope"], ["--format", "spo", "--default-action", "enosys"],
                   ["--format", "spo", "--name", "UPPER"]):
-        proc = run_sandprint("generate", "seccomp", str(rec), "-o", str(out / "p"), *extra)
+        proc = run_cli("generate", "seccomp", str(rec), "-o", str(out / "p"), *extra)
         _assert_one_line_error(proc)
     assert list(out.iterdir()) == []
 
@@ -401,8 +374,8 @@ def test_generate_bad_options_leave_no_file(tmp_path):
 def test_generate_cli_writes_and_summarises(tmp_path):
     rec = tmp_path / "rec.json"
     make_recording({"main": BASIC}).save(str(rec))
-    proc = run_sandprint("generate", "seccomp", str(rec), "-o", str(tmp_path / "p.yaml"),
-                         "--format", "spo", "--runtime", "crun", check=True)
+    proc = run_cli("generate", "seccomp", str(rec), "-o", str(tmp_path / "p.yaml"),
+                   "--format", "spo", "--runtime", "crun", check=True)
     assert "wrote spo seccomp profile" in proc.stderr
     assert "crun" in proc.stderr
     jsonschema.validate(yaml.safe_load((tmp_path / "p.yaml").read_text()), spo_schema())

@@ -12,7 +12,7 @@ from sandprint.generators import seccomp
 from sandprint.recording import Recording
 from sandprint.syscalls import native_arch
 
-from conftest import need
+from helpers import need
 
 pytestmark = pytest.mark.podman
 

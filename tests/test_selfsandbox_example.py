@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, need, sandprint_env
+from helpers import REPO, need, sandprint_env
 
 pytestmark = pytest.mark.kernel
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import need, run_sandprint
+from helpers import need, run_sandprint
 
 pytestmark = pytest.mark.kernel
 
@@ -31,7 +31,7 @@ REMOVED_SYSCALL = "getpriority"
 @pytest.fixture(scope="module")
 def world(request):
     """A data tree, a plan, its recording, and the generated profile and ruleset."""
-    from conftest import have_bcc, is_root
+    from helpers import have_bcc, is_root
 
     need(is_root() and have_bcc() and os.path.exists("/sys/kernel/tracing/events/raw_syscalls"),
          "needs root, bcc and tracefs")

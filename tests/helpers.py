@@ -1,0 +1,254 @@
+"""Helpers shared by the test modules (import them from here: ``from helpers import ...``).
+
+The kernel and podman markers, strict mode and the fixtures stay in conftest.py, which takes
+its helpers from this module. Running the CLI: :func:`run_cli` in-process through click's
+CliRunner for commands that need no kernel, :func:`run_sandprint` as a subprocess for those
+that do (a recorder, a sandbox applied to the process, signals).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from sandprint.recording import NetAccess, Recording
+from sandprint.syscalls import native_arch
+
+REPO = Path(__file__).resolve().parent.parent
+STRICT = os.environ.get("SANDPRINT_STRICT") == "1"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip (or, in strict mode, fail) when a real component is missing."""
+    if not condition:
+        if STRICT:
+            pytest.fail(f"required component missing in strict mode: {reason}")
+        pytest.skip(reason)
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def have_bcc() -> bool:
+    try:
+        import bcc  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def sandprint_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_sandprint(*args: str, check: bool = False, timeout: float = 300, **kw
+                  ) -> subprocess.CompletedProcess:
+    """Run the sandprint CLI of this checkout as a subprocess, capturing its output."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    proc = subprocess.run([sys.executable, "-m", "sandprint", *args], env=sandprint_env(),
+                          timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"sandprint {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+def run_cli(*args: str, check: bool = False, input: str | None = None
+            ) -> subprocess.CompletedProcess:
+    """Run the sandprint CLI in this process (click's CliRunner), for commands that need no
+    kernel; the result reads like :func:`run_sandprint`'s (returncode, stdout, stderr)."""
+    from sandprint.cli import main
+
+    try:
+        runner = CliRunner(mix_stderr=False)     # click 8.1: keep stderr apart
+    except TypeError:
+        runner = CliRunner()                     # click 8.2+: always apart
+    result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
+    proc = subprocess.CompletedProcess(["sandprint", *args], result.exit_code, result.stdout,
+                                       result.stderr)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"sandprint {' '.join(args)} exited {proc.returncode}\n"
+                             f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc
+
+
+# -- helpers of the kernel tests -------------------------------------------------------
+
+def bpf_ids(kind: str) -> set[int]:
+    """IDs of every loaded BPF program (``prog``) or map (``map``), from bpftool."""
+    need(shutil.which("bpftool") is not None, "bpftool not installed")
+    out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True,
+                         check=True).stdout
+    return {p["id"] for p in json.loads(out)}
+
+
+def owned_bpf_ids(pid: int) -> tuple[set[int], set[int]]:
+    """(program ids, map ids) the process holds file descriptors to."""
+    progs, maps = set(), set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            text = Path(f"/proc/{pid}/fdinfo/{fd}").read_text()
+        except OSError:
+            continue
+        for key, ids in (("prog_id", progs), ("map_id", maps)):
+            m = re.search(rf"^{key}:\s*(\d+)", text, re.M)
+            if m:
+                ids.add(int(m.group(1)))
+    return progs, maps
+
+
+def wait_attached(proc, timeout: float = 120) -> None:
+    """Wait for the recorder's "attached" line on stderr (its BPF programs are loaded)."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "attached" in line:
+                return
+    proc.kill()
+    raise AssertionError("recorder never attached:\n" + "".join(seen))
+
+
+# -- recordings and schemas of the seccomp tests ------------------------------------------------
+
+ARCH = native_arch()
+REFERENCE = REPO.parent / "shared" / "reference"
+CRD = REFERENCE / "spo-seccompprofile-crd.yaml"
+DOCKER = REFERENCE / "docker-default-seccomp.json"
+
+
+def make_recording(targets: dict[str, list[str]], arch: str = ARCH) -> Recording:
+    rec = Recording.new({"type": "command", "argv": ["test"]}, arch=arch)
+    for name, calls in targets.items():
+        t = rec.target(name)
+        for c in calls:
+            t.add_syscall(c, 3)
+    return rec
+
+
+BASIC = ["read", "write", "openat", "close", "execve", "exit_group", "mmap", "brk"]
+
+
+def spo_schema() -> dict:
+    crd = yaml.safe_load(CRD.read_text())
+    for version in crd["spec"]["versions"]:
+        if version["name"] == "v1":
+            return version["schema"]["openAPIV3Schema"]
+    raise AssertionError("no v1 in the SeccompProfile CRD")
+
+
+# -- recordings of the Landlock generator tests -------------------------------------------------
+
+PY = "/usr/lib/python3.11"
+
+
+def landlock_schema() -> dict:
+    """Upstream's landlockconfig JSON schema."""
+    from sandprint.landlock.config import schema_path
+
+    return json.loads(Path(schema_path()).read_text())
+
+
+def new_recording(abi: int | None = 7) -> Recording:
+    rec = Recording.new({"type": "command", "command": ["test"]}, arch="SCMP_ARCH_X86_64",
+                        landlock_abi=abi)
+    rec.target("main").processes = 1
+    return rec
+
+
+def add_runtime(t, pid: int = 4242) -> None:
+    """What any dynamically linked Python process touches while starting."""
+    t.add_file("/usr/bin/python3.11", {"execute", "read_file"}, kind="file")
+    t.add_file("/lib64/ld-linux-x86-64.so.2", {"execute", "read_file"}, kind="file")
+    t.add_file("/etc/ld.so.cache", {"read_file"}, kind="file")
+    t.add_file("/lib/x86_64-linux-gnu/libc.so.6", {"execute", "read_file"}, kind="file")
+    t.add_file("/lib/x86_64-linux-gnu/libm.so.6", {"execute", "read_file"}, kind="file")
+    for mod in ("os.py", "abc.py", "codecs.py", "io.py", "stat.py", "posixpath.py",
+                "genericpath.py", "tempfile.py", "random.py", "shutil.py", "json/__init__.py",
+                "json/decoder.py", "encodings/__init__.py", "encodings/utf_8.py"):
+        t.add_file(f"{PY}/{mod}", {"read_file"}, kind="file")
+    t.add_file(PY, {"read_dir"}, kind="dir")
+    t.add_file(f"{PY}/lib-dynload/_json.cpython-311-x86_64-linux-gnu.so",
+               {"execute", "read_file"}, kind="file")
+    t.add_file(f"/proc/{pid}/maps", {"read_file"}, kind="file")
+    t.add_file(f"/proc/{pid}/fd", {"read_dir"}, kind="dir")
+    t.add_file("/dev/null", {"read_file", "write_file"}, kind="char")
+    t.add_file("/dev/urandom", {"read_file"}, kind="char")
+    t.add_file("/dev/pts/3", {"read_file", "write_file", "ioctl_dev"}, kind="char")
+
+
+def python_tempfile_recording() -> Recording:
+    """python3 script.py: reads the stdlib and /etc/passwd, writes a temp file, lists /."""
+    rec = new_recording()
+    t = rec.target("main")
+    add_runtime(t)
+    t.add_file("/etc/passwd", {"read_file"}, kind="file")
+    t.add_file("/etc/nsswitch.conf", {"read_file"}, kind="file")
+    t.add_file("/", {"read_dir"}, kind="dir")
+    t.add_file("/tmp", {"make_reg", "remove_file", "read_dir"}, kind="dir")
+    t.add_file("/tmp/tmpq8w2_x3f", {"write_file", "read_file"}, kind="file")
+    t.add_file("/root", {"make_reg"}, kind="dir")
+    t.add_file("/root/.python_history", {"read_file", "write_file"}, kind="file")
+    return rec
+
+
+def output_dir_recording() -> Recording:
+    """A tool reading its inputs under a project and writing into an output directory."""
+    rec = new_recording()
+    t = rec.target("main")
+    add_runtime(t)
+    proj = "/home/alice/project"
+    for i in range(7):
+        t.add_file(f"{proj}/data/part{i}.csv", {"read_file"}, kind="file")
+    t.add_file(f"{proj}/data", {"read_dir"}, kind="dir")
+    t.add_file(f"{proj}/tool.ini", {"read_file"}, kind="file")
+    t.add_file("/home/alice/.config/tool/settings.ini", {"read_file"}, kind="file")
+    t.add_file(f"{proj}/report.txt", {"write_file", "truncate"}, kind="file")
+    t.add_file(f"{proj}/out", {"make_reg", "make_dir"}, kind="dir")
+    for name in ("a.json", "b.json"):
+        t.add_file(f"{proj}/out/{name}", {"write_file"}, kind="file")
+    t.add_file(f"{proj}/out/cache", {"make_reg", "remove_file"}, kind="dir")
+    t.add_file(f"{proj}/out/cache/x.tmp", {"write_file", "read_file"}, kind="file")
+    return rec
+
+
+def server_recording() -> Recording:
+    rec = new_recording()
+    t = rec.target("main")
+    add_runtime(t)
+    t.add_file("/srv/site/index.html", {"read_file"}, kind="file")
+    t.add_net(NetAccess("bind", "tcp", "inet", 8080))
+    t.add_net(NetAccess("listen", "tcp", "inet", 8080))
+    t.add_net(NetAccess("connect", "tcp", "inet6", 5432))
+    t.add_net(NetAccess("connect", "udp", "inet", 53))
+    return rec
+
+
+def rules_of(config: dict) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for rule in config.get("pathBeneath", []):
+        for p in rule["parent"]:
+            out.setdefault(p, set()).update(rule["allowedAccess"])
+    return out
+
+
