@@ -74,7 +74,7 @@ ESSENTIAL = {
 
 def check_essentials(names: set[str], default_action: str, where: str) -> None:
     """Refuse a blocking profile that leaves out execve or exit_group, saying why."""
-    if default_action == "log":
+    if not blocks(default_action):
         return
     missing = [n for n in ESSENTIAL if n not in names]
     if missing:
@@ -93,7 +93,7 @@ def add_thread_exit(names: set[str], arch: str, default_action: str) -> set[str]
     never happens in a recording (the process's exit_group ends it first), and a thread whose
     exit a filter refuses does not end: glibc retries it forever, spinning. Returns what was
     added."""
-    if default_action == "log" or not names & {"clone", "clone3"} or "exit" in names \
+    if not blocks(default_action) or not names & {"clone", "clone3"} or "exit" in names \
             or syscall_number(arch, "exit") is None:
         return set()
     names.add("exit")
@@ -122,6 +122,12 @@ _DEFAULTS = {"errno": (Action.ERRNO, EPERM), "enosys": (Action.ERRNO, ENOSYS),
              "kill": (Action.KILL_PROCESS, None), "log": (Action.LOG, None)}
 
 
+def blocks(default_action: str) -> bool:
+    """Whether the profile a --default-action name makes stops the calls it does not allow
+    (every name but ``log``)."""
+    return _DEFAULTS.get(default_action, (Action.ERRNO, None))[0].blocks
+
+
 def default_action_fields(default_action: str) -> dict[str, Any]:
     if default_action in _DEFAULTS:
         action, errno_ret = _DEFAULTS[default_action]
@@ -141,7 +147,7 @@ def restricts_clone(names: Iterable[str], default_action: str) -> bool:
     threads with may not either (otherwise clone(CLONE_NEWUSER) walks around the unshare the
     profile denies). A logging profile blocks nothing and is left alone."""
     names = set(names)
-    return (bool(names & {"clone", "clone3"}) and default_action != "log"
+    return (bool(names & {"clone", "clone3"}) and blocks(default_action)
             and not names & set(NAMESPACE_SYSCALLS))
 
 

@@ -31,16 +31,11 @@ FS_RINGBUF_PAGES = 8192
 
 
 def landlock_abi() -> int | None:
-    """The Landlock ABI version of the running kernel (None when Landlock is unavailable)."""
-    import ctypes.util
+    """The Landlock ABI version of the running kernel (None when Landlock is unavailable),
+    as the Landlock home probes it."""
+    from ..landlock.abi import kernel_abi
 
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        nr = {"x86_64": 444, "aarch64": 444}.get(os.uname().machine, 444)
-        res = libc.syscall(nr, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # VERSION flag
-        return res if res > 0 else None
-    except OSError:
-        return None
+    return kernel_abi() or None
 
 
 class Recorder:

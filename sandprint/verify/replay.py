@@ -216,7 +216,7 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
         answered: dict[str, int] = {}
         if profile is not None:
             by_design = profile.enosys_by_design()
-            if complain or profile.default_action in ("SCMP_ACT_LOG", "SCMP_ACT_ALLOW"):
+            if complain or profile.default_action.passes:
                 who = _by_syscall(attribution, False, arch)
                 for t in rec.targets:
                     for name in by_design.keys() & t.syscalls.keys():
