@@ -80,7 +80,6 @@ def record_container(name_or_id: str, *, duration: float | None = None,
         if not meta.get("startedBeforeRecorder"):
             log(f"sandprint: attached; waiting for container {name_or_id} to start")
         poller = Poller(lambda: podman_inspect(name_or_id))
-        poller.start()
         started_wait = time.monotonic()
         announced = False
 
@@ -116,11 +115,8 @@ def record_container(name_or_id: str, *, duration: float | None = None,
                                  f"{wait_timeout:g} s", source="--container")
             return None
 
-        try:
-            with Session(recorder, duration) as session:
-                reason = session.run(step)
-        finally:
-            poller.stop()
+        with Session(recorder, duration, poller=poller) as session:
+            reason = session.run(step)
         info = wanted["info"]
         if info is not None:
             meta["id"] = info.id

@@ -180,7 +180,6 @@ def record_pod(ref: str, *, container_name: str | None = None, duration: float |
         watch.scan()
         log(f"sandprint: attached; recording pod {namespace}/{name} (uid {uid}) on {here}")
         poller = Poller(lambda: api.read(namespace, name), interval=1.0)
-        poller.start()
         t0 = time.monotonic()
         last_scan = 0.0
         current = pod
@@ -224,11 +223,8 @@ def record_pod(ref: str, *, container_name: str | None = None, duration: float |
                 return f"pod {current.phase.lower()}"
             return None
 
-        try:
-            with Session(recorder, duration) as session:
-                reason = session.run(step)
-        finally:
-            poller.stop()
+        with Session(recorder, duration, poller=poller) as session:
+            reason = session.run(step)
         rec = watch.finish(stopReason=reason, exitStatus=None)
         rec.metadata["target"] = meta
         return rec

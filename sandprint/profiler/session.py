@@ -94,18 +94,33 @@ class Session:
     its start to its end (so the work after the loop, terminating a command or draining the
     ring buffer, is not cut short either)."""
 
-    def __init__(self, recorder: Recorder, duration: float | None = None):
+    def __init__(self, recorder: Recorder, duration: float | None = None, *,
+                 poller: Poller | None = None):
         self.recorder = recorder
         self.duration = duration
         self.deadline: float | None = None
+        self.poller = poller       # asks a runtime or API server in the background meanwhile
         self._signals = StopSignals()
 
     def __enter__(self) -> "Session":
-        self._signals.__enter__()
+        if self.poller is not None:
+            self.poller.start()
+        try:
+            self._signals.__enter__()
+        except BaseException:
+            self._stop_poller()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
-        self._signals.__exit__(*exc)
+        try:
+            self._signals.__exit__(*exc)
+        finally:
+            self._stop_poller()
+
+    def _stop_poller(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
 
     @property
     def signum(self) -> int | None:

@@ -197,6 +197,21 @@ def _int(v: Any, source: str, fld: str, lo: int, hi: int, what: str) -> int:
     return v
 
 
+def _action(value: Any, errno_ret: Any, source: str, fld: str, errno_fld: str
+            ) -> tuple[Action, int | None]:
+    """An action and its errno, checked: the one place a profile's action is parsed."""
+    if value not in ACTIONS:
+        extra = " (needs a notify listener)" if value == "SCMP_ACT_NOTIFY" else ""
+        _fail(source, fld, f"unknown action {value!r}{extra}", "one of " + ", ".join(ACTIONS))
+    action = Action(value)
+    if errno_ret is not None:
+        _int(errno_ret, source, errno_fld, 0, 4096, "an errno 0..4095")
+        if not action.takes_errno:
+            _fail(source, errno_fld, f"given with {action}",
+                  "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
+    return action, errno_ret
+
+
 def _parse_text(text: str, source: str) -> Any:
     stripped = text.lstrip()
     if stripped.startswith("{") or stripped.startswith("["):
@@ -259,16 +274,8 @@ def _parse_body(body: dict[str, Any], source: str, prefix: str, fmt: str,
     default = body.get("defaultAction")
     if default is None:
         _fail(source, f"{p}defaultAction", "missing", "one of " + ", ".join(ACTIONS))
-    if default not in ACTIONS:
-        extra = " (needs a notify listener)" if default == "SCMP_ACT_NOTIFY" else ""
-        _fail(source, f"{p}defaultAction", f"unknown action {default!r}{extra}",
-              "one of " + ", ".join(ACTIONS))
-    default_errno = body.get("defaultErrnoRet")
-    if default_errno is not None:
-        _int(default_errno, source, f"{p}defaultErrnoRet", 0, 4096, "an errno 0..4095")
-        if not Action(default).takes_errno:
-            _fail(source, f"{p}defaultErrnoRet", f"given with {default}",
-                  "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
+    default, default_errno = _action(default, body.get("defaultErrnoRet"), source,
+                                     f"{p}defaultAction", f"{p}defaultErrnoRet")
 
     arches = body.get("architectures")
     if arches is None:
@@ -323,17 +330,8 @@ def _parse_body(body: dict[str, Any], source: str, prefix: str, fmt: str,
             if not any(syscall_number(a, n) is not None for a in resolved):
                 _fail(source, f"{w}.names[{j}]", f"unknown syscall {n!r}",
                       f"a syscall name libseccomp knows on {', '.join(resolved)}")
-        action = sd.get("action")
-        if action not in ACTIONS:
-            extra = " (needs a notify listener)" if action == "SCMP_ACT_NOTIFY" else ""
-            _fail(source, f"{w}.action", f"unknown action {action!r}{extra}",
-                  "one of " + ", ".join(ACTIONS))
-        errno_ret = sd.get("errnoRet")
-        if errno_ret is not None:
-            _int(errno_ret, source, f"{w}.errnoRet", 0, 4096, "an errno 0..4095")
-            if not Action(action).takes_errno:
-                _fail(source, f"{w}.errnoRet", f"given with {action}",
-                      "only with SCMP_ACT_ERRNO or SCMP_ACT_TRACE")
+        action, errno_ret = _action(sd.get("action"), sd.get("errnoRet"), source,
+                                    f"{w}.action", f"{w}.errnoRet")
         args_in = sd.get("args") or []
         if not isinstance(args_in, list) or len(args_in) > 6:
             _fail(source, f"{w}.args", "invalid", "a list of at most 6 conditions")
@@ -351,7 +349,7 @@ def _parse_body(body: dict[str, Any], source: str, prefix: str, fmt: str,
             value_two = _int(ad.get("valueTwo", 0), source, f"{aw}.valueTwo", 0, U64,
                              "a 64-bit unsigned")
             args.append(ArgCondition(idx, op, value, value_two))
-        rules.append(SyscallRule(tuple(names), Action(action), errno_ret, tuple(args)))
-    return SeccompProfile(default_action=Action(default), default_errno_ret=default_errno,
+        rules.append(SyscallRule(tuple(names), action, errno_ret, tuple(args)))
+    return SeccompProfile(default_action=default, default_errno_ret=default_errno,
                           architectures=resolved, rules=rules, flags=list(flags),
                           source=source, format=ProfileFormat(fmt), name=name)
