@@ -11,32 +11,32 @@ no_new_privs, restrict) or refuses. Tests check the plan on every ABI without a 
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..errors import InputError
+from ..choices import Choice
 from . import abi as A
 from . import rights as R
 
 
-class CompatLevel(str, enum.Enum):
+class CompatLevel(Choice):
     """What to do when the kernel cannot enforce the whole ruleset (see the ruleset module)."""
 
     BEST_EFFORT = "best-effort"   # drop what cannot be enforced, enforce the rest, report it
     SOFT = "soft"                 # apply nothing rather than a partial sandbox; no exception
     HARD = "hard"                 # raise CompatibilityError
 
-    __str__ = str.__str__
-    __format__ = str.__format__
+    @classmethod
+    def parse(cls, value, field: str = "compat") -> "CompatLevel":
+        return super().parse(value, field)
 
     @classmethod
-    def parse(cls, value: str) -> "CompatLevel":
-        try:
-            return cls(value)
-        except ValueError:
-            raise InputError(f"unknown compatibility level {value!r}", field="compat",
-                             expected=" or ".join(c.value for c in cls)) from None
+    def noun(cls) -> str:
+        return "compatibility level"
+
+    @classmethod
+    def expected(cls) -> str:
+        return " or ".join(c.value for c in cls)
 
 
 COMPAT_LEVELS = tuple(c.value for c in CompatLevel)

@@ -28,7 +28,6 @@ path with a warning and refuses (InputError) an unmarked one. Use :func:`mark_ma
 
 from __future__ import annotations
 
-import enum
 import itertools
 import json
 import os
@@ -36,6 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from ..choices import Choice
 from ..errors import InputError
 from ..fileio import read_text, write_atomic
 from . import rights as R
@@ -76,7 +76,7 @@ class _DuplicateKey(Exception):
     pass
 
 
-class RulesetFormat(str, enum.Enum):
+class RulesetFormat(Choice):
     """How a landlockconfig document is spelled: ``json`` (camelCase) or ``toml`` (snake_case).
 
     The one place that says which format a name, an output's extension or a file's
@@ -85,16 +85,9 @@ class RulesetFormat(str, enum.Enum):
     JSON = "json"
     TOML = "toml"
 
-    __str__ = str.__str__
-    __format__ = str.__format__
-
     @classmethod
-    def parse(cls, name: str, field: str = "--format") -> "RulesetFormat":
-        try:
-            return cls(name)
-        except ValueError:
-            raise InputError(f"unknown format {name!r}", field=field,
-                             expected=" or ".join(f.value for f in cls)) from None
+    def expected(cls) -> str:
+        return " or ".join(f.value for f in cls)
 
     @classmethod
     def of_output(cls, path: str) -> "RulesetFormat":

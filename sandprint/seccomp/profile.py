@@ -8,17 +8,16 @@ such as ``_llseek`` on x86, is fine: libseccomp resolves names per architecture)
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..choices import Choice
 from ..errors import InputError
 from ..fileio import load_yaml_all, parse_json, read_text
 from ..syscalls import KNOWN_ARCHES, all_syscalls, native_arch, syscall_number
 
 
-
-class Action(str, enum.Enum):
+class Action(Choice):
     """A seccomp action as profiles spell it; parsed once, when a profile is read.
 
     A member is also the string it stands for (``Action.ALLOW == "SCMP_ACT_ALLOW"``), so
@@ -32,9 +31,6 @@ class Action(str, enum.Enum):
     TRAP = "SCMP_ACT_TRAP"
     LOG = "SCMP_ACT_LOG"
     TRACE = "SCMP_ACT_TRACE"
-
-    __str__ = str.__str__
-    __format__ = str.__format__
 
     @property
     def passes(self) -> bool:
@@ -55,28 +51,19 @@ class Action(str, enum.Enum):
 ACTIONS = tuple(a.value for a in Action)
 
 
-class ProfileFormat(str, enum.Enum):
+class ProfileFormat(Choice):
     """How a seccomp profile is written: ``oci`` JSON, ``spo`` YAML, ``systemd`` drop-in."""
 
     OCI = "oci"
     SPO = "spo"
     SYSTEMD = "systemd"
 
-    __str__ = str.__str__
-    __format__ = str.__format__
-
-    @classmethod
-    def parse(cls, name: str, field: str = "--format") -> "ProfileFormat":
-        try:
-            return cls(name)
-        except ValueError:
-            raise InputError(f"unknown format {name!r}", field=field,
-                             expected=", ".join(f.value for f in cls)) from None
-
     @classmethod
     def of_output(cls, path: str) -> "ProfileFormat":
         """The format an output file's name asks for: SPO for ``.yaml``/``.yml``, else OCI."""
         return cls.SPO if path.lower().endswith((".yaml", ".yml")) else cls.OCI
+
+
 OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
              "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")
 SPO_GROUP = "security-profiles-operator.x-k8s.io"
