@@ -16,6 +16,7 @@ from typing import Any, Callable
 from ..syscalls import native_arch, syscall_name
 from . import bpf_loader as L
 from . import fs_events as FE
+from . import parts as P
 from .fsmodel import FsModel
 from ..recording import Recording, Target, utcnow
 from .targets import is_process, is_running
@@ -53,36 +54,30 @@ class Recorder:
                  attribute: bool = False, containers: bool = False,
                  regular_tracepoint: bool = False):
         self.arch = arch or native_arch()
-        # Order matters: the raw sys_enter program (syscalls.bpf.c) calls into files.bpf.c,
-        # and the raw sys_exit program (exits.bpf.c) into both.
-        parts = ["tasks.bpf.c"]
+        # which parts (parts.py: their .bpf.c files, events and maps, in compile order)
+        self.parts = P.select(files=files, count_exits=count_exits, containers=containers)
         # sys_enter on the raw tracepoint, arguments read at offsets from BTF; or on the
         # regular one, which passes them itself (asked for, or BTF cannot place them)
         defines: dict[str, int] = {} if regular_tracepoint else \
             L.syscall_args_defines(self.arch)
         self.sys_enter = "raw" if "RAW_SYSCALL_ARGS" in defines else "tracepoint"
         if files:   # file, network and signal accesses (fs_events.py, fsmodel.py)
-            parts += ["files.bpf.c", "net.bpf.c"]
             defines.update(FE.defines(self.arch))
             defines["RINGBUF_PAGES"] = FS_RINGBUF_PAGES
             defines["RECORD_FILES"] = 1
             if not count_exits:
                 defines.update(FE.exit_defines(self.arch))
-        parts.append("syscalls.bpf.c")
         if count_exits:
             defines["COUNT_EXITS"] = 1
         if attribute:   # per-process syscall counts, so verify can name who made a call
             defines["ATTRIBUTE"] = 1
         self.attributing = attribute
         self.exe: dict[int, str] = {}         # tgid -> what it executed last (attribution)
-        if files or count_exits:
-            parts.append("exits.bpf.c")
         if containers:
             # container mode: cgroup id -> target map, new-cgroup events (containers.py)
-            parts.append("containers.bpf.c")
             defines.update(L.container_defines())
         self.count_exits = count_exits
-        self.bpf = L.load(parts, self.arch, defines)
+        self.bpf = L.load(P.sources(self.parts), self.arch, defines)
         self._cgroup_targets = self.bpf["cgroup_targets"] if containers else None
         self.on_cgroup_mkdir: Callable[[int, str], None] | None = None
         self.fs: FsModel | None = None

@@ -1,0 +1,136 @@
+"""The recorder's parts and the contract between each BPF program and its Python side.
+
+Each part owns its ``bpf/*.bpf.c`` files, the events it sends on the ``events`` ring buffer
+(type number, C struct, the ctypes layout user space reads it with) and the maps user space
+reads by name; ``after`` names the parts whose C functions it calls, so they are compiled
+before it. This table is the one place the C and the Python are tied together:
+``tests/test_recorder_contract.py`` checks it against the C source (event numbers, struct
+fields and sizes, map declarations, which file calls which), without a kernel.
+
+The parts: ``tasks`` (forks, execs, exits of the followed tree), ``files`` (file, network and
+signal accesses; ``fs_events.py`` and ``fsmodel.py`` on the Python side), ``syscalls`` (the
+sys_enter counts, and per-process attribution), ``exits`` (sys_exit: the calls a seccomp
+filter refused, and the results of file syscalls), ``containers`` (new cgroups, for container
+and pod targets). ``common.bpf.h`` (the tracked-task map, the counters, the ring buffer) goes
+before all of them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from typing import Iterable
+
+from . import bpf_loader as L
+from . import fs_events as FE
+
+COMMON_HEADER = "common.bpf.h"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One kind of ring-buffer event: ``const`` = ``type`` in the C, ``struct`` sent,
+    read in Python with ``layout`` (whose fields are the struct's first fields: a part may
+    keep a tail that is not sent)."""
+
+    type: int
+    const: str
+    struct: str
+    layout: type
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    sources: tuple[str, ...]
+    after: tuple[str, ...] = ()         # parts whose functions this part's C calls
+    events: tuple[Event, ...] = ()
+    maps: tuple[str, ...] = ()          # maps user space reads by name
+    constants: tuple[tuple[str, int], ...] = ()   # C constants Python mirrors: (C name, value)
+
+
+# The shared header's side of the contract (every part includes it).
+COMMON = Part(
+    "common", (COMMON_HEADER,),
+    maps=("tracked", "stats", "events", "cgroup_targets"),
+    constants=(("TASK_PENDING_EXEC", L.TASK_PENDING_EXEC),
+               ("TASK_IN_CONTAINER", L.TASK_IN_CONTAINER),
+               ("TASK_HOST_PIDNS", L.TASK_HOST_PIDNS), ("TASK_TRACKED", L.TASK_TRACKED),
+               ("TASK_FS_INFLIGHT", L.TASK_FS_INFLIGHT),
+               ("STAT_LOST_EVENTS", L.STAT_LOST_EVENTS), ("STAT_TRACK_FULL", L.STAT_TRACK_FULL),
+               ("STAT_FORKS", L.STAT_FORKS), ("STAT_EXECS", L.STAT_EXECS)))
+# structs of the header that user space reads: (C struct, ctypes layout)
+COMMON_STRUCTS = (("task_info", L.TaskInfo), ("event_header", L.EventHeader))
+
+TASKS = Part(
+    "tasks", ("tasks.bpf.c",),
+    events=(Event(L.EV_FORK, "EV_FORK", "fork_event", L.ForkEvent),
+            Event(L.EV_EXEC, "EV_EXEC", "exec_event", L.ExecEvent),
+            Event(L.EV_EXIT, "EV_EXIT", "exit_event", L.EventHeader)),
+    constants=(("EXEC_FILENAME_LEN", L.EXEC_FILENAME_LEN), ("EXEC_ARG_LEN", L.EXEC_ARG_LEN),
+               ("EXEC_MAX_ARGS", L.EXEC_MAX_ARGS)))
+
+FILES = Part(
+    "files", ("files.bpf.c", "net.bpf.c"),
+    events=(Event(FE.EV_FS, "EV_FS", "fs_event", FE.FsEventC),),
+    maps=("fs_stats", "fs_syscall"),
+    constants=tuple((name, getattr(FE, name)) for name in dir(FE)
+                    if name.startswith(("OP_", "FS_STAT_")) and isinstance(getattr(FE, name), int))
+    + (("FS_PATH_LEN", FE.FS_PATH_LEN), ("FS_INFLIGHT_MAX", FE.FS_INFLIGHT_MAX)))
+
+SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files"),
+                maps=("counts", "attribution"))
+
+EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"), maps=("denied_counts",))
+
+CONTAINERS = Part(
+    "containers", ("containers.bpf.c",),
+    events=(Event(L.EV_CGROUP_MKDIR, "EV_CGROUP_MKDIR", "cgroup_event", L.CgroupEvent),),
+    constants=(("CGROUP_PATH_LEN", L.CGROUP_PATH_LEN),))
+
+PARTS = {p.name: p for p in (TASKS, FILES, SYSCALLS, EXITS, CONTAINERS)}
+
+
+def select(*, files: bool, count_exits: bool, containers: bool) -> list[Part]:
+    """The parts a recorder with these options loads, each after the parts it calls into."""
+    names = ["tasks", "syscalls"]
+    if files:
+        names.append("files")
+    if files or count_exits:
+        names.append("exits")
+    if containers:
+        names.append("containers")
+    return ordered(PARTS[n] for n in names)
+
+
+def ordered(parts: Iterable[Part]) -> list[Part]:
+    """``parts`` with each after those of its ``after`` that are among them (stable
+    otherwise: the table's order)."""
+    chosen = {p.name: p for p in parts}
+    out: list[Part] = []
+
+    def visit(p: Part, path: tuple[str, ...] = ()) -> None:
+        if p in out:
+            return
+        if p.name in path:
+            raise ValueError(f"recorder parts call each other: {' -> '.join(path + (p.name,))}")
+        for dep in p.after:
+            if dep in chosen:
+                visit(chosen[dep], path + (p.name,))
+        out.append(p)
+
+    for name in PARTS:
+        if name in chosen:
+            visit(chosen[name])
+    return out
+
+
+def sources(parts: Iterable[Part]) -> list[str]:
+    """The ``.bpf.c`` files of ``parts``, in compile order (the loader puts the common header
+    first)."""
+    return [s for p in parts for s in p.sources]
+
+
+def layout_fields(layout: type) -> list[tuple[str, int]]:
+    """(field, size in bytes) of a ctypes layout, for the contract test."""
+    return [(name, ctypes.sizeof(ctype)) for name, ctype, *_ in layout._fields_]
