@@ -32,4 +32,4 @@ class Choice(str, enum.Enum):
 
     @classmethod
     def expected(cls) -> str:
-        return ", ".join(c.value for c in cls)
+        return " or ".join(c.value for c in cls)

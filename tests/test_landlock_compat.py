@@ -25,7 +25,7 @@ def test_levels_parse_once_and_say_what_is_expected():
     assert CompatLevel.parse("soft") is CompatLevel.SOFT and CompatLevel.HARD == "hard"
     assert f"{CompatLevel.BEST_EFFORT}" == "best-effort"
     with pytest.raises(InputError, match="compat.*best-effort or soft or hard"):
-        CompatLevel.parse("sloppy")
+        CompatLevel.parse("sloppy", "compat")
 
 
 def test_no_landlock_applies_nothing_and_hard_refuses():

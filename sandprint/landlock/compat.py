@@ -27,16 +27,8 @@ class CompatLevel(Choice):
     HARD = "hard"                 # raise CompatibilityError
 
     @classmethod
-    def parse(cls, value, field: str = "compat") -> "CompatLevel":
-        return super().parse(value, field)
-
-    @classmethod
     def noun(cls) -> str:
         return "compatibility level"
-
-    @classmethod
-    def expected(cls) -> str:
-        return " or ".join(c.value for c in cls)
 
 
 COMPAT_LEVELS = tuple(c.value for c in CompatLevel)

@@ -86,10 +86,6 @@ class RulesetFormat(Choice):
     TOML = "toml"
 
     @classmethod
-    def expected(cls) -> str:
-        return " or ".join(f.value for f in cls)
-
-    @classmethod
     def of_output(cls, path: str) -> "RulesetFormat":
         """What a ruleset written to ``path`` is: TOML for ``.toml``, else JSON."""
         return cls.TOML if path.lower().endswith(".toml") else cls.JSON

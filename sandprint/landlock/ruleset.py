@@ -382,7 +382,7 @@ class Ruleset:
         (``log_new_exec=True`` logs denials after execve too, which `verify` wants).
         Returns a :class:`RulesetStatus`; see the module docstring for ``compat``.
         """
-        compat = CompatLevel.parse(compat)
+        compat = CompatLevel.parse(compat, "compat")
         if self._used:
             raise LandlockError("this Ruleset was already applied; build a new one")
         kabi_real = A.kernel_abi()

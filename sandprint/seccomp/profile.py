@@ -59,6 +59,10 @@ class ProfileFormat(Choice):
     SYSTEMD = "systemd"
 
     @classmethod
+    def expected(cls) -> str:
+        return ", ".join(f.value for f in cls)
+
+    @classmethod
     def of_output(cls, path: str) -> "ProfileFormat":
         """The format an output file's name asks for: SPO for ``.yaml``/``.yml``, else OCI."""
         return cls.SPO if path.lower().endswith((".yaml", ".yml")) else cls.OCI
