@@ -54,6 +54,9 @@ class Recorder:
                  attribute: bool = False, containers: bool = False,
                  regular_tracepoint: bool = False):
         self.arch = arch or native_arch()
+        # before the programs load: a signal between their load and the session's handlers
+        # would end sandprint without a recording
+        kernel_landlock_abi = landlock_abi()
         # which parts (parts.py: their .bpf.c files, events and maps, in compile order)
         self.parts = P.select(files=files, count_exits=count_exits, containers=containers)
         # sys_enter on the raw tracepoint, arguments read at offsets from BTF; or on the
@@ -95,7 +98,7 @@ class Recorder:
         self._counts = self.bpf["counts"]
         self._denied_counts = self.bpf["denied_counts"] if count_exits else None
         self.recording = Recording.new(target_meta or {}, arch=self.arch,
-                                       landlock_abi=landlock_abi())
+                                       landlock_abi=kernel_landlock_abi)
         self.recording.metadata["filesRecorded"] = files
         self.names: list[str] = []
         self.pids: list[set[int]] = []        # tasks seen (processes and threads)
