@@ -144,6 +144,16 @@ def test_each_part_is_compiled_after_the_parts_it_calls():
     for options in ({"files": True, "count_exits": False, "containers": False},
                     {"files": True, "count_exits": True, "containers": True},
                     {"files": False, "count_exits": True, "containers": True}):
-        order = [p.name for p in P.select(**options)]
+        order = [p.name for p in P.select(P.Options("SCMP_ARCH_X86_64", **options))]
         for i, name in enumerate(order):
             assert not set(P.PARTS[name].after) & set(order[i + 1:]), order
+
+
+def test_each_part_owns_its_defines():
+    # the options turn on exactly the defines of the parts they select, nothing in between
+    plain = P.Options("SCMP_ARCH_X86_64", files=False, regular_tracepoint=True)
+    assert P.defines(P.select(plain), plain) == {}
+    verify = P.Options("SCMP_ARCH_X86_64", files=False, count_exits=True, attribute=True,
+                       regular_tracepoint=True)
+    assert P.defines(P.select(verify), verify) == {"COUNT_EXITS": 1, "ATTRIBUTE": 1}
+    assert [p.name for p in P.PARTS.values() if p.attach] == ["files"]

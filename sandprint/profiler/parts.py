@@ -7,6 +7,9 @@ before it. This table is the one place the C and the Python are tied together:
 ``tests/test_recorder_contract.py`` checks it against the C source (event numbers, struct
 fields and sizes, map declarations, which file calls which), without a kernel.
 
+Each part also owns its compile-time defines and its attach step beyond bcc's automatic one
+(:func:`defines`, :func:`attach`), read from the recorder's :class:`Options`.
+
 The parts: ``tasks`` (forks, execs, exits of the followed tree), ``files`` (file, network and
 signal accesses; ``fs_events.py`` and ``fsmodel.py`` on the Python side), ``syscalls`` (the
 sys_enter counts, and per-process attribution), ``exits`` (sys_exit: the calls a seccomp
@@ -19,12 +22,32 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from . import bpf_loader as L
 from . import fs_events as FE
 
 COMMON_HEADER = "common.bpf.h"
+
+# 32 MiB. File events are many and larger than fork/exit ones (about 90 bytes for a close,
+# 130 for an open of a 40-byte path). A busy many-threaded target makes them faster than the
+# Python consumer takes them (tests/test_load.py: 100,000 opens in ~4 s on 2 cores, while 64
+# threads compete with the consumer for the CPU): the whole burst of 200,000 events fits,
+# even if the consumer got no CPU at all meanwhile. At 16 MiB the same load lost 7% of its
+# events with the consumer slowed down (profiled), and 0 at full speed only by a thin margin.
+FS_RINGBUF_PAGES = 8192
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a recorder was asked for; the parts' defines and attach steps read it."""
+
+    arch: str
+    files: bool = True                  # file, network and signal accesses
+    count_exits: bool = False           # sys_exit: the calls a seccomp filter refused
+    attribute: bool = False             # per-process syscall counts
+    containers: bool = False            # cgroup targets and new-cgroup events
+    regular_tracepoint: bool = False    # sys_enter on the regular tracepoint, not the raw one
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,33 @@ class Part:
     events: tuple[Event, ...] = ()
     maps: tuple[str, ...] = ()          # maps user space reads by name
     constants: tuple[tuple[str, int], ...] = ()   # C constants Python mirrors: (C name, value)
+    # the -D values of its programs, and its attach step after bcc's (returns what it attached)
+    defines: Callable[[Options], dict[str, int]] | None = None
+    attach: Callable[[Any, Options, dict[str, int]], Any] | None = None
+
+
+def _syscalls_defines(o: Options) -> dict[str, int]:
+    # sys_enter on the raw tracepoint, arguments read at offsets from BTF; or on the
+    # regular one, which passes them itself (asked for, or BTF cannot place them)
+    out = {} if o.regular_tracepoint else dict(L.syscall_args_defines(o.arch))
+    if o.count_exits:
+        out["COUNT_EXITS"] = 1
+    if o.attribute:     # per-process syscall counts, so verify can name who made a call
+        out["ATTRIBUTE"] = 1
+    return out
+
+
+def _files_defines(o: Options) -> dict[str, int]:
+    out = dict(FE.defines(o.arch))
+    out["RINGBUF_PAGES"] = FS_RINGBUF_PAGES
+    out["RECORD_FILES"] = 1
+    if not o.count_exits:
+        out.update(FE.exit_defines(o.arch))
+    return out
+
+
+def _files_attach(bpf, o: Options, defines: dict[str, int]) -> list[str]:
+    return FE.attach(bpf, o.arch, per_syscall_exits="PER_SYSCALL_EXITS" in defines)
 
 
 # The shared header's side of the contract (every part includes it).
@@ -73,34 +123,52 @@ TASKS = Part(
 FILES = Part(
     "files", ("files.bpf.c", "net.bpf.c"),
     events=(Event(FE.EV_FS, "EV_FS", "fs_event", FE.FsEventC),),
-    maps=("fs_stats", "fs_syscall"),
+    maps=("fs_stats", "fs_syscall"), defines=_files_defines, attach=_files_attach,
     constants=tuple((name, getattr(FE, name)) for name in dir(FE)
                     if name.startswith(("OP_", "FS_STAT_")) and isinstance(getattr(FE, name), int))
     + (("FS_PATH_LEN", FE.FS_PATH_LEN), ("FS_INFLIGHT_MAX", FE.FS_INFLIGHT_MAX)))
 
 SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files"),
-                maps=("counts", "attribution"))
+                maps=("counts", "attribution"), defines=_syscalls_defines)
 
 EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"), maps=("denied_counts",))
 
 CONTAINERS = Part(
     "containers", ("containers.bpf.c",),
     events=(Event(L.EV_CGROUP_MKDIR, "EV_CGROUP_MKDIR", "cgroup_event", L.CgroupEvent),),
-    constants=(("CGROUP_PATH_LEN", L.CGROUP_PATH_LEN),))
+    constants=(("CGROUP_PATH_LEN", L.CGROUP_PATH_LEN),),
+    # container mode: the host PID namespace and the unified hierarchy's id (containers.py)
+    defines=lambda o: L.container_defines())
 
 PARTS = {p.name: p for p in (TASKS, FILES, SYSCALLS, EXITS, CONTAINERS)}
 
 
-def select(*, files: bool, count_exits: bool, containers: bool) -> list[Part]:
+def select(o: Options) -> list[Part]:
     """The parts a recorder with these options loads, each after the parts it calls into."""
     names = ["tasks", "syscalls"]
-    if files:
+    if o.files:
         names.append("files")
-    if files or count_exits:
+    if o.files or o.count_exits:
         names.append("exits")
-    if containers:
+    if o.containers:
         names.append("containers")
     return ordered(PARTS[n] for n in names)
+
+
+def defines(parts: Iterable[Part], o: Options) -> dict[str, int]:
+    """The -D values of ``parts`` (the loader adds the common ones)."""
+    out: dict[str, int] = {}
+    for p in parts:
+        if p.defines is not None:
+            out.update(p.defines(o))
+    return out
+
+
+def attach(bpf, parts: Iterable[Part], o: Options, defs: dict[str, int]) -> dict[str, Any]:
+    """Run each part's own attach step; part name -> what it attached. A failure detaches
+    everything and is told in one line."""
+    return {p.name: L.attach_extra(bpf, lambda b, p=p: p.attach(b, o, defs))
+            for p in parts if p.attach is not None}
 
 
 def ordered(parts: Iterable[Part]) -> list[Part]:

@@ -22,15 +22,6 @@ from ..recording import Recording, Target, utcnow
 from .targets import is_process, is_running
 
 
-# 32 MiB. File events are many and larger than fork/exit ones (about 90 bytes for a close,
-# 130 for an open of a 40-byte path). A busy many-threaded target makes them faster than the
-# Python consumer takes them (tests/test_load.py: 100,000 opens in ~4 s on 2 cores, while 64
-# threads compete with the consumer for the CPU): the whole burst of 200,000 events fits,
-# even if the consumer got no CPU at all meanwhile. At 16 MiB the same load lost 7% of its
-# events with the consumer slowed down (profiled), and 0 at full speed only by a thin margin.
-FS_RINGBUF_PAGES = 8192
-
-
 def landlock_abi() -> int | None:
     """The Landlock ABI version of the running kernel (None when Landlock is unavailable),
     as the Landlock home probes it."""
@@ -57,28 +48,14 @@ class Recorder:
         # before the programs load: a signal between their load and the session's handlers
         # would end sandprint without a recording
         kernel_landlock_abi = landlock_abi()
-        # which parts (parts.py: their .bpf.c files, events and maps, in compile order)
-        self.parts = P.select(files=files, count_exits=count_exits, containers=containers)
-        # sys_enter on the raw tracepoint, arguments read at offsets from BTF; or on the
-        # regular one, which passes them itself (asked for, or BTF cannot place them)
-        defines: dict[str, int] = {} if regular_tracepoint else \
-            L.syscall_args_defines(self.arch)
+        # the parts (parts.py): their .bpf.c files in compile order, defines, attach steps
+        opts = P.Options(self.arch, files=files, count_exits=count_exits, attribute=attribute,
+                         containers=containers, regular_tracepoint=regular_tracepoint)
+        self.parts = P.select(opts)
+        defines = P.defines(self.parts, opts)
         self.sys_enter = "raw" if "RAW_SYSCALL_ARGS" in defines else "tracepoint"
-        if files:   # file, network and signal accesses (fs_events.py, fsmodel.py)
-            defines.update(FE.defines(self.arch))
-            defines["RINGBUF_PAGES"] = FS_RINGBUF_PAGES
-            defines["RECORD_FILES"] = 1
-            if not count_exits:
-                defines.update(FE.exit_defines(self.arch))
-        if count_exits:
-            defines["COUNT_EXITS"] = 1
-        if attribute:   # per-process syscall counts, so verify can name who made a call
-            defines["ATTRIBUTE"] = 1
         self.attributing = attribute
         self.exe: dict[int, str] = {}         # tgid -> what it executed last (attribution)
-        if containers:
-            # container mode: cgroup id -> target map, new-cgroup events (containers.py)
-            defines.update(L.container_defines())
         self.count_exits = count_exits
         self.bpf = L.load(P.sources(self.parts), self.arch, defines)
         self._cgroup_targets = self.bpf["cgroup_targets"] if containers else None
@@ -86,10 +63,9 @@ class Recorder:
         self.fs: FsModel | None = None
         self._last_crosscheck = 0.0
         self._pending_execs: dict[int, tuple[str, list[str]]] = {}
+        attached = P.attach(self.bpf, self.parts, opts, defines)
+        self.fs_syscalls = attached.get("files")
         if files:
-            per_syscall = "PER_SYSCALL_EXITS" in defines
-            self.fs_syscalls = L.attach_extra(
-                self.bpf, lambda b: FE.attach(b, self.arch, per_syscall_exits=per_syscall))
             self.fs = FsModel(lambda i: self.recording.target(self.names[i]),
                               lambda i: self.pids[i])
         self._tracked = self.bpf["tracked"]
