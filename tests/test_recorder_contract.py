@@ -157,3 +157,16 @@ def test_each_part_owns_its_defines():
                        regular_tracepoint=True)
     assert P.defines(P.select(verify), verify) == {"COUNT_EXITS": 1, "ATTRIBUTE": 1}
     assert [p.name for p in P.PARTS.values() if p.attach] == ["files"]
+
+
+def test_every_event_has_its_handler_on_the_recorder():
+    import inspect
+
+    from sandprint.profiler.recorder import Recorder
+
+    for part in P.PARTS.values():
+        for ev in part.events:
+            handler = getattr(Recorder, ev.handler, None)
+            assert callable(handler), (part.name, ev.handler)
+            assert list(inspect.signature(handler).parameters) == ["self", "header", "data",
+                                                                  "size"], ev.handler

@@ -54,12 +54,15 @@ class Options:
 class Event:
     """One kind of ring-buffer event: ``const`` = ``type`` in the C, ``struct`` sent,
     read in Python with ``layout`` (whose fields are the struct's first fields: a part may
-    keep a tail that is not sent)."""
+    keep a tail that is not sent) by the recorder's method ``handler``; ``targeted``: the
+    event belongs to a target (its header's ``target`` is checked before the handler)."""
 
     type: int
     const: str
     struct: str
     layout: type
+    handler: str
+    targeted: bool = True
 
 
 @dataclass(frozen=True)
@@ -114,15 +117,15 @@ COMMON_STRUCTS = (("task_info", L.TaskInfo), ("event_header", L.EventHeader))
 
 TASKS = Part(
     "tasks", ("tasks.bpf.c",),
-    events=(Event(L.EV_FORK, "EV_FORK", "fork_event", L.ForkEvent),
-            Event(L.EV_EXEC, "EV_EXEC", "exec_event", L.ExecEvent),
-            Event(L.EV_EXIT, "EV_EXIT", "exit_event", L.EventHeader)),
+    events=(Event(L.EV_FORK, "EV_FORK", "fork_event", L.ForkEvent, "_on_fork"),
+            Event(L.EV_EXEC, "EV_EXEC", "exec_event", L.ExecEvent, "_on_exec"),
+            Event(L.EV_EXIT, "EV_EXIT", "exit_event", L.EventHeader, "_on_exit")),
     constants=(("EXEC_FILENAME_LEN", L.EXEC_FILENAME_LEN), ("EXEC_ARG_LEN", L.EXEC_ARG_LEN),
                ("EXEC_MAX_ARGS", L.EXEC_MAX_ARGS)))
 
 FILES = Part(
     "files", ("files.bpf.c", "net.bpf.c"),
-    events=(Event(FE.EV_FS, "EV_FS", "fs_event", FE.FsEventC),),
+    events=(Event(FE.EV_FS, "EV_FS", "fs_event", FE.FsEventC, "_on_fs"),),
     maps=("fs_stats", "fs_syscall"), defines=_files_defines, attach=_files_attach,
     constants=tuple((name, getattr(FE, name)) for name in dir(FE)
                     if name.startswith(("OP_", "FS_STAT_")) and isinstance(getattr(FE, name), int))
@@ -135,7 +138,8 @@ EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"), maps=("deni
 
 CONTAINERS = Part(
     "containers", ("containers.bpf.c",),
-    events=(Event(L.EV_CGROUP_MKDIR, "EV_CGROUP_MKDIR", "cgroup_event", L.CgroupEvent),),
+    events=(Event(L.EV_CGROUP_MKDIR, "EV_CGROUP_MKDIR", "cgroup_event", L.CgroupEvent,
+                  "_on_cgroup_mkdir", targeted=False),),
     constants=(("CGROUP_PATH_LEN", L.CGROUP_PATH_LEN),),
     # container mode: the host PID namespace and the unified hierarchy's id (containers.py)
     defines=lambda o: L.container_defines())

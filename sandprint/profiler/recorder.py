@@ -80,6 +80,9 @@ class Recorder:
         self.pids: list[set[int]] = []        # tasks seen (processes and threads)
         self.exited: list[set[int]] = []      # processes (thread-group leaders) that exited
         self.on_exit: Callable[[int, int], None] | None = None
+        # each part's events to its handler (parts.py declares which)
+        self._handlers = {ev.type: (getattr(self, ev.handler), ev.targeted)
+                          for p in self.parts for ev in p.events}
         self.bpf["events"].open_ring_buffer(self._on_event)
         self._closed = False
 
@@ -169,59 +172,68 @@ class Recorder:
     # -- events ----------------------------------------------------------------------------
     def _on_event(self, ctx, data, size) -> None:
         header = ctypes.cast(data, ctypes.POINTER(L.EventHeader)).contents
-        if header.type == L.EV_CGROUP_MKDIR:
-            if self.on_cgroup_mkdir:
-                ev = ctypes.cast(data, ctypes.POINTER(L.CgroupEvent)).contents
-                self.on_cgroup_mkdir(ev.id, _decode(ev.path))
+        entry = self._handlers.get(header.type)
+        if entry is None:
             return
+        handler, targeted = entry
+        if targeted and header.target >= len(self.names):
+            return
+        handler(header, data, size)
+
+    def _on_cgroup_mkdir(self, header, data, size) -> None:
+        if self.on_cgroup_mkdir:
+            ev = ctypes.cast(data, ctypes.POINTER(L.CgroupEvent)).contents
+            self.on_cgroup_mkdir(ev.id, _decode(ev.path))
+
+    def _on_fs(self, header, data, size) -> None:
+        if self.fs is not None:
+            fev = FE.FsEvent.from_buffer(data, size)
+            self.fs.handle(fev)
+            if fev.op == FE.OP_EXEC:
+                # a thread's successful execve comes back with the leader's tid
+                pending = self._pending_execs.pop(fev.tid, None) or \
+                    self._pending_execs.pop(fev.pid, None)
+                if pending and fev.ret == 0:
+                    self.recording.target(self.names[header.target]).add_exec(*pending)
+                    self.exe[fev.pid] = pending[0]
+
+    def _on_fork(self, header, data, size) -> None:
+        ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
+        self.pids[header.target].add(ev.child)
+        self._live.add(ev.child)
+        if header.pid in self.exe:
+            self.exe.setdefault(ev.child, self.exe[header.pid])
+        if self.fs is not None:
+            self.fs.fork(header.pid, ev.child)
+
+    def _on_exec(self, header, data, size) -> None:
         target = header.target
-        if target >= len(self.names):
-            return
-        if header.type == FE.EV_FS:
-            if self.fs is not None:
-                fev = FE.FsEvent.from_buffer(data, size)
-                self.fs.handle(fev)
-                if fev.op == FE.OP_EXEC:
-                    # a thread's successful execve comes back with the leader's tid
-                    pending = self._pending_execs.pop(fev.tid, None) or \
-                        self._pending_execs.pop(fev.pid, None)
-                    if pending and fev.ret == 0:
-                        self.recording.target(self.names[target]).add_exec(*pending)
-                        self.exe[fev.pid] = pending[0]
-        elif header.type == L.EV_FORK:
-            ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
-            self.pids[target].add(ev.child)
-            self._live.add(ev.child)
-            if header.pid in self.exe:
-                self.exe.setdefault(ev.child, self.exe[header.pid])
-            if self.fs is not None:
-                self.fs.fork(header.pid, ev.child)
-        elif header.type == L.EV_EXEC:
-            ev = ctypes.cast(data, ctypes.POINTER(L.ExecEvent)).contents
-            self.pids[target].add(header.pid)   # container tasks are found by the kernel
-            self._live.add(header.pid)
-            filename = _decode(ev.filename)
-            argv = [_decode(ev.argv[i].value) for i in range(min(ev.argc, L.EXEC_MAX_ARGS))]
-            if ev.truncated:
-                argv.append("...")
-            if self.fs is not None:
-                # Kept until the execve's result arrives (files.bpf.c): failed attempts, such
-                # as a PATH search, are not executions.
-                cwd = self.fs.proc(header.pid).cwd
-                if not filename.startswith("/"):
-                    filename = os.path.normpath(os.path.join(cwd, filename))
-                self._pending_execs[header.tid] = (filename, argv)
-                return
+        ev = ctypes.cast(data, ctypes.POINTER(L.ExecEvent)).contents
+        self.pids[target].add(header.pid)   # container tasks are found by the kernel
+        self._live.add(header.pid)
+        filename = _decode(ev.filename)
+        argv = [_decode(ev.argv[i].value) for i in range(min(ev.argc, L.EXEC_MAX_ARGS))]
+        if ev.truncated:
+            argv.append("...")
+        if self.fs is not None:
+            # Kept until the execve's result arrives (files.bpf.c): failed attempts, such
+            # as a PATH search, are not executions.
+            cwd = self.fs.proc(header.pid).cwd
             if not filename.startswith("/"):
-                filename = _absolute(header.pid, filename)
-            self.recording.target(self.names[target]).add_exec(filename, argv)
-            self.exe[header.pid] = filename
-        elif header.type == L.EV_EXIT:
-            self.exited[target].add(header.pid)
-            if self.fs is not None:
-                self.fs.exited(header.pid)
-            if self.on_exit:
-                self.on_exit(header.pid, target)
+                filename = os.path.normpath(os.path.join(cwd, filename))
+            self._pending_execs[header.tid] = (filename, argv)
+            return
+        if not filename.startswith("/"):
+            filename = _absolute(header.pid, filename)
+        self.recording.target(self.names[target]).add_exec(filename, argv)
+        self.exe[header.pid] = filename
+
+    def _on_exit(self, header, data, size) -> None:
+        self.exited[header.target].add(header.pid)
+        if self.fs is not None:
+            self.fs.exited(header.pid)
+        if self.on_exit:
+            self.on_exit(header.pid, header.target)
 
     def poll(self, timeout_ms: int = 100) -> None:
         self.bpf.ring_buffer_poll(timeout_ms)
