@@ -242,14 +242,28 @@ def exec_(seccomp_path, landlock_path, compat, command):
               help="Recording(s) the sandbox was generated from: the report says how much "
                    "of the workload they saw, and warns about a single short run.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True))
+@click.option("--podman", is_flag=True,
+              help="Verify a container: the arguments after -- are podman run's "
+                   "([OPTIONS] IMAGE [COMMAND]); the image runs with podman --runtime runc "
+                   "under the --seccomp profile.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def verify(seccomp_path, landlock_path, complain, report_path, html_path, fix, recordings,
-           duration, command):
+           duration, podman, command):
     """Replay COMMAND under the sandbox and report every denial (exit 1 if any)."""
     from . import verify as verify_mod
 
     if not seccomp_path and not landlock_path:
         raise click.UsageError("give --seccomp and/or --landlock")
+    if podman:
+        if landlock_path or fix or not seccomp_path:
+            raise click.UsageError("--podman verifies a seccomp profile (--seccomp); a "
+                                   "container's Landlock ruleset is applied inside it, and "
+                                   "--fix does not go with --podman")
+        from .verify_container import verify_container_cli
+
+        sys.exit(verify_container_cli(list(command), seccomp=seccomp_path, complain=complain,
+                                      report=report_path, html=html_path, duration=duration,
+                                      log=echo_err, recordings=list(recordings)))
     code = verify_mod.verify_cli(list(command), seccomp=seccomp_path, landlock=landlock_path,
                                  complain=complain, report=report_path, duration=duration,
                                  log=echo_err, html=html_path, fix=fix,

@@ -193,6 +193,9 @@ def record_container(name_or_id: str, *, duration: float | None = None,
         finally:
             poller.stop()
         info = wanted["info"]
+        last = poller.result
+        if info is not None and last is not None and last.id == info.id and not info.image:
+            info = last                 # known from conmon first: podman's says more
         missed = watch.missed_start(info.id) if info is not None else []
         if info is not None:
             meta["id"] = info.id
