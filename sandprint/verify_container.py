@@ -52,18 +52,13 @@ def _check_args(args: list[str]) -> None:
     if not args:
         raise InputError("no image given", field="--podman",
                          expected="podman run's arguments after --: [OPTIONS] IMAGE [COMMAND]")
-    for a in args:
-        if a in ("--name", "--rm", "-d", "--detach") or a.startswith(("--name=", "--rm=",
-                                                                      "--detach=")):
-            raise InputError(f"podman option {a} is sandprint's to choose here", field="--podman",
-                             expected="podman run options other than --name, --rm, --detach")
-        if a.startswith("--security-opt") and "seccomp" in a:
-            raise InputError(f"podman option {a}: the profile is given with --seccomp",
+    # a second seccomp option would replace the profile under test without a word
+    for i, a in enumerate(args):
+        opt = a if a.startswith("--security-opt=") else \
+            (f"{a}={args[i + 1]}" if a == "--security-opt" and i + 1 < len(args) else None)
+        if opt and opt.split("=", 1)[1].startswith("seccomp"):
+            raise InputError(f"podman option {opt}: the profile is given with --seccomp",
                              field="--podman", expected="no seccomp security option")
-    for i, a in enumerate(args[:-1]):
-        if a == "--security-opt" and args[i + 1].startswith("seccomp"):
-            raise InputError(f"podman option {a} {args[i + 1]}: the profile is given with "
-                             "--seccomp", field="--podman", expected="no seccomp security option")
 
 
 def _oci_file(path: str, profile) -> tuple[str, bool]:
@@ -121,6 +116,7 @@ def verify_container(args: list[str], *, seccomp: str, complain: bool = False,
 
     status: int | None = None
     reason = "exited"
+    cid = name
     try:
         with Recorder(count_exits=not complain, target_meta=meta, attribute=True,
                       containers=True, files=False) as recorder:
@@ -136,7 +132,8 @@ def verify_container(args: list[str], *, seccomp: str, complain: bool = False,
                                    "engine": "podman", "runtime": runtime})
             watch.scan()
             log(f"sandprint: verifying container {name} ({mode} mode) under {seccomp}")
-            started = subprocess.Popen(["podman", "start", "--attach", name])
+            # by ID: a --name among the user's arguments renames the container
+            started = subprocess.Popen(["podman", "start", "--attach", cid])
             deadline = None if duration is None else time.monotonic() + duration
             with StopSignals() as stop:
                 while True:
@@ -145,7 +142,7 @@ def verify_container(args: list[str], *, seccomp: str, complain: bool = False,
                     r = stop_reason(stop.signum, deadline)
                     if r:
                         reason = r
-                        subprocess.run(["podman", "stop", "-t", "2", name],
+                        subprocess.run(["podman", "stop", "-t", "2", cid],
                                        capture_output=True)
                         started.wait()
                         break
@@ -162,7 +159,7 @@ def verify_container(args: list[str], *, seccomp: str, complain: bool = False,
             arch = recorder.arch
             denied = recorder.denied_counts(index) if not complain else {}
     finally:
-        subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", "-t", "0", cid], capture_output=True)
         if temporary:
             os.unlink(oci)
 

@@ -97,5 +97,8 @@ def test_podman_needs_seccomp_and_an_image(tmp_path, recorded_profile):
     prof, _, _ = recorded_profile
     r = run_sandprint("verify", "--landlock", prof, "--podman", "--", "img")
     assert r.returncode == 2 and "--podman" in r.stderr, r.stderr
-    r = run_sandprint("verify", "--seccomp", prof, "--podman", "--", "--name", "x", "img")
-    assert r.returncode == 2 and "--name" in r.stderr, r.stderr
+    r = run_sandprint("verify", "--seccomp", prof, "--podman", "--", "--security-opt",
+                      "seccomp=unconfined", "img")
+    assert r.returncode == 2 and "seccomp=unconfined" in r.stderr, r.stderr
+    r = run_sandprint("verify", "--seccomp", prof, "--podman", "--")
+    assert r.returncode == 2, r.stderr
