@@ -83,3 +83,34 @@ def test_container_started_while_recorder_loads(bpf_ready, podman_ready, busybox
         accepted = run_sandprint("generate", "seccomp", out, "--runtime", "runc", "-o", prof,
                                  "--allow-lossy")
         assert accepted.returncode == 0, accepted.stderr
+
+
+def test_name_given_to_a_new_container(bpf_ready, podman_ready, busybox_image, tmp_path):
+    """The name first belongs to an exited container, which is removed and created again
+    while the recorder waits: the new container is recorded from its start (it waited for the
+    old ID until --runtime-timeout before)."""
+    from test_containers import finish_recorder, start_recorder
+
+    name = f"containers-again-{uuid.uuid4().hex[:8]}"
+    subprocess.run(PODMAN + ["run", "--name", name, *LIMITS, busybox_image, "true"],
+                   check=True, capture_output=True)
+    out = str(tmp_path / "again.json")
+    rec = start_recorder(name, out)
+    try:
+        subprocess.run(["podman", "rm", "-f", name], check=True, capture_output=True)
+        ran = subprocess.run(PODMAN + ["run", "--rm", "--name", name, *LIMITS, busybox_image,
+                                       *workload(0.5)], capture_output=True, text=True,
+                             timeout=120)
+        assert ran.returncode == 0 and "done" in ran.stdout, ran.stderr
+        finish_recorder(rec)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.communicate()
+        rm_container(name)
+    with open(out) as f:
+        data = json.load(f)
+    assert data["metadata"]["complete"] is True, data["metadata"]
+    t = data["targets"][0]
+    assert t["execs"][0]["path"] == "/bin/sh", t["execs"]
+    assert data["metadata"]["target"]["id"] == t["info"]["containerID"]

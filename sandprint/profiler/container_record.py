@@ -168,7 +168,8 @@ def record_container(name_or_id: str, *, duration: float | None = None,
                         wanted["info"] = info
                         watch.bind(info.id, info.name, info.target_info())
                         for key in list(watch.keys):
-                            if key != info.id and watch.keys[key].name is None:
+                            if key != info.id and (watch.keys[key].name is None or
+                                                   not watch.started(key)):
                                 watch.drop(key)
                     watch.refresh()
                     info = wanted["info"]
