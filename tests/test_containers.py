@@ -227,23 +227,38 @@ def test_forking_workers_container(bpf_ready, podman_ready, busybox_image, tmp_p
 
 
 def test_recorder_started_after_container(bpf_ready, podman_ready, busybox_image, tmp_path):
-    name = unique("sp-late")
+    """A container already running when the recorder starts: followed from then on, and the
+    recording says it misses the start (incomplete), which generate refuses by default."""
+    name = unique("containers-late")
+    # it waits for /tmp/go, so it is still running whenever the recorder attaches
     subprocess.run(PODMAN + ["run", "-d", "--name", name, *LIMITS, busybox_image, "sh", "-c",
-                             "sleep 6; for i in 1 2 3; do ls / > /dev/null; done; "
-                             "hostname > /dev/null"], check=True, capture_output=True)
+                             "while [ ! -e /tmp/go ]; do sleep 0.2; done; "
+                             "for i in 1 2 3; do ls / > /dev/null; done; hostname > /dev/null"],
+                   check=True, capture_output=True)
     out = str(tmp_path / "late.json")
+    proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "--container", name,
+                             "-o", out], env=sandprint_env(), stderr=subprocess.PIPE, text=True)
     try:
-        r = run_sandprint("record", "--container", name, "-o", out, timeout=120)
-        assert r.returncode == 0, r.stderr
-        assert "already running" in r.stderr
+        first = proc.stderr.readline()
+        assert "already running" in first, first
+        subprocess.run(PODMAN + ["exec", name, "touch", "/tmp/go"], check=True,
+                       capture_output=True)
+        err = first + finish_recorder(proc, timeout=120)
     finally:
+        if proc.poll() is None:
+            proc.kill()
         rm_container(name)
     with open(out) as f:
         rec = json.load(f)
     assert rec["metadata"]["target"]["startedBeforeRecorder"] is True
+    assert rec["metadata"]["complete"] is False
+    assert "start" in " ".join(rec["metadata"]["incompleteReasons"]), err
     t = rec["targets"][0]
     assert "getdents64" in t["syscalls"]           # the ls after the recorder attached
     assert not RUNC_SETUP & set(t["syscalls"])
+    refused = run_sandprint("generate", "seccomp", out, "-o", str(tmp_path / "p.json"))
+    assert refused.returncode == 2 and "--allow-lossy" in refused.stderr, refused.stderr
+    assert not (tmp_path / "p.json").exists()
 
 
 def test_unknown_container_is_input_error(tmp_path, podman_ready):

@@ -23,6 +23,11 @@ static __always_inline void count_denied(u64 pid_tgid, long nr, long ret)
     }
     if (ret >= 0)
         return;
+    /* -ERESTARTSYS .. -ERESTART_RESTARTBLOCK: a call that ran and was interrupted (never a
+     * filter's answer). A thread of a container runtime's init blocked in futex since before
+     * its process was followed leaves that way when the workload's exec ends it. */
+    if (ret >= -516 && ret <= -512)
+        return;
     u32 slot = nr >= 0 && nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;
     u32 index = t->target * NR_SLOTS + slot;
     u64 *v = denied_counts.lookup(&index);
