@@ -24,7 +24,9 @@ def cache(tmp_path, monkeypatch):
 
 
 def entries(d):
-    return sorted(d.glob("*.json")) if d.exists() else []
+    """The compiled-program entries (kernel-* files hold facts about the running kernel)."""
+    return sorted(p for p in d.glob("*.json") if not p.name.startswith("kernel-")) \
+        if d.exists() else []
 
 
 def no_compile(monkeypatch):
@@ -136,3 +138,19 @@ def test_key_follows_text_flags_and_kernel(monkeypatch):
                             real.machine))
     monkeypatch.setattr(os, "uname", lambda: fake)
     assert k != bpf_cache.key("int x;", ["-DA=1"])
+
+
+def test_kernel_facts_are_computed_once_per_boot(cache, monkeypatch):
+    from sandprint.profiler import bpf_cache
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"EXIT_RET_OFFSET": 16}
+    assert bpf_cache.kernel_fact("x", compute) == {"EXIT_RET_OFFSET": 16}
+    assert bpf_cache.kernel_fact("x", compute) == {"EXIT_RET_OFFSET": 16}
+    assert len(calls) == 1
+    assert bpf_cache.kernel_fact("y", compute) and len(calls) == 2
+    monkeypatch.setenv("SANDPRINT_BPF_CACHE", "0")
+    bpf_cache.kernel_fact("x", compute)
+    assert len(calls) == 3

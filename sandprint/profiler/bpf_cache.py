@@ -171,12 +171,54 @@ def store(cache_key: str, bpf) -> bool:
         except BaseException:
             os.unlink(tmp)
             raise
-        entries = sorted(d.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        entries = sorted((p for p in d.glob("*.json") if not p.name.startswith("kernel-")),
+                         key=lambda p: p.stat().st_mtime)
         for old in entries[:-MAX_ENTRIES]:
             old.unlink(missing_ok=True)
         return True
     except (OSError, ValueError, TypeError):
         return False
+
+
+# -- facts about the running kernel -------------------------------------------------------------
+def _boot_key(name: str) -> str:
+    u = os.uname()
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        boot = ""
+    h = hashlib.sha256("\0".join((str(FORMAT), u.release, u.version, u.machine, boot,
+                                   name)).encode())
+    return "kernel-" + h.hexdigest()
+
+
+def kernel_fact(name: str, compute):
+    """``compute()`` (JSON-able), kept for the rest of this boot of this kernel: what the
+    loader reads from BTF and tracefs to build its flags took longer than loading a cached
+    program (tracefs format files ~20 ms each, the whole vmlinux BTF parsed)."""
+    if not enabled():
+        return compute()
+    k = _boot_key(name)
+    entry = lookup(k)
+    if entry is not None and "value" in entry:
+        return entry["value"]
+    value = compute()
+    try:
+        d = cache_dir()
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if _private(d):
+            fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump({"format": FORMAT, "value": value}, f)
+                os.replace(tmp, d / f"{k}.json")
+            except BaseException:
+                os.unlink(tmp)
+                raise
+    except (OSError, ValueError, TypeError):
+        pass
+    return value
 
 
 # -- loading ----------------------------------------------------------------------------------
