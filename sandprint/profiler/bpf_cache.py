@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = 1
-MAX_ENTRIES = 16                # entries kept; the oldest go first
+MAX_ENTRIES = 64                # programs kept (~35 KiB each); the least recently used go first
 
 BPF_PROG_TYPE_TRACEPOINT = 5
 BPF_PROG_TYPE_RAW_TRACEPOINT = 17
