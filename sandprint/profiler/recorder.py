@@ -63,8 +63,8 @@ class Recorder:
         parts = ["tasks.bpf.c"]
         # sys_enter on the raw tracepoint, arguments read at offsets from BTF; or on the
         # regular one, which passes them itself (asked for, or BTF cannot place them)
-        defines: dict[str, int] = {} if regular_tracepoint else \
-            L.syscall_args_defines(self.arch)
+        defines: dict[str, int] = {} if regular_tracepoint else dict(L.bpf_cache.kernel_fact(
+            f"syscall_args_defines/{self.arch}", lambda: L.syscall_args_defines(self.arch)))
         self.sys_enter = "raw" if "RAW_SYSCALL_ARGS" in defines else "tracepoint"
         if files:   # file, network and signal accesses (fs_events.py, fsmodel.py)
             parts += ["files.bpf.c", "net.bpf.c"]
@@ -72,7 +72,8 @@ class Recorder:
             defines["RINGBUF_PAGES"] = FS_RINGBUF_PAGES
             defines["RECORD_FILES"] = 1
             if not count_exits:
-                defines.update(FE.exit_defines(self.arch))
+                defines.update(L.bpf_cache.kernel_fact(
+                    f"exit_defines/{self.arch}", lambda: FE.exit_defines(self.arch)))
         parts.append("syscalls.bpf.c")
         if count_exits:
             defines["COUNT_EXITS"] = 1
