@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """nginx (the Debian package) serving a static site on 127.0.0.1, fetched with curl.
 
-    nginx_site.py WORK [--port PORT] [--probe FILE]
+    nginx_site.py WORK [--port PORT] [--probe FILE] [--site DIR]
 
-Writes a site and a private configuration into WORK/run (pid file, logs, temp paths all
-there; the master runs as root, its two workers as www-data, as Debian's nginx does), starts
-nginx in the foreground on 127.0.0.1:PORT (default 48631), fetches two pages and a 404 with
-curl, compares what came back, stops nginx with SIGQUIT (graceful), and removes WORK/run.
-See driver_common.py for WORK and --probe.
+Serves the static site DIR (default: the ``site`` directory beside this script; the workers
+run as www-data and must be able to read it) with a private configuration in WORK/run (pid
+file, logs, temp paths all there; the master runs as root, its two workers as www-data, as
+Debian's nginx does): starts nginx in the foreground on 127.0.0.1:PORT (default 48631),
+fetches two pages and a page that does not exist (404) with curl, compares what came back
+with the files, stops nginx with SIGQUIT (graceful), and removes WORK/run. See
+driver_common.py for WORK and --probe.
 """
 
 from __future__ import annotations
@@ -38,16 +40,14 @@ http {{
     types {{ text/html html; text/plain txt; }}
     server {{
         listen 127.0.0.1:{port};
-        root {run}/www;
+        root {site};
         index index.html;
     }}
 }}
 """
 
-PAGES = {
-    "index.html": "<h1>sandprint real-server suite</h1>\n",
-    "notes/data.txt": "".join(f"line {i} of a static file\n" for i in range(2000)),
-}
+SITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "site")
+PAGES = ["index.html", "notes/data.txt"]
 
 
 def curl(url: str, out: str) -> int:
@@ -57,18 +57,17 @@ def curl(url: str, out: str) -> int:
 
 
 def main() -> int:
+    site = SITE
+    if "--site" in sys.argv:
+        i = sys.argv.index("--site")
+        site = os.path.abspath(sys.argv[i + 1])
+        del sys.argv[i:i + 2]
     work, port, probe_file = parse_args(PORT)
     run = fresh_run_dir(work)
     os.mkdir(os.path.join(run, "tmp"))
-    for rel, text in PAGES.items():
-        path = os.path.join(run, "www", rel)
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-        os.chmod(path, 0o644)
     conf = os.path.join(run, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(CONF.format(run=run, port=port))
+        f.write(CONF.format(run=run, port=port, site=site))
 
     server = subprocess.Popen([NGINX, "-p", run, "-c", conf, "-e", os.path.join(run, "error.log"),
                                "-g", "daemon off;"])
@@ -76,11 +75,11 @@ def main() -> int:
     try:
         wait_port(port)
         got = os.path.join(run, "got")
-        for rel, text in PAGES.items():
+        for rel in PAGES:
             url = f"http://127.0.0.1:{port}/" + ("" if rel == "index.html" else rel)
             code = curl(url, got)
-            with open(got) as f:
-                body = f.read()
+            with open(got) as f, open(os.path.join(site, rel)) as g:
+                body, text = f.read(), g.read()
             if code != 200 or body != text:
                 failures.append(f"{url}: HTTP {code}, {len(body)} bytes")
         code = curl(f"http://127.0.0.1:{port}/missing.html", got)
