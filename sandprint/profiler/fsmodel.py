@@ -695,6 +695,11 @@ class FsModel:
             to = pid
         if to > 0 and (to in own or to == ev.pid):
             return
+        if to < -1 and (-to in own or -to == ev.pid):
+            # a group one of ours leads (a daemon's children each setsid(), and it stops them
+            # with kill(-pid)): its members are the workload's, unless an outside process of
+            # the same session joined it on purpose
+            return
         try:
             name = _signal.Signals(sig).name
         except ValueError:
