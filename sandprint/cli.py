@@ -205,6 +205,9 @@ def exec_(seccomp_path, landlock_path, compat, command):
     """Run COMMAND under a seccomp profile and/or Landlock ruleset (replaces sandprint)."""
     from . import enforce
 
+    if not seccomp_path and not landlock_path:
+        raise click.UsageError("give --seccomp and/or --landlock (without either the command "
+                               "would run unconfined)")
     enforce.exec_sandboxed(list(command), seccomp=seccomp_path, landlock=landlock_path,
                            compat=compat, log=echo_err)
 

@@ -138,6 +138,10 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
     Fails closed: a profile or ruleset that cannot be read, built or loaded (or, under
     ``compat="hard"``, a ruleset the kernel cannot fully enforce) raises before the command
     runs. ``landlock_abi`` pretends the kernel has that Landlock ABI (tests, pinning)."""
+    if seccomp is None and landlock is None:
+        raise InputError("no sandbox given: the command would run unconfined",
+                         field="seccomp/landlock", expected="a seccomp profile, a Landlock "
+                                                            "ruleset, or both")
     exe = resolve_command(list(argv))
     profile = None
     if seccomp is not None:

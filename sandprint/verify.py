@@ -228,11 +228,17 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
             if not complain:
                 who = _by_syscall(attribution, True, arch)
                 for nr, n in sorted(recorder.denied_counts(0).items()):
-                    name = (syscall_name(arch, nr) if nr < NR_SLOTS - 1 else None) or f"#{nr}"
+                    known = syscall_name(arch, nr) if nr < NR_SLOTS - 1 else None
+                    name = known or f"#{nr}"
                     if name in by_design:
                         answered[name] = answered.get(name, 0) + n
                         continue
-                    refused[name] = n
+                    if known:       # --fix adds it; a number beyond the table has no name
+                        refused[name] = n
+                    else:
+                        notes.append(f"{n} refused calls had a syscall number beyond "
+                                     f"{NR_SLOTS - 2}, which has no name on {arch}: no "
+                                     "profile can allow them by name")
                     denials.append(Denial("syscall", name, n,
                                           {"layer": "seccomp", "number": nr,
                                            "processes": who.get(name, [])}))
