@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import shutil
 import socket
 import subprocess

@@ -28,7 +28,7 @@ def main() -> int:
     shutil.copytree(PROJECT, src)
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C", "TMPDIR": "/tmp"}
     p = subprocess.run(["make", "-j2", "CC=gcc"], cwd=src, env=env, capture_output=True,
-                       text=True)
+                       text=True, stdin=subprocess.DEVNULL)
     if p.returncode != 0:
         sys.stderr.write(p.stdout + p.stderr)
         print(f"FAILED: make exited {p.returncode}", file=sys.stderr)

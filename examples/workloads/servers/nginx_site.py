@@ -52,7 +52,8 @@ PAGES = ["index.html", "notes/data.txt"]
 
 def curl(url: str, out: str) -> int:
     code = subprocess.run(["curl", "-sS", "-o", out, "-w", "%{http_code}", url],
-                          capture_output=True, text=True, check=True).stdout
+                          capture_output=True, text=True, check=True,
+                          stdin=subprocess.DEVNULL).stdout
     return int(code)
 
 
@@ -70,7 +71,7 @@ def main() -> int:
         f.write(CONF.format(run=run, port=port, site=site))
 
     server = subprocess.Popen([NGINX, "-p", run, "-c", conf, "-e", os.path.join(run, "error.log"),
-                               "-g", "daemon off;"])
+                               "-g", "daemon off;"], stdin=subprocess.DEVNULL)
     failures = []
     try:
         wait_port(port)

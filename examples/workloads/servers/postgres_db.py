@@ -50,7 +50,7 @@ SELECT count(*) AS n, sum(qty) AS total FROM items;
 def as_postgres(*argv: str, run: str) -> str:
     env = {"PATH": f"{BIN}:/usr/bin:/bin", "LC_ALL": "C", "LANG": "C", "HOME": run}
     p = subprocess.run(["/usr/sbin/runuser", "-u", "postgres", "--", *argv], cwd=run, env=env,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if p.returncode != 0:
         sys.stderr.write(p.stdout + p.stderr)
         raise SystemExit(f"{argv[0]} exited {p.returncode}")
