@@ -720,10 +720,10 @@ class FsModel:
             to = pid
         if to > 0 and (to in own or to == ev.pid):
             return
-        if to < -1 and (-to in own or -to == ev.pid):
+        if to < -1 and (-to in own or -to == ev.pid) and ev.ret not in DENIED:
             # a group one of ours leads (a daemon's children each setsid(), and it stops them
             # with kill(-pid)): its members are the workload's, unless an outside process of
-            # the same session joined it on purpose
+            # the same session joined it on purpose (a refusal is still reported)
             return
         try:
             name = _signal.Signals(sig).name
