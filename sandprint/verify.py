@@ -171,14 +171,15 @@ def _by_syscall(attribution: list[dict[str, Any]], refused: bool, arch: str
 
 def load_sandbox(seccomp: str | None, landlock: str | None):
     """Load and check the profile and ruleset (InputError before anything runs)."""
+    from .documents import LANDLOCK, SECCOMP, load_as
     from .seccomp_profile import load_profile
 
-    profile = load_profile(seccomp) if seccomp else None
+    profile = load_as(seccomp, SECCOMP, load_profile) if seccomp else None
     policy = ruleset = None
     if landlock:
         from .landlock import Ruleset
 
-        policy = LandlockPolicy.from_file(landlock)
+        policy = load_as(landlock, LANDLOCK, LandlockPolicy.from_file)
         ruleset = Ruleset.from_file(landlock)
     return profile, policy, ruleset
 
