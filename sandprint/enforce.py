@@ -145,7 +145,10 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
     exe = resolve_command(list(argv))
     profile = None
     if seccomp is not None:
-        profile = seccomp if isinstance(seccomp, SeccompProfile) else load_profile(seccomp)
+        from .documents import SECCOMP, load_as
+
+        profile = seccomp if isinstance(seccomp, SeccompProfile) else \
+            load_as(seccomp, SECCOMP, load_profile)
         check_can_exec(profile)
         seccomp_filter = build_filter(profile)   # every rule problem shows before anything applies
     ruleset = None
@@ -155,7 +158,9 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
         except ImportError as e:
             raise EnvironmentProblem(f"Landlock support is not available: {e}; "
                                      "the command was not run") from None
-        ruleset = Ruleset.from_file(landlock, abi=landlock_abi)
+        from .documents import LANDLOCK, load_as
+
+        ruleset = load_as(landlock, LANDLOCK, lambda p: Ruleset.from_file(p, abi=landlock_abi))
     if ruleset is not None:
         status = ruleset.restrict_self(compat=compat)
         log(str(status))

@@ -56,7 +56,7 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .compare import (LandlockPolicy, Need, abstract_unix_denied, denied_network,
+from .compare import (PROC_PID, LandlockPolicy, Need, abstract_unix_denied, denied_network,
                       landlock_needs, seccomp_needs, who_signalled)
 from .landlock import rights as R
 from .fileio import write_json
@@ -171,14 +171,15 @@ def _by_syscall(attribution: list[dict[str, Any]], refused: bool, arch: str
 
 def load_sandbox(seccomp: str | None, landlock: str | None):
     """Load and check the profile and ruleset (InputError before anything runs)."""
+    from .documents import LANDLOCK, SECCOMP, load_as
     from .seccomp_profile import load_profile
 
-    profile = load_profile(seccomp) if seccomp else None
+    profile = load_as(seccomp, SECCOMP, load_profile) if seccomp else None
     policy = ruleset = None
     if landlock:
         from .landlock import Ruleset
 
-        policy = LandlockPolicy.from_file(landlock)
+        policy = load_as(landlock, LANDLOCK, LandlockPolicy.from_file)
         ruleset = Ruleset.from_file(landlock)
     return profile, policy, ruleset
 
@@ -316,7 +317,8 @@ def _refused_by_landlock(rec: Recording, policy: LandlockPolicy | None, recorder
     fail without the sandbox too. They are said in a note, not counted as denials; with no
     ruleset at all, every such refusal is the system's. (A refusal by file permissions of a
     path the ruleset does not grant either cannot be told from Landlock's: both modes list
-    it.)"""
+    it. A refusal under /proc stays a denial even where the ruleset seems to grant it: a
+    child's /proc/self is not the /proc/PID the ruleset's /proc/self rule was opened on.)"""
     out: list[Denial] = []
     by_system: list[str] = []
     for t in rec.targets:
@@ -324,6 +326,10 @@ def _refused_by_landlock(rec: Recording, policy: LandlockPolicy | None, recorder
             if not fa.denied:
                 continue
             bad = policy.fs_denied(path, fa.denied) if policy is not None else set()
+            if policy is not None and path.startswith(PROC_PID):
+                # /proc/self of a child is another /proc/PID than the one the ruleset's
+                # /proc/self rule holds: the model cannot clear Landlock there
+                bad = set(fa.denied)
             if bad:
                 n, procs = _accesses(recorder, comms, path, bad, refused_only=True)
                 out.append(Denial("file", path, n or fa.count, {

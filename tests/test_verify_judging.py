@@ -158,3 +158,24 @@ def test_enforce_and_complain_list_the_same_denials(tmp_path):
         assert [p.get("comm") for p in [d for d in rep["denials"]
                                          if d["kind"] == "syscall"][0]["processes"]] \
             == [os.path.basename(sys.executable)[:15]], mode
+
+
+def test_a_childs_proc_self_refusal_stays_a_denial(tmp_path):
+    """The ruleset's /proc/self rule is opened by the launched process; its child's
+    /proc/self is another /proc/PID, which Landlock refuses. The recorder writes both as
+    /proc/self/..., where the ruleset seems to grant them: enforce mode must still report
+    the refusal, not put it down to the system."""
+    rules = tmp_path / "r.json"
+    rules.write_text(json.dumps({
+        "abi": 1, "ruleset": [{"handledAccessFs": ["execute", "read_file", "read_dir"]}],
+        "pathBeneath": [
+            {"allowedAccess": ["execute", "read_file", "read_dir"],
+             "parent": [p for p in ("/usr", "/bin", "/lib", "/lib64", "/etc")
+                        if os.path.exists(p)]},
+            {"allowedAccess": ["read_file", "read_dir"], "parent": ["/proc/self"]}]}))
+    proc, rep = _verify(tmp_path, "--landlock", str(rules), "--", "/bin/sh", "-c",
+                        "cat /proc/self/status > /dev/null")
+    assert proc.returncode == 1, proc.stderr
+    denied = {d["name"]: d for d in rep["denials"]}
+    assert "/proc/self/status" in denied, proc.stderr
+    assert [p.get("comm") for p in denied["/proc/self/status"]["processes"]] == ["cat"]
