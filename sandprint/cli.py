@@ -107,7 +107,9 @@ def _load_recordings(paths, allow_lossy: bool):
     from .profiler.recording import merge, Recording
     from .errors import InputError
 
-    recs = [Recording.load(p) for p in paths]
+    from .documents import RECORDING, load_as
+
+    recs = [load_as(p, RECORDING, Recording.load) for p in paths]
     for p, r in zip(paths, recs):
         if r.lost_events and not allow_lossy:
             raise InputError(f"recording lost {r.lost_events} events, so it may miss what the "
@@ -131,8 +133,9 @@ def _load_recordings(paths, allow_lossy: bool):
 @generate.command("seccomp")
 @click.argument("recordings", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["oci", "spo", "systemd"]), default="oci",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["oci", "spo", "systemd"]),
+              help="OCI JSON, SPO SeccompProfile YAML, or a systemd drop-in (default: from the "
+                   "output's extension: .yaml/.yml spo, .conf systemd, otherwise oci).")
 @click.option("--default-action", type=click.Choice(["errno", "enosys", "kill", "log"]),
               default="errno", show_default=True,
               help="What a syscall outside the profile gets: EPERM, ENOSYS, the process "
@@ -222,6 +225,9 @@ def exec_(seccomp_path, landlock_path, compat, command):
     """Run COMMAND under a seccomp profile and/or Landlock ruleset (replaces sandprint)."""
     from . import enforce
 
+    if not seccomp_path and not landlock_path:
+        raise click.UsageError("give --seccomp and/or --landlock (without either the command "
+                               "would run unconfined)")
     enforce.exec_sandboxed(list(command), seccomp=seccomp_path, landlock=landlock_path,
                            compat=compat, log=echo_err)
 

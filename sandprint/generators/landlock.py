@@ -159,15 +159,20 @@ class GeneratedRuleset:
         for why in self.reasons.values():
             counts[why] += 1
         parts = [f"{n} {label}" for label, n in sorted(counts.items())]
-        ports = sum(len(r["port"]) for r in self.config.get("netPort", []))
+        # one Landlock port rule per port, whatever its rights (as `exec` counts them)
+        ports = len({p for r in self.config.get("netPort", []) for p in r["port"]})
         where = f" to {output}" if output else ""
-        text = (f"landlock: wrote {self.format.upper()} ruleset{where} for ABI {self.target_abi} "
-                f"(file says abi {self.abi}): {len(self.reasons)} path rules "
-                f"({', '.join(parts) or 'none'}), {ports} port rules")
+        abi = f"for Landlock ABI {self.target_abi}"
+        if self.abi != self.target_abi:
+            abi += (f" (the file says abi {self.abi}: the oldest ABI that knows every right "
+                    "it names, so kernels from that ABI on enforce it fully)")
+        text = (f"landlock: wrote {self.format.upper()} ruleset{where}: "
+                f"{plural(len(self.reasons), 'path rule')} "
+                f"({', '.join(parts) or 'none'}), {plural(ports, 'port rule')}, {abi}")
         if self.maybe_missing:
             text += f", {len(self.maybe_missing)} paths marked as maybe missing at apply time"
         if self.notes:
-            text += f"; {len(self.notes)} notes"
+            text += f"; {plural(len(self.notes), 'note')}"
         return text
 
 
@@ -176,6 +181,10 @@ class _Entry:
     rights: set[str] = field(default_factory=set)
     kind: str | None = None
     why: str = "file"
+
+
+def plural(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def _targets(rec: Recording, target: str | None, source: str | None) -> list[Target]:

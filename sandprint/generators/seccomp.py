@@ -109,13 +109,27 @@ def check_essentials(names: set[str], default_action: str, where: str) -> None:
             field=f"{where}.syscalls", expected=" and ".join(ESSENTIAL))
 
 
-def add_thread_exit(names: set[str], arch: str, default_action: str) -> set[str]:
+def made_threads(rec: Recording, target: str | None = None) -> bool | None:
+    """Whether the workload made threads (the recorder tells tasks that ended as processes
+    from threads, ``info.threads``); None when a recording does not say (an older one)."""
+    said = [t.info.get("threads") for t in rec.targets if target is None or t.name == target]
+    if "made" in said:
+        return True
+    if said and all(s == "none" for s in said):
+        return False
+    return None
+
+
+def add_thread_exit(names: set[str], arch: str, default_action: str,
+                    threads: bool | None = None) -> set[str]:
     """``exit`` for a workload that makes threads, recorded or not: a thread's own exit often
     never happens in a recording (the process's exit_group ends it first), and a thread whose
-    exit a filter refuses does not end: glibc retries it forever, spinning. Returns what was
-    added."""
+    exit a filter refuses does not end: glibc retries it forever, spinning. ``threads``:
+    whether it made threads (None: unknown, so a workload calling clone may have). A process
+    ends with exit_group, so a fork-only workload (``threads`` False) needs no exit. Returns
+    what was added."""
     if default_action == "log" or not names & {"clone", "clone3"} or "exit" in names \
-            or syscall_number(arch, "exit") is None:
+            or syscall_number(arch, "exit") is None or threads is False:
         return set()
     names.add("exit")
     return {"exit"}
@@ -357,11 +371,33 @@ def _describe_action(default_action: str) -> str:
             "log": "log only (nothing blocked)"}[default_action]
 
 
-def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
+# The format an output's name implies: what a reader of the file expects to find in it.
+FORMAT_OF_EXTENSION = {".json": "oci", ".yaml": "spo", ".yml": "spo", ".conf": "systemd"}
+
+
+def format_for(output: str, fmt: str | None) -> str:
+    """``fmt``, or the one ``output``'s extension implies (.json OCI, .yaml/.yml SPO, .conf
+    systemd; any other name OCI). An explicit format the extension contradicts (``--format
+    oci -o p.yaml``) is refused rather than written under a misleading name."""
+    implied = FORMAT_OF_EXTENSION.get(os.path.splitext(output)[1].lower())
+    if fmt is None:
+        return implied or "oci"
+    if implied is not None and fmt in FORMATS and fmt != implied:
+        ext = os.path.splitext(output)[1]
+        raise InputError(f"--format {fmt} does not match the output's extension {ext} "
+                         f"(a {ext} file is {implied})", source=output, field="--format",
+                         expected=f"--format {implied} (or none) for a {ext} file, or an "
+                                  f"output name that fits {fmt}")
+    return fmt
+
+
+def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                   default_action: str = "errno", runtime: str = "none",
                   target: str | None = None, name: str | None = None,
                   add_syscalls: Iterable[str] = (), allow_clone3: bool = False) -> str:
-    """Write the profile for ``rec`` to ``output`` atomically; return the summary lines."""
+    """Write the profile for ``rec`` to ``output`` atomically; return the summary lines.
+    ``fmt`` None: from the output's extension (:func:`format_for`)."""
+    fmt = format_for(output, fmt)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", field="--format", expected=", ".join(FORMATS))
     if runtime not in RUNTIME_CHOICES:
@@ -380,7 +416,8 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                              expected=f"a syscall name libseccomp knows on {rec.arch}")
     names, rs, added = add_runtime(recorded | extra, rec.arch, runtime)
     check_essentials(names, default_action, f"targets.{target}" if target else "targets.*")
-    thread_exit = add_thread_exit(names, rec.arch, default_action)
+    threads = made_threads(rec, target)
+    thread_exit = add_thread_exit(names, rec.arch, default_action, threads)
     arches = profile_arches(rec.arch)
     enosys3 = answers_clone3_enosys(names, default_action, allow_clone3)
     if fmt == "systemd" and allow_clone3 and restricts_clone(names, default_action) \
@@ -419,8 +456,11 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
         lines.append(f"added {len(added)} syscalls {version} makes after loading the filter"
                      + (f": {', '.join(sorted(added))}" if added else ""))
     if thread_exit:
-        lines.append("exit added: the workload makes threads, and a thread's own exit, often "
-                     "cut off in a recording by the process's exit_group, must never fail")
+        lines.append(("exit added: the workload makes threads, and" if threads else
+                      "exit added: the workload calls clone and the recording does not say "
+                      "whether it made threads (record it again to know); if it did,")
+                     + " a thread's own exit, often cut off in a recording by the process's "
+                     "exit_group, must never fail")
     if restricts_clone(names, default_action) and ("clone" in names or enosys3):
         lines.append("clone allowed only without namespace flags (CLONE_NEW*): the workload "
                      "never called unshare or setns")

@@ -158,7 +158,7 @@ class _Checker:
                 elif key in json_names and table[key] != key:
                     other = f"TOML spells it '{table[key]}'"
                 allowed = ", ".join(self.key_of(k, table) for k in table)
-                msg = "unknown key" + (f" ({other})" if other else "")
+                msg = "unknown field" + (f" ({other})" if other else "")
                 self.fail(msg, fieldname, f"one of {allowed}")
             if canonical in out:
                 self.fail("key given twice (in both spellings)", fieldname, "each key once")
