@@ -59,9 +59,10 @@ def _seccomp_section(result) -> str:
     out = [f"<h2>Seccomp: {len(allowed)} syscalls allowed "
            f"({escape(result.seccomp_path or '')})</h2>"]
     out.append('<p class="legend"><span class="chip denied">denied in this run</span>'
-               '<span class="chip both">allowed, the engine's default allows it too</span>'
+               '<span class="chip both">allowed, the engine\'s default allows it too</span>'
                '<span class="chip extra">allowed beyond the engine\'s default</span>'
-               '<span class="chip dockeronly">the engine's default allows, this profile denies</span></p>')
+               '<span class="chip dockeronly">the engine\'s default allows, this profile '
+               'denies</span></p>')
     if denied:
         out.append(f"<p>Denied in this run (not in the profile): "
                    f"{_chips(denied, 'denied', denied)}</p>")
