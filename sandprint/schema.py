@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 # imported with this module, not at the first check: a process that drops privileges after
-# importing sandprint (tests/test_privileges.py) may no longer read the library
+# importing sandprint (tests/test_privileges.py) may no longer read the library, nor the
+# schemas in a checkout only root can read
 import jsonschema
 import jsonschema.exceptions
 
@@ -34,10 +35,13 @@ def schema_path(kind: str) -> Path:
     return SCHEMA_DIR / KINDS[kind]
 
 
-@functools.cache
+# read with the module, like jsonschema above: a few kilobytes
+_SCHEMAS = {kind: json.loads((SCHEMA_DIR / name).read_text()) for kind, name in KINDS.items()}
+
+
 def load_schema(kind: str) -> dict[str, Any]:
     """The schema of ``kind`` (one of :data:`KINDS`) as a dict."""
-    return json.loads(schema_path(kind).read_text())
+    return _SCHEMAS[kind]
 
 
 def _inline(node: Any, definitions: dict[str, Any]) -> Any:
