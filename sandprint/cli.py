@@ -153,15 +153,19 @@ def _load_recordings(paths, allow_lossy: bool):
               help="Keep clone3 allowed as recorded instead of answering it ENOSYS (glibc then "
                    "falls back to clone, whose namespace flags the filter checks). Only for a "
                    "workload that needs clone3 itself: namespaces stay reachable through it.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The default seccomp profile to compare with (default: $SANDPRINT_BASELINE, "
+                   "else the one the installed container engine ships).")
 def generate_seccomp(recordings, output, fmt, default_action, runtime, target_name,
-                     profile_name, allow_lossy, add_syscalls, allow_clone3):
+                     profile_name, allow_lossy, add_syscalls, allow_clone3, baseline_path):
     """Write a seccomp profile (OCI JSON, SPO SeccompProfile, systemd drop-in)."""
     from .generators import seccomp
 
     rec = _load_recordings(recordings, allow_lossy)
     summary = seccomp.generate_file(rec, output, fmt=fmt, default_action=default_action,
                                     runtime=runtime, target=target_name, name=profile_name,
-                                    add_syscalls=add_syscalls, allow_clone3=allow_clone3)
+                                    add_syscalls=add_syscalls, allow_clone3=allow_clone3,
+                                    baseline_path=baseline_path)
     echo_err(summary)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import schema
 from .errors import InputError
 from .fileio import load_yaml_all, parse_json, read_text
 from .syscalls import KNOWN_ARCHES, all_syscalls, native_arch, syscall_number
@@ -24,8 +25,9 @@ SPO_VERSIONS = (f"{SPO_GROUP}/v1", f"{SPO_GROUP}/v1beta1")
 OCI_KEYS = {"defaultAction", "defaultErrnoRet", "architectures", "syscalls", "flags"}
 OCI_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
              "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
-SPO_SPEC_KEYS = OCI_KEYS | {"baseProfileName", "listenerPath", "listenerMetadata", "state",
-                            "disabled"}
+# the SeccompProfile resource's spec: no defaultErrnoRet (its SCMP_ACT_ERRNO answers EPERM)
+SPO_SPEC_KEYS = (OCI_KEYS - {"defaultErrnoRet"}) | {"baseProfileName", "listenerPath",
+                                                    "listenerMetadata", "state"}
 U64 = 2 ** 64
 ENOSYS = 38
 # A syscall libc retries as another when the kernel answers ENOSYS: glibc (2.34+) creates
@@ -167,7 +169,9 @@ def profile_from_data(data: Any, source: str = "<profile>") -> SeccompProfile:
             _fail(source, "spec", "missing or not an object", "an object with defaultAction")
         for key in spec:
             if key not in SPO_SPEC_KEYS:
-                _fail(source, f"spec.{key}", "unknown field",
+                extra = (" (the SeccompProfile has none: its SCMP_ACT_ERRNO answers EPERM)"
+                         if key == "defaultErrnoRet" else "")
+                _fail(source, f"spec.{key}", f"unknown field{extra}",
                       "one of " + ", ".join(sorted(SPO_SPEC_KEYS)))
         if spec.get("baseProfileName"):
             _fail(source, "spec.baseProfileName",
@@ -176,13 +180,17 @@ def profile_from_data(data: Any, source: str = "<profile>") -> SeccompProfile:
         if spec.get("listenerPath"):
             _fail(source, "spec.listenerPath", "needs the operator's notify listener",
                   "a profile without listenerPath")
-        return _parse_body(spec, source, "spec.", "spo", name if isinstance(name, str) else None)
+        profile = _parse_body(spec, source, "spec.", "spo", name if isinstance(name, str) else None)
+        schema.check(spec, "seccompprofile-spec", source, prefix="spec.")
+        return profile
     for key in data:
         if key not in OCI_KEYS:
             extra = (" (Docker-only key; give a plain OCI profile)"
                      if key in ("archMap", "defaultErrno") else "")
             _fail(source, key, f"unknown field{extra}", "one of " + ", ".join(sorted(OCI_KEYS)))
-    return _parse_body(data, source, "", "oci", None)
+    profile = _parse_body(data, source, "", "oci", None)
+    schema.check(data, "seccomp-oci", source)
+    return profile
 
 
 def _parse_body(body: dict[str, Any], source: str, prefix: str, fmt: str,

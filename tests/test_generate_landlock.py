@@ -4,7 +4,7 @@ Each recording has the shape a real workload leaves (a Python script reading its
 writing a temporary file, a tool writing into an output directory, a server binding a port).
 The tests check what a reviewer would: no rule on /, no secret-holding tree granted whole,
 system trees generalised, written files narrow, every right of the ABI handled, both
-spellings equivalent and valid against the reference schema.
+spellings equivalent and valid against the project's schema.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sandprint.generators.landlock import (FILE_RIGHTS, Options, format_for, gen
 from sandprint.landlock.config import MAY_NOT_EXIST_VARIABLE, loads_config, resolve, schema_path
 from sandprint.profiler.recording import FS_RIGHTS, NetAccess, Recording
 
-# upstream's schema, shipped unchanged with the package (same as shared/reference's copy)
+# the project's landlockconfig schema, shipped in the package (upstream's: test_upstream_conformance)
 SCHEMA = json.loads(Path(schema_path()).read_text())
 PY = "/usr/lib/python3.11"
 NO_HOST = Options(host_check=False)

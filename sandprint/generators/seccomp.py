@@ -394,9 +394,13 @@ def format_for(output: str, fmt: str | None) -> str:
 def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                   default_action: str = "errno", runtime: str = "none",
                   target: str | None = None, name: str | None = None,
-                  add_syscalls: Iterable[str] = (), allow_clone3: bool = False) -> str:
+                  add_syscalls: Iterable[str] = (), allow_clone3: bool = False,
+                  baseline_path: str | None = None) -> str:
     """Write the profile for ``rec`` to ``output`` atomically; return the summary lines.
-    ``fmt`` None: from the output's extension (:func:`format_for`)."""
+    ``fmt`` None: from the output's extension (:func:`format_for`).
+
+    The last line compares the profile with the container engine's default profile
+    (``baseline_path``, or the one :func:`baseline.find_baseline` finds)."""
     fmt = format_for(output, fmt)
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}", field="--format", expected=", ".join(FORMATS))
@@ -428,6 +432,10 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                                                           "systemd")
     oci = build_oci(names, arches=arches, default_action=default_action,
                     allow_clone3=allow_clone3)
+    # clone3 answered ENOSYS is not allowed (the engines' defaults answer it the same way);
+    # compared before writing, so a bad --baseline leaves no file behind
+    comparison, _ = baseline.compare_with_baseline(names - {"clone3"} if enosys3 else names,
+                                                   rec.arch, path=baseline_path)
     which = f"target {target!r}" if target else (
         "all targets" if len(rec.targets) != 1 else f"target {rec.targets[0].name!r}")
 
@@ -474,8 +482,5 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
         lines.append("warning: clone3 is allowed as recorded (--allow-clone3), and its flags "
                      "are in memory a seccomp filter cannot read: under this profile the "
                      "workload can still create namespaces through clone3")
-    # clone3 answered ENOSYS is not allowed (Docker's default answers it the same way)
-    comparison, _ = baseline.compare_with_docker(names - {"clone3"} if enosys3 else names,
-                                                 rec.arch)
     lines.append(comparison)
     return "\n".join(lines)
