@@ -4,8 +4,10 @@
     sudo .venv/bin/python benchmarks/recorder_overhead.py [--rounds 5] [--count 1000000]
 
 Worst case, a syscall-bound command: ``dd if=/dev/zero of=/dev/null bs=1 count=N`` (two
-syscalls per byte). Each configuration's time is dd's own report of its copying time, so the
-recorder's start-up (bcc compiling) is not counted, only what the traced command pays:
+syscalls per byte). Each configuration's time is dd's own CPU time (user + system, which is
+where a BPF program at a syscall tracepoint is paid; ``--metric wall``: dd's report of its
+copying time, which also has the time spent waiting for a CPU on a busy machine), so the
+recorder's start-up is not counted, only what the traced command pays:
 
 - untraced
 - under an empty bcc ``raw_syscalls:sys_enter`` program (the floor of any syscall-tracepoint
@@ -20,6 +22,10 @@ recorder's start-up (bcc compiling) is not counted, only what the traced command
 And a realistic workload (``tar czf`` of a source tree) with and without ``sandprint record``,
 timed inside the traced shell so start-up is not counted. Rounds are interleaved so noise from
 the shared machine hits every configuration alike; medians are reported.
+
+Then the added costs: each configuration's time minus the same round's untraced time, as a
+ratio to what the empty raw ``sys_enter`` program adds (the floor), with every round's ratio.
+``--quick`` runs only what those ratios need.
 """
 
 from __future__ import annotations
@@ -41,12 +47,24 @@ SANDPRINT = [sys.executable, "-m", "sandprint"]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 
+# dd run by a small wrapper that reports dd's own CPU time (user + system, from wait4): BPF
+# programs run in the syscall's context, so what they cost is in it, while the time dd spends
+# waiting for a CPU on a shared machine is not (dd's wall-clock report has it: --metric wall).
+CPU_WRAPPER = ("import os, sys; p = os.posix_spawnp(sys.argv[1], sys.argv[1:], os.environ); "
+               "_, st, ru = os.wait4(p, 0); "
+               "print(f'cpu {ru.ru_utime + ru.ru_stime:.6f} s', file=sys.stderr); "
+               "sys.exit(os.waitstatus_to_exitcode(st))")
+METRIC = "cpu"
+
+
 def dd_cmd(count: int) -> list[str]:
-    return ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"]
+    dd = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"]
+    return [sys.executable, "-c", CPU_WRAPPER, *dd] if METRIC == "cpu" else dd
 
 
 def dd_seconds(stderr: str) -> float:
-    m = re.search(r"copied, ([0-9.e+-]+) s", stderr)
+    pattern = r"^cpu ([0-9.]+) s" if METRIC == "cpu" else r"copied, ([0-9.e+-]+) s"
+    m = re.search(pattern, stderr, re.M)
     if not m:
         raise RuntimeError(f"could not read dd's time from: {stderr!r}")
     return float(m.group(1))
@@ -101,6 +119,10 @@ def with_background(argv, ready, fn, settle=0.5):
         bg.stop()
 
 
+# A recorded background command that says when it runs: the recorder is attached by then.
+READY = "sandprint-bench-ready"
+BG_COMMAND = ["sh", "-c", f"echo {READY}; exec sleep 600"]
+
 EMPTY_TP = "TRACEPOINT_PROBE(raw_syscalls, sys_enter) { return 0; }"
 EMPTY_RAW = "RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }"
 
@@ -111,10 +133,18 @@ def sandprint_record_dd(count: int, out: str, *options: str) -> float:
     return dd_seconds(p.stderr)
 
 
+def dd_wall(prefix: list[str], count: int) -> float:
+    """dd's own copying time (strace's cost is in the tracer and the stops, not dd's CPU)."""
+    dd = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"]
+    p = subprocess.run(prefix + dd, capture_output=True, text=True)
+    m = re.search(r"copied, ([0-9.e+-]+) s", p.stderr)
+    if not m:
+        raise RuntimeError(f"could not read dd's time from: {p.stderr!r}")
+    return float(m.group(1))
+
+
 def strace_per_syscall(count: int) -> float:
-    p = subprocess.run(["strace", "-f", "-c", "-o", "/dev/null"] + dd_cmd(count),
-                       capture_output=True, text=True)
-    return dd_seconds(p.stderr) / (2 * count)
+    return dd_wall(["strace", "-f", "-c", "-o", "/dev/null"], count) / (2 * count)
 
 
 def tar_seconds(prefix: list[str], tree: str, outdir: str) -> float:
@@ -127,13 +157,26 @@ def tar_seconds(prefix: list[str], tree: str, outdir: str) -> float:
     return int(m.group(1)) / 1e9
 
 
+def added(results: dict[str, list[float]], key: str) -> float:
+    """Median over rounds of the configuration's time minus the same round's untraced time."""
+    return statistics.median(x - u for x, u in zip(results[key], results["untraced"]))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--count", type=int, default=1_000_000)
+    ap.add_argument("--quick", action="store_true",
+                    help="only what the added-cost ratios need: untraced, the empty raw "
+                         "sys_enter program, sandprint record, and beside a recording")
     ap.add_argument("--tree", default=os.path.dirname(os.__file__),
                     help="source tree for the realistic workload (default: Python's stdlib)")
+    ap.add_argument("--metric", choices=("cpu", "wall"), default="cpu",
+                    help="dd's CPU time (default; robust on a shared machine) or the "
+                         "copying time dd reports")
     args = ap.parse_args()
+    global METRIC
+    METRIC = args.metric
     if os.geteuid() != 0:
         print("run as root: the benchmark loads BPF programs", file=sys.stderr)
         return 2
@@ -149,25 +192,31 @@ def main() -> int:
     strace_ratio: list[float] = []
     for r in range(args.rounds):
         results["untraced"].append(run_dd([], n))
-        results["empty bcc sys_enter"].append(with_background(
-            [sys.executable, "-c", EMPTY_PROG, EMPTY_TP], "attached", lambda: run_dd([], n)))
+        if not args.quick:
+            results["empty bcc sys_enter"].append(with_background(
+                [sys.executable, "-c", EMPTY_PROG, EMPTY_TP], "attached",
+                lambda: run_dd([], n)))
         results["empty bcc raw sys_enter"].append(with_background(
             [sys.executable, "-c", EMPTY_PROG, EMPTY_RAW], "attached", lambda: run_dd([], n)))
         results["sandprint record"].append(sandprint_record_dd(n, out))
-        results["record --syscalls-only"].append(
-            sandprint_record_dd(n, out, "--syscalls-only"))
+        if not args.quick:
+            results["record --syscalls-only"].append(
+                sandprint_record_dd(n, out, "--syscalls-only"))
         results["untraced beside a recording"].append(with_background(
-            SANDPRINT + ["record", "-o", os.path.join(tmp, "bg.json"), "--", "sleep", "600"],
-            None, lambda: run_dd([], n), settle=6.0))
+            SANDPRINT + ["record", "-o", os.path.join(tmp, "bg.json"), "--", *BG_COMMAND],
+            READY, lambda: run_dd([], n)))
+        if args.quick:
+            print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+            continue
         results["beside a --syscalls-only one"].append(with_background(
             SANDPRINT + ["record", "--syscalls-only", "-o", os.path.join(tmp, "bg.json"), "--",
-                         "sleep", "600"], None, lambda: run_dd([], n), settle=6.0))
+                         *BG_COMMAND], READY, lambda: run_dd([], n)))
         if os.path.exists(syscount):
             results["bcc syscount"].append(with_background(
                 [syscount], "Tracing", lambda: run_dd([], n)))
         if shutil.which("strace"):
             small = max(n // 20, 1000)
-            per_untraced = run_dd([], small) / (2 * small)
+            per_untraced = dd_wall([], small) / (2 * small)
             strace_ratio.append(strace_per_syscall(small) / per_untraced)
         results["tar untraced"].append(tar_seconds([], args.tree, tmp))
         results["tar under sandprint record"].append(
@@ -175,7 +224,8 @@ def main() -> int:
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     base = statistics.median(results["untraced"])
-    print(f"\nsyscall-bound: dd bs=1 count={n} (median of {args.rounds} rounds, dd's own time)")
+    print(f"\nsyscall-bound: dd bs=1 count={n} (median of {args.rounds} rounds, dd's own "
+          f"{'CPU time' if METRIC == 'cpu' else 'copying time'})")
     print(f"{'configuration':<32} {'median s':>9} {'ratio':>7}")
     for key in ("untraced", "empty bcc sys_enter", "empty bcc raw sys_enter",
                 "sandprint record", "record --syscalls-only", "untraced beside a recording",
@@ -185,6 +235,25 @@ def main() -> int:
             print(f"{key:<32} {med:>9.3f} {med / base:>6.2f}x")
     if strace_ratio:
         print(f"{'strace -f -c (per syscall)':<32} {'':>9} {statistics.median(strace_ratio):>6.0f}x")
+    # What the recorder adds, against what the empty raw sys_enter program adds (the floor
+    # of any syscall-tracepoint recorder): medians of the per-round differences to untraced,
+    # each round's configurations having run side by side.
+    floor = added(results, "empty bcc raw sys_enter")
+    print(f"\nadded cost per round, over untraced (median of {args.rounds}); "
+          "ratio to the empty raw sys_enter program's")
+    print(f"{'configuration':<32} {'added s':>9} {'ratio':>7}   per-round ratios")
+    for key in ("empty bcc raw sys_enter", "sandprint record", "untraced beside a recording",
+                "record --syscalls-only", "beside a --syscalls-only one"):
+        if results[key] and floor > 0:
+            a = added(results, key)
+            per_round = [(x - u) / (f - u) for x, u, f in zip(
+                results[key], results["untraced"], results["empty bcc raw sys_enter"])
+                if f - u > 0]
+            print(f"{key:<32} {a:>9.3f} {a / floor:>6.2f}x   "
+                  + " ".join(f"{x:.2f}" for x in sorted(per_round)))
+    if args.quick:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     tb = statistics.median(results["tar untraced"])
     tr = statistics.median(results["tar under sandprint record"])
     print(f"\nrealistic: tar czf {args.tree}")

@@ -12,7 +12,7 @@ the confined command pays per syscall:
 - unconfined (``sandprint exec`` with nothing, so both go through the same launcher)
 - seccomp: the generated allow-list (libseccomp's binary tree; the kernel's action cache
   makes an always-allowed syscall skip the filter altogether)
-- seccomp: Docker's default profile, for comparison (a bigger list)
+- seccomp: the container engine's default profile, for comparison (a bigger list)
 - Landlock: the generated ruleset (dd's reads and writes are on fds opened before; Landlock
   checks at open, so the loop itself should cost nothing)
 - both
@@ -48,15 +48,15 @@ def sp(*args: str) -> subprocess.CompletedProcess:
 
 
 def docker_profile(work: Path) -> str | None:
-    """Docker's default profile resolved to plain OCI for this machine, if it is here."""
-    from sandprint.generators.baseline import docker_allowed, find_docker_profile
+    """The container engine's default profile resolved to plain OCI for this machine."""
+    from sandprint.generators.baseline import docker_allowed, find_baseline
     from sandprint.fileio import read_json
     from sandprint.syscalls import native_arch
 
-    path = find_docker_profile()
-    if not path:
+    base = find_baseline()
+    if not base:
         return None
-    names = docker_allowed(read_json(path), native_arch())
+    names = docker_allowed(read_json(base.path), native_arch(), caps=base.caps)
     out = work / "docker.json"
     out.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
                                "architectures": [native_arch()],
@@ -89,7 +89,7 @@ def main() -> int:
     }
     dp = docker_profile(work)
     if dp:
-        configs["seccomp, Docker's default"] = ["--seccomp", dp]
+        configs["seccomp, engine default"] = ["--seccomp", dp]
     times: dict[str, list[float]] = {k: [] for k in configs}
     pin = ["taskset", "-c", str(max(os.sched_getaffinity(0)))] if shutil.which("taskset") else []
     for _ in range(a.rounds):

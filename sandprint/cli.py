@@ -95,16 +95,33 @@ def generate() -> None:
     """Write a sandbox (seccomp profile, Landlock ruleset) from recordings."""
 
 
+def _missed_start(rec) -> bool:
+    """A recording (or a run merged into it) of a container that was already running its
+    workload when the recorder attached: it lacks the container's start."""
+    metas = [rec.metadata] + list(rec.metadata.get("sources") or [])
+    return any(isinstance(m.get("target"), dict) and m["target"].get("startedBeforeRecorder")
+               for m in metas)
+
+
 def _load_recordings(paths, allow_lossy: bool):
     from .recording import merge, Recording
     from .errors import InputError
 
-    recs = [Recording.load(p) for p in paths]
+    from .documents import RECORDING, load_as
+
+    recs = [load_as(p, RECORDING, Recording.load) for p in paths]
     for p, r in zip(paths, recs):
         if r.lost_events and not allow_lossy:
             raise InputError(f"recording lost {r.lost_events} events, so it may miss what the "
                              "workload needs; record again, or pass --allow-lossy",
                              source=p, field="metadata.lostEvents", expected="0")
+        if _missed_start(r) and not allow_lossy:
+            raise InputError("the recording misses its container's start (the container was "
+                             "already running when sandprint attached), so the profile may "
+                             "lack what the container needs to start; record again with "
+                             "sandprint started before the container, or pass --allow-lossy",
+                             source=p, field="metadata.target.startedBeforeRecorder",
+                             expected="absent")
         if not r.complete:
             why = "; ".join(r.metadata.get("incompleteReasons") or ["no reason given"])
             echo_err(f"sandprint: warning: {one_line(p)} is an incomplete recording "
@@ -116,8 +133,9 @@ def _load_recordings(paths, allow_lossy: bool):
 @generate.command("seccomp")
 @click.argument("recordings", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["oci", "spo", "systemd"]), default="oci",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["oci", "spo", "systemd"]),
+              help="OCI JSON, SPO SeccompProfile YAML, or a systemd drop-in (default: from the "
+                   "output's extension: .yaml/.yml spo, .conf systemd, otherwise oci).")
 @click.option("--default-action", type=click.Choice(["errno", "enosys", "kill", "log"]),
               default="errno", show_default=True,
               help="What a syscall outside the profile gets: EPERM, ENOSYS, the process "
@@ -127,22 +145,27 @@ def _load_recordings(paths, allow_lossy: bool):
               help="Add the syscalls this container runtime makes after loading the filter.")
 @click.option("--target", "target_name", help="Which target of the recording (default: all).")
 @click.option("--name", "profile_name", help="Name of the SeccompProfile (spo format).")
-@click.option("--allow-lossy", is_flag=True, help="Accept recordings that lost events.")
+@click.option("--allow-lossy", is_flag=True,
+              help="Accept recordings that lost events or missed their container's start.")
 @click.option("--add-syscall", "add_syscalls", multiple=True, metavar="NAME",
               help="Also allow NAME (e.g. execve or exit_group missed by a --pid recording).")
 @click.option("--allow-clone3", is_flag=True,
               help="Keep clone3 allowed as recorded instead of answering it ENOSYS (glibc then "
                    "falls back to clone, whose namespace flags the filter checks). Only for a "
                    "workload that needs clone3 itself: namespaces stay reachable through it.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), metavar="FILE",
+              help="The default seccomp profile to compare with (default: $SANDPRINT_BASELINE, "
+                   "else the one the installed container engine ships).")
 def generate_seccomp(recordings, output, fmt, default_action, runtime, target_name,
-                     profile_name, allow_lossy, add_syscalls, allow_clone3):
+                     profile_name, allow_lossy, add_syscalls, allow_clone3, baseline_path):
     """Write a seccomp profile (OCI JSON, SPO SeccompProfile, systemd drop-in)."""
     from .generators import seccomp
 
     rec = _load_recordings(recordings, allow_lossy)
     summary = seccomp.generate_file(rec, output, fmt=fmt, default_action=default_action,
                                     runtime=runtime, target=target_name, name=profile_name,
-                                    add_syscalls=add_syscalls, allow_clone3=allow_clone3)
+                                    add_syscalls=add_syscalls, allow_clone3=allow_clone3,
+                                    baseline_path=baseline_path)
     echo_err(summary)
 
 
@@ -168,7 +191,8 @@ def generate_seccomp(recordings, output, fmt, default_action, runtime, target_na
               help="Keep /proc/self reads on /proc/self even when child processes made "
                    "them (their own /proc entries are then refused).")
 @click.option("--target", "target_name", help="Which target of the recording (default: all).")
-@click.option("--allow-lossy", is_flag=True, help="Accept recordings that lost events.")
+@click.option("--allow-lossy", is_flag=True,
+              help="Accept recordings that lost events or missed their container's start.")
 def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, system_trees,
                       protected, no_host_check, no_proc_for_children, target_name,
                       allow_lossy):
@@ -205,6 +229,9 @@ def exec_(seccomp_path, landlock_path, compat, command):
     """Run COMMAND under a seccomp profile and/or Landlock ruleset (replaces sandprint)."""
     from . import enforce
 
+    if not seccomp_path and not landlock_path:
+        raise click.UsageError("give --seccomp and/or --landlock (without either the command "
+                               "would run unconfined)")
     enforce.exec_sandboxed(list(command), seccomp=seccomp_path, landlock=landlock_path,
                            compat=compat, log=echo_err)
 
@@ -225,14 +252,28 @@ def exec_(seccomp_path, landlock_path, compat, command):
               help="Recording(s) the sandbox was generated from: the report says how much "
                    "of the workload they saw, and warns about a single short run.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True))
+@click.option("--podman", is_flag=True,
+              help="Verify a container: the arguments after -- are podman run's "
+                   "([OPTIONS] IMAGE [COMMAND]); the image runs with podman --runtime runc "
+                   "under the --seccomp profile.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def verify(seccomp_path, landlock_path, complain, report_path, html_path, fix, recordings,
-           duration, command):
+           duration, podman, command):
     """Replay COMMAND under the sandbox and report every denial (exit 1 if any)."""
     from .verify import replay as verify_mod
 
     if not seccomp_path and not landlock_path:
         raise click.UsageError("give --seccomp and/or --landlock")
+    if podman:
+        if landlock_path or fix or not seccomp_path:
+            raise click.UsageError("--podman verifies a seccomp profile (--seccomp); a "
+                                   "container's Landlock ruleset is applied inside it, and "
+                                   "--fix does not go with --podman")
+        from .verify.container import verify_container_cli
+
+        sys.exit(verify_container_cli(list(command), seccomp=seccomp_path, complain=complain,
+                                      report=report_path, html=html_path, duration=duration,
+                                      log=echo_err, recordings=list(recordings)))
     code = verify_mod.verify_cli(list(command), seccomp=seccomp_path, landlock=landlock_path,
                                  complain=complain, report=report_path, duration=duration,
                                  log=echo_err, html=html_path, fix=fix,

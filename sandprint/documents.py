@@ -105,6 +105,38 @@ def load_same_kind(paths: list[str]) -> list[Document]:
     return docs
 
 
+# What each kind is for: said when a file of one kind is given where another is expected.
+USED_BY = {
+    RECORDING: "give it to `sandprint generate seccomp|landlock` to make a sandbox",
+    SECCOMP: "give it to --seccomp (`sandprint exec|verify|check --seccomp`)",
+    LANDLOCK: "give it to --landlock (`sandprint exec|verify|check --landlock`)",
+}
+
+
+def wrong_kind(path: str, expected: str, error: InputError) -> InputError:
+    """``error`` (the loader of ``expected`` refused ``path``), or, when ``path`` is a valid
+    document of another kind, an error saying which kind it is and where it goes."""
+    try:
+        doc = load_document(path)
+    except Exception:   # noqa: BLE001 - not a valid document of any kind: the first error
+        return error
+    if doc.kind == expected:
+        return error
+    def name(kind: str) -> str:
+        return kind.replace("landlock", "Landlock")
+
+    return InputError(f"is a {name(doc.kind)}, not a {name(expected)}: {USED_BY[doc.kind]}",
+                      source=path, expected=f"a {name(expected)}")
+
+
+def load_as(path: str, expected: str, loader):
+    """``loader(path)``; an InputError on a file of another kind says what it is (above)."""
+    try:
+        return loader(path)
+    except InputError as e:
+        raise wrong_kind(path, expected, e) from None
+
+
 # -- the commands over any kind -----------------------------------------------------------------
 
 def merge_files(paths: list[str], output: str) -> list[str]:

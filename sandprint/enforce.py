@@ -13,7 +13,7 @@ import errno as _errno
 import os
 from typing import Callable
 
-from .errors import EnvironmentProblem
+from .errors import EnvironmentProblem, InputError
 from .profiler.targets import resolve_command
 from .seccomp.filter import build_filter, check_can_exec, load_filter
 from .seccomp.profile import SeccompProfile, load_profile
@@ -27,10 +27,17 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
     Fails closed: a profile or ruleset that cannot be read, built or loaded (or, under
     ``compat="hard"``, a ruleset the kernel cannot fully enforce) raises before the command
     runs. ``landlock_abi`` pretends the kernel has that Landlock ABI (tests, pinning)."""
+    if seccomp is None and landlock is None:
+        raise InputError("no sandbox given: the command would run unconfined",
+                         field="seccomp/landlock", expected="a seccomp profile, a Landlock "
+                                                            "ruleset, or both")
     exe = resolve_command(list(argv))
     profile = None
     if seccomp is not None:
-        profile = seccomp if isinstance(seccomp, SeccompProfile) else load_profile(seccomp)
+        from .documents import SECCOMP, load_as
+
+        profile = seccomp if isinstance(seccomp, SeccompProfile) else \
+            load_as(seccomp, SECCOMP, load_profile)
         check_can_exec(profile)
         seccomp_filter = build_filter(profile)   # every rule problem shows before anything applies
     ruleset = None
@@ -40,7 +47,9 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
         except ImportError as e:
             raise EnvironmentProblem(f"Landlock support is not available: {e}; "
                                      "the command was not run") from None
-        ruleset = Ruleset.from_file(landlock, abi=landlock_abi)
+        from .documents import LANDLOCK, load_as
+
+        ruleset = load_as(landlock, LANDLOCK, lambda p: Ruleset.from_file(p, abi=landlock_abi))
     if ruleset is not None:
         status = ruleset.restrict_self(compat=compat)
         log(str(status))

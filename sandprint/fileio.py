@@ -101,12 +101,16 @@ def _cannot_write(path: str, e: OSError) -> OutputError:
     return OutputError(f"cannot write output: {e.strerror or e}", source=path)
 
 
-def _write_fd(fd: int, data: str | bytes | Iterable[str]) -> None:
+def _write_fd(fd: int, data: str | bytes | Iterable[str], mode: int | None = None) -> None:
+    """Write, set the mode through the descriptor (never by name: in a directory others can
+    write, the name may already point somewhere else), flush to disk, close."""
     with os.fdopen(fd, "wb") as f:
         if isinstance(data, (str, bytes)):
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
         else:
             _write_chunks(f, data)
+        if mode is not None:
+            os.fchmod(f.fileno(), mode)
         f.flush()
         os.fsync(f.fileno())
 
@@ -135,8 +139,7 @@ def write_atomic(path: str, data: str | bytes | Iterable[str], mode: int = 0o644
     except OSError as e:
         raise _cannot_write(path, e) from None
     try:
-        _write_fd(fd, data)
-        os.chmod(tmp, mode)
+        _write_fd(fd, data, mode)
         os.replace(tmp, path)
     except BaseException as e:
         try:
@@ -179,8 +182,7 @@ def write_new_file(directory: str, prefix: str, suffix: str,
     except OSError as e:
         raise _cannot_write(os.path.join(directory, prefix + "*" + suffix), e) from None
     try:
-        _write_fd(fd, data)
-        os.chmod(path, mode)
+        _write_fd(fd, data, mode)
     except BaseException as e:
         os.unlink(path)
         if isinstance(e, OSError):

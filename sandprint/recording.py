@@ -396,6 +396,9 @@ def _parse(data: Any, source: str) -> Recording:
         _expect(isinstance(info, dict), source, f"{where}.info", "invalid", "an object")
         t.info = dict(info)
         rec.targets.append(t)
+    from .schema import check
+
+    check(data, "recording", source)
     return rec
 
 

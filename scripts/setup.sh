@@ -8,7 +8,10 @@
 # What it does, each step skipped when already done:
 #   1. Debian packages: bcc (python3-bpfcc, bpfcc-tools), bpftool, libseccomp, podman + runc,
 #      busybox-static (tiny test images), strace (benchmarks), oci-seccomp-bpf-hook (comparison),
-#      chromium (the HTML report is tested in a real headless browser).
+#      chromium (the HTML report is tested in a real headless browser), and the real servers
+#      of tests/test_real_servers.py: nginx-light, postgresql, curl, make, gcc, libc6-dev. Their
+#      services are not started on install (a policy-rc.d says no while apt runs, when the host
+#      has none of its own): the tests run private instances on other ports and paths.
 #   2. Kernel headers for bcc: the running kernel's package when Debian has it; otherwise the
 #      nearest linux-headers-6.1 package for this architecture, linked at
 #      /lib/modules/$(uname -r)/build (and `source`). bcc only needs them to compile; the BPF
@@ -49,13 +52,21 @@ missing_pkgs() {
 # --- 1. Debian packages -------------------------------------------------------------------
 pkgs=(python3-bpfcc bpfcc-tools bpftool libseccomp2 podman runc conmon slirp4netns uidmap
       fuse-overlayfs busybox-static strace oci-seccomp-bpf-hook iproute2 procps ca-certificates
-      chromium)
+      chromium nginx-light postgresql curl make gcc libc6-dev)
 need=$(missing_pkgs "${pkgs[@]}")
 if [ -n "$need" ]; then
     apt_update_once
     log "installing: $(echo $need)"
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        # no service starts during this install (nginx would take port 80, postgresql 5432)
+        printf '#!/bin/sh\n# sandprint setup.sh: no service starts while it installs\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $need >/dev/null
+    if [ -n "$(trap -p EXIT)" ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 
 # --- 2. kernel headers --------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -25,6 +26,17 @@ def bpf_ready():
     need(is_root(), "needs root")
     need(have_bcc(), "bcc (python3-bpfcc) not importable")
     need(os.path.exists("/sys/kernel/tracing/events/raw_syscalls"), "tracefs not mounted")
+
+
+@pytest.fixture(scope="session")
+def busybox_image():
+    """The busybox image the container tests run (built from the host's busybox once)."""
+    from podman_image import ensure_busybox_image
+
+    need(os.geteuid() == 0, "needs root")
+    need(subprocess.run(["which", "podman"], capture_output=True).returncode == 0,
+         "podman not installed")
+    return ensure_busybox_image()
 
 
 @pytest.fixture

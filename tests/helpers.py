@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -132,9 +133,6 @@ def wait_attached(proc, timeout: float = 120) -> None:
 # -- recordings and schemas of the seccomp tests ------------------------------------------------
 
 ARCH = native_arch()
-REFERENCE = REPO.parent / "shared" / "reference"
-CRD = REFERENCE / "spo-seccompprofile-crd.yaml"
-DOCKER = REFERENCE / "docker-default-seccomp.json"
 
 
 def make_recording(targets: dict[str, list[str]], arch: str = ARCH) -> Recording:
@@ -150,11 +148,19 @@ BASIC = ["read", "write", "openat", "close", "execve", "exit_group", "mmap", "br
 
 
 def spo_schema() -> dict:
-    crd = yaml.safe_load(CRD.read_text())
-    for version in crd["spec"]["versions"]:
-        if version["name"] == "v1":
-            return version["schema"]["openAPIV3Schema"]
-    raise AssertionError("no v1 in the SeccompProfile CRD")
+    """The whole SeccompProfile resource: the project's schema of its spec, inside the
+    Kubernetes object frame."""
+    from sandprint.schema import load_schema
+
+    spec = load_schema("seccompprofile-spec")
+    return {"type": "object", "definitions": spec["definitions"],
+            "properties": {
+                "apiVersion": {"enum": ["security-profiles-operator.x-k8s.io/v1",
+                                        "security-profiles-operator.x-k8s.io/v1beta1"]},
+                "kind": {"const": "SeccompProfile"},
+                "metadata": {"type": "object", "required": ["name"]},
+                "spec": {k: v for k, v in spec.items() if k not in ("definitions", "$id")}},
+            "required": ["apiVersion", "kind", "metadata", "spec"]}
 
 
 # -- recordings of the Landlock generator tests -------------------------------------------------
@@ -252,3 +258,60 @@ def rules_of(config: dict) -> dict[str, set[str]]:
     return out
 
 
+# -- podman containers (test_containers, test_container_start_race, test_verify_container) ----
+
+PODMAN = ["podman", "--runtime", "runc"]
+
+
+LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def rm_container(name: str) -> None:
+    subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True)
+
+
+def start_recorder(name: str, out: str, *extra: str) -> subprocess.Popen:
+    """`sandprint record --container NAME` in the background; returns once it is attached."""
+    proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "--container", name,
+                             "--runtime-timeout", "60", "-o", out, *extra],
+                            env=sandprint_env(), stderr=subprocess.PIPE, text=True)
+    wait_attached(proc)
+    return proc
+
+
+def finish_recorder(proc: subprocess.Popen, timeout: float = 60) -> str:
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"recorder did not stop when the container exited:\n{err}")
+    assert proc.returncode == 0, err
+    return err
+
+
+SCRIPT = ("echo start > /tmp/log; for i in 1 2 3; do echo $i >> /tmp/log; done; "
+          "wc -l /tmp/log; cat /etc/passwd > /dev/null; echo done")
+
+
+# -- k8s (test_k8s_manifests, test_upstream_conformance) ----------------------------------------
+
+def spo_from_container_recording(tmp_path) -> dict:
+    rec = {"apiVersion": "sandprint/v1", "kind": "Recording",
+           "metadata": {"arch": "SCMP_ARCH_X86_64", "lostEvents": 0,
+                        "target": {"type": "pod", "namespace": "shop", "name": "checkout"}},
+           "targets": [{"name": "app", "syscalls": {"read": 3, "write": 2, "execve": 1},
+                        "info": {"containerID": "a" * 64, "init": False}},
+                       {"name": "setup", "syscalls": {"exit_group": 1, "execve": 1},
+                        "info": {"containerID": "b" * 64, "init": True}}]}
+    src = tmp_path / "rec.json"
+    src.write_text(json.dumps(rec))
+    out = tmp_path / "app-sp.yaml"
+    r = run_cli("generate", "seccomp", str(src), "--target", "app", "--format", "spo",
+                "--runtime", "runc", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    return yaml.safe_load(out.read_text())

@@ -18,52 +18,14 @@ import uuid
 
 import pytest
 
-from helpers import need, run_sandprint, sandprint_env, wait_attached
-from podman_image import ensure_busybox_image
+from helpers import (LIMITS, PODMAN, SCRIPT, finish_recorder, need, rm_container,  # noqa: F401
+                     run_sandprint, sandprint_env, start_recorder, unique)
 
 pytestmark = [pytest.mark.podman, pytest.mark.kernel]
 
 ARCHES = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
 RUNC_SETUP = {"mount", "pivot_root", "sethostname", "umount2", "mknodat", "symlinkat",
               "keyctl", "unshare", "setns"}
-PODMAN = ["podman", "--runtime", "runc"]
-LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-
-
-@pytest.fixture(scope="session")
-def busybox_image():
-    need(os.geteuid() == 0, "needs root")
-    need(subprocess.run(["which", "podman"], capture_output=True).returncode == 0,
-         "podman not installed")
-    return ensure_busybox_image()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def rm_container(name: str) -> None:
-    subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True)
-
-
-def start_recorder(name: str, out: str, *extra: str) -> subprocess.Popen:
-    """`sandprint record --container NAME` in the background; returns once it is attached."""
-    proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "--container", name,
-                             "--runtime-timeout", "60", "-o", out, *extra],
-                            env=sandprint_env(), stderr=subprocess.PIPE, text=True)
-    wait_attached(proc)
-    return proc
-
-
-def finish_recorder(proc: subprocess.Popen, timeout: float = 60) -> str:
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
-        raise AssertionError(f"recorder did not stop when the container exited:\n{err}")
-    assert proc.returncode == 0, err
-    return err
 
 
 def profile_from(recording: str, out: str, runtime: str = "runc") -> set[str]:
@@ -131,10 +93,6 @@ def record_run(tmp_path, image: str, cmd: list[str], *, run_extra: tuple = (),
         rm_container(name)
     with open(out) as f:
         return json.load(f), out
-
-
-SCRIPT = ("echo start > /tmp/log; for i in 1 2 3; do echo $i >> /tmp/log; done; "
-          "wc -l /tmp/log; cat /etc/passwd > /dev/null; echo done")
 
 
 def test_shell_script_container(bpf_ready, podman_ready, busybox_image, tmp_path):
@@ -227,23 +185,38 @@ def test_forking_workers_container(bpf_ready, podman_ready, busybox_image, tmp_p
 
 
 def test_recorder_started_after_container(bpf_ready, podman_ready, busybox_image, tmp_path):
-    name = unique("sp-late")
+    """A container already running when the recorder starts: followed from then on, and the
+    recording says it misses the start (incomplete), which generate refuses by default."""
+    name = unique("containers-late")
+    # it waits for /tmp/go, so it is still running whenever the recorder attaches
     subprocess.run(PODMAN + ["run", "-d", "--name", name, *LIMITS, busybox_image, "sh", "-c",
-                             "sleep 6; for i in 1 2 3; do ls / > /dev/null; done; "
-                             "hostname > /dev/null"], check=True, capture_output=True)
+                             "while [ ! -e /tmp/go ]; do sleep 0.2; done; "
+                             "for i in 1 2 3; do ls / > /dev/null; done; hostname > /dev/null"],
+                   check=True, capture_output=True)
     out = str(tmp_path / "late.json")
+    proc = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "--container", name,
+                             "-o", out], env=sandprint_env(), stderr=subprocess.PIPE, text=True)
     try:
-        r = run_sandprint("record", "--container", name, "-o", out, timeout=120)
-        assert r.returncode == 0, r.stderr
-        assert "already running" in r.stderr
+        first = proc.stderr.readline()
+        assert "already running" in first, first
+        subprocess.run(PODMAN + ["exec", name, "touch", "/tmp/go"], check=True,
+                       capture_output=True)
+        err = first + finish_recorder(proc, timeout=120)
     finally:
+        if proc.poll() is None:
+            proc.kill()
         rm_container(name)
     with open(out) as f:
         rec = json.load(f)
     assert rec["metadata"]["target"]["startedBeforeRecorder"] is True
+    assert rec["metadata"]["complete"] is False
+    assert "start" in " ".join(rec["metadata"]["incompleteReasons"]), err
     t = rec["targets"][0]
     assert "getdents64" in t["syscalls"]           # the ls after the recorder attached
     assert not RUNC_SETUP & set(t["syscalls"])
+    refused = run_sandprint("generate", "seccomp", out, "-o", str(tmp_path / "p.json"))
+    assert refused.returncode == 2 and "--allow-lossy" in refused.stderr, refused.stderr
+    assert not (tmp_path / "p.json").exists()
 
 
 def test_unknown_container_is_input_error(tmp_path, podman_ready):

@@ -83,6 +83,22 @@ def test_verify_names_a_removed_syscall(bpf_ready, tmp_path):
 
 
 def test_demo(bpf_ready, tmp_path):
+    """The whole loop: seccomp and Landlock generated, verified, and one probe of each
+    refused; the baseline comparison names the engine's default profile."""
     proc = run_sandprint("demo", "--workdir", str(tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "demo: OK" in proc.stdout
+    out = proc.stdout
+    assert "demo: OK" in out
+    assert (tmp_path / "wordfreq.seccomp.json").exists()
+    assert (tmp_path / "wordfreq.landlock.json").exists()
+    assert "verify (enforce): PASS" in out
+    assert "-> -1 Operation not permitted" in out
+    assert "Permission denied" in out and "secret.txt" in out
+    assert "syscalls the container engine's default allows" in out or \
+        "no baseline comparison" in out
+    from sandprint.landlock.config import load_config
+    from sandprint.recording import Recording
+    from sandprint.seccomp.profile import load_profile
+    Recording.load(str(tmp_path / "wordfreq.rec.json"))       # each output valid (schemas too)
+    load_profile(str(tmp_path / "wordfreq.seccomp.json"))
+    load_config(str(tmp_path / "wordfreq.landlock.json"))

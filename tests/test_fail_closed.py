@@ -145,3 +145,19 @@ def test_exec_refuses_a_broken_ruleset(tmp_path):
     bad = {"pathBeneath": [{"allowedAccess": ["fly"], "parent": ["/"]}]}
     code, err, ran = _exec_in_child(tmp_path, bad, "best-effort", None)
     assert code == 2 and not ran, err
+
+
+def test_exec_without_any_sandbox_is_refused(tmp_path):
+    """``exec`` with neither --seccomp nor --landlock would run the command unconfined: it is
+    refused like ``verify`` refuses it (exit 2, one line), and the command never runs."""
+    marker = tmp_path / "ran"
+    proc = run_sandprint("exec", "--", "/bin/touch", str(marker))
+    assert proc.returncode == 2, proc.stderr
+    assert not marker.exists()
+    assert "--seccomp and/or --landlock" in proc.stderr and "unconfined" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    from sandprint import enforce
+
+    with pytest.raises(InputError, match="unconfined"):
+        enforce.exec_sandboxed(["/bin/touch", str(marker)])
+    assert not marker.exists()

@@ -4,7 +4,7 @@ Each recording has the shape a real workload leaves (a Python script reading its
 writing a temporary file, a tool writing into an output directory, a server binding a port).
 The tests check what a reviewer would: no rule on /, no secret-holding tree granted whole,
 system trees generalised, written files narrow, every right of the ABI handled, both
-spellings equivalent and valid against the reference schema.
+spellings equivalent and valid against the project's schema.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from sandprint.recording import FS_RIGHTS, NetAccess, Recording
 from helpers import (PY, landlock_schema, new_recording, output_dir_recording,  # noqa: F401
                      python_tempfile_recording, rules_of, server_recording)
 
-# upstream's schema, shipped unchanged with the package (same as shared/reference's copy)
+# the project's landlockconfig schema, shipped in the package (upstream's: test_upstream_conformance)
 SCHEMA = landlock_schema()
 NO_HOST = Options(host_check=False)
 

@@ -1,8 +1,9 @@
 """Hostile and malformed input: every parser gives a result or an InputError, never another
 exception and never a hang.
 
-Property tests (hypothesis) mutate valid seeds -- a recording, Docker's default seccomp
-profile, an SPO SeccompProfile, a landlockconfig ruleset, a Kubernetes Deployment -- by
+Property tests (hypothesis) mutate valid seeds -- a recording, an OCI seccomp profile shaped
+like the engines' defaults, an engine default profile (its includes/excludes dialect), an SPO
+SeccompProfile, a landlockconfig ruleset, a Kubernetes Deployment -- by
 replacing values anywhere in the tree with arbitrary JSON, and also feed arbitrary text.
 """
 
@@ -24,7 +25,6 @@ from sandprint.landlock.config import loads_config, parse_config
 from sandprint.recording import NetAccess, Recording
 from sandprint.seccomp.profile import load_profile, profile_from_data
 
-REFERENCE = "/work/shared/reference"
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])
@@ -45,14 +45,32 @@ def seed_recording() -> dict:
 
 
 def seed_oci() -> dict:
-    with open(os.path.join(REFERENCE, "docker-default-seccomp.json")) as f:
-        data = json.load(f)
-    data.pop("archMap", None)
-    data.pop("defaultErrno", None)
-    data["architectures"] = ["SCMP_ARCH_X86_64"]
-    data["syscalls"] = [{k: v for k, v in r.items() if k not in ("includes", "excludes",
-                                                                  "comment")}
-                        for r in data["syscalls"][:6]]
+    """A plain OCI profile with the shapes the engines' defaults use (errno default and
+    rules, argument conditions, several architectures)."""
+    return {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["accept", "read", "write", "close", "openat", "_llseek"],
+                 "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 2114060288, "valueTwo": 0,
+                           "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 40, "op": "SCMP_CMP_NE"}]},
+                {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "comment": "kernel >= 4.8"}]}
+
+
+def seed_engine_default() -> dict:
+    """An engine default profile in its own dialect (containers-common / moby)."""
+    data = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                         "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}]}
+    data["syscalls"] = [dict(r, includes={}, excludes={}) for r in seed_oci()["syscalls"]]
+    data["syscalls"][1]["includes"] = {"arches": ["amd64"], "minKernel": "4.8"}
+    data["syscalls"][2]["excludes"] = {"caps": ["CAP_SYS_ADMIN"]}
     return data
 
 
@@ -154,6 +172,14 @@ def test_seccomp_profile_from_data(data):
     if prof is not None:
         prof.allowed_syscalls()
         json.dumps(prof.to_oci())
+
+
+@SETTINGS
+@given(mutated(seed_engine_default()))
+def test_baseline_reader(data):
+    from sandprint.generators.baseline import docker_allowed
+
+    must_be_result_or_input_error(docker_allowed, data, "SCMP_ARCH_X86_64")
 
 
 @SETTINGS

@@ -134,6 +134,17 @@ def test_duration_stops_and_terminates_the_command(bpf_ready, tmp_path):
     assert rec["metadata"]["exitStatus"] == 128 + signal.SIGTERM
 
 
+def _children(pid: int) -> list[str]:
+    """Pids of ``pid``'s children, from /proc."""
+    out: list[str] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out += open(f"/proc/{pid}/task/{task}/children").read().split()
+        except OSError:
+            pass
+    return out
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_writes_recording_and_unloads_programs(bpf_ready, tmp_path, sig):
     out = tmp_path / "s.json"
@@ -147,6 +158,12 @@ def test_signal_writes_recording_and_unloads_programs(bpf_ready, tmp_path, sig):
         ids = own_prog_ids(proc.pid)
     assert ids, "recorder never loaded its programs"
     assert ids <= bpf_ids("prog")
+    # signal once the command runs: the first program loads well before the last attaches
+    # (about 45 exit tracepoints, slow on a busy host), and a signal then ends sandprint
+    # before any command was started, so no recording is due
+    while not _children(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _children(proc.pid), "the recorded command never started"
     time.sleep(0.5)
     proc.send_signal(sig)
     proc.wait(timeout=30)

@@ -1,6 +1,7 @@
 """Seccomp profile generation: OCI, SPO and systemd outputs from hand-built recordings,
-the SPO resource checked against the operator's own CRD schema, the Docker baseline
-comparison, the runtime syscall data, and bad input that must leave no file behind."""
+the SPO resource checked against the project's schema of its spec, the baseline comparison
+with the container engine's default profile, the runtime syscall data, and bad input that
+must leave no file behind. (The upstream CRD and Docker's profile: test_upstream_conformance.)"""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from sandprint.generators.runtime_syscalls import (DATA_FILE, runtime_syscalls,
 from sandprint.seccomp.profile import profile_from_data
 from sandprint.syscalls import all_syscalls, companion_arches, native_arch, syscall_number
 
-from helpers import ARCH, BASIC, DOCKER, make_recording, run_cli, spo_schema
+from helpers import ARCH, BASIC, make_recording, run_cli, spo_schema
 
 # -- OCI ---------------------------------------------------------------------------------------
 
@@ -154,8 +155,8 @@ def test_spo_validates_against_crd_schema(tmp_path):
     assert loaded.allowed_syscalls() == set(doc["spec"]["syscalls"][0]["names"])
 
 
-def test_crd_schema_really_checks():
-    # the extracted schema is live: a value outside its enums fails
+def test_spo_schema_really_checks():
+    # the schema is live: a value outside its enums fails
     doc = formats.build_spo(seccomp.build_oci(BASIC, arches=[ARCH]), "x")
     doc["spec"]["defaultAction"] = "SCMP_ACT_NOPE"
     with pytest.raises(jsonschema.ValidationError):
@@ -283,39 +284,103 @@ def test_baseline_resolves_includes_and_excludes():
     assert "mount" in admin and "clone" not in admin
 
 
-def test_baseline_count_against_dockers_profile(tmp_path, monkeypatch):
-    if ARCH != "SCMP_ARCH_X86_64":
-        pytest.skip("the known counts are for x86_64")
-    if not DOCKER.exists():
-        pytest.skip("reference Docker profile not present")
-    docker = json.loads(DOCKER.read_text())
-    got = baseline.docker_allowed(docker, ARCH, kernel_release="6.18.0")
-    # Hand-resolved for x86_64, default caps, kernel >= 4.8: the unconditional group (names
-    # that exist on x86_64), ptrace & process_vm_* (minKernel 4.8), socket and personality
-    # (argument rules), arch_prctl & modify_ldt (amd64), chroot (CAP_SYS_CHROOT is a default
-    # capability), clone (argument rule, excluded only with CAP_SYS_ADMIN).
-    unconditional = {n for n in docker["syscalls"][0]["names"]
-                     if syscall_number(ARCH, n) is not None}
-    expected = unconditional | {"ptrace", "process_vm_readv", "process_vm_writev", "socket",
-                                "personality", "arch_prctl", "modify_ldt", "chroot", "clone"}
-    assert got == expected
-    assert len(got) == 301
-    for denied in ("bpf", "clone3", "mount", "reboot", "unshare", "setns", "kexec_load",
-                   "open_by_handle_at", "perf_event_open", "_llseek"):
-        assert denied not in got
-    # the summary for a known profile
-    monkeypatch.setenv(baseline.ENV_VAR, str(DOCKER))
-    rec = make_recording({"main": ["read", "write", "execve", "exit_group", "reboot"]})
+def test_baseline_reads_the_containers_common_dialect():
+    """podman's containers-common profile: errno groups, caps-gated pairs, args: null."""
+    prof = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38, "defaultErrno": "ENOSYS",
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                         "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
+            "syscalls": [
+                {"names": ["kexec_load", "read"], "action": "SCMP_ACT_ERRNO", "args": [],
+                 "comment": "", "includes": {}, "excludes": {}, "errnoRet": 1, "errno": "EPERM"},
+                {"names": ["read", "write", "_llseek"], "action": "SCMP_ACT_ALLOW", "args": [],
+                 "comment": "", "includes": {}, "excludes": {}},
+                {"names": ["chroot"], "action": "SCMP_ACT_ALLOW", "args": [],
+                 "includes": {"caps": ["CAP_SYS_CHROOT"]}, "excludes": {}},
+                {"names": ["chroot"], "action": "SCMP_ACT_ERRNO", "args": [], "includes": {},
+                 "excludes": {"caps": ["CAP_SYS_CHROOT"]}, "errnoRet": 1, "errno": "EPERM"},
+                {"names": ["bpf"], "action": "SCMP_ACT_ALLOW", "args": [],
+                 "includes": {"caps": ["CAP_SYS_ADMIN"]}, "excludes": {}},
+                {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": None,
+                 "includes": {"caps": ["CAP_AUDIT_WRITE"]}, "excludes": {}},
+                {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 2, "value": 9, "valueTwo": 0, "op": "SCMP_CMP_NE"}],
+                 "includes": {}, "excludes": {"caps": ["CAP_AUDIT_WRITE"]}},
+                {"name": "getpid", "action": "SCMP_ACT_ALLOW"},
+            ]}
+    got = baseline.docker_allowed(prof, "SCMP_ARCH_X86_64",
+                                  caps=baseline.CONTAINERS_DEFAULT_CAPS, kernel_release="6.1.0")
+    assert got == {"read", "write", "chroot", "socket", "getpid"}
+    # a deny-list profile (allowing default): everything but what an applying group blocks
+    deny = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["reboot"], "action": "SCMP_ACT_ERRNO"},
+        {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+         "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}]}
+    got = baseline.docker_allowed(deny, "SCMP_ARCH_X86_64")
+    assert "read" in got and "personality" in got and "reboot" not in got
+
+
+def test_baseline_is_the_installed_engines_and_says_which(tmp_path, monkeypatch):
+    for var in (baseline.ENV_VAR, baseline.OLD_ENV_VAR):
+        monkeypatch.delenv(var, raising=False)
+    found = baseline.find_baseline()
+    if found is None:
+        pytest.skip("no container engine default profile installed (podman not installed)")
+    assert os.path.isfile(found.path)
+    rec = make_recording({"main": BASIC})
     summary = seccomp.generate_file(rec, str(tmp_path / "p.json"))
-    assert "Docker's default allow-list for SCMP_ARCH_X86_64 (301 syscalls), 297 are now " \
-           "denied" in summary
-    assert "allowed beyond it: reboot" in summary
+    line = summary.splitlines()[-1]
+    assert line.startswith(f"allows {len(BASIC)} of the ")
+    assert "syscalls the container engine's default allows" in line
+    assert found.path in line
 
 
-def test_baseline_skipped_when_absent(tmp_path, monkeypatch):
-    monkeypatch.setenv(baseline.ENV_VAR, str(tmp_path / "absent.json"))
+def test_baseline_given_by_flag_env_or_older_env(tmp_path, monkeypatch):
+    own = tmp_path / "mine.json"
+    own.write_text(json.dumps({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read", "write", "close"], "action": "SCMP_ACT_ALLOW"}]}))
+    rec = make_recording({"main": ["read", "write", "execve", "exit_group", "reboot"]})
+    out = tmp_path / "p.json"
+    s = seccomp.generate_file(rec, str(out), baseline_path=str(own))
+    assert (f"allows 2 of the 3 syscalls the container engine's default allows on {ARCH} "
+            f"(baseline: {own}, --baseline)") in s
+    assert "; 3 allowed beyond it: execve, exit_group, reboot" in s
+    for var in (baseline.ENV_VAR, baseline.OLD_ENV_VAR):
+        monkeypatch.setenv(var, str(own))
+        assert f"(baseline: {own}, ${var})" in seccomp.generate_file(rec, str(out))
+        monkeypatch.delenv(var)
+    proc = run_cli("generate", "seccomp", str(_saved(rec, tmp_path)), "-o",
+                         str(tmp_path / "cli.json"), "--baseline", str(own), check=True)
+    assert f"allows 2 of the 3 syscalls" in proc.stderr
+
+
+def _saved(rec, tmp_path):
+    path = tmp_path / "rec.json"
+    rec.save(str(path))
+    return path
+
+
+def test_baseline_none_found_says_so_and_how(tmp_path, monkeypatch):
+    for var in (baseline.ENV_VAR, baseline.OLD_ENV_VAR):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(baseline, "find_baseline", lambda path=None: None)
     summary = seccomp.generate_file(make_recording({"main": BASIC}), str(tmp_path / "p.json"))
-    assert "comparison with Docker's default profile skipped" in summary
+    line = summary.splitlines()[-1]
+    assert line.startswith("no baseline comparison: no container engine default seccomp "
+                           "profile found")
+    assert "--baseline FILE" in line and "SANDPRINT_BASELINE" in line
+
+
+def test_bad_baseline_given_is_an_error_and_writes_nothing(tmp_path):
+    rec = _saved(make_recording({"main": BASIC}), tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "bad.json").write_text('{"defaultAction": "SCMP_ACT_ERRNO"}')
+    for bad in (tmp_path / "absent.json", tmp_path / "bad.json"):
+        proc = run_cli("generate", "seccomp", str(rec), "-o", str(out / "p.json"),
+                             "--baseline", str(bad))
+        _assert_one_line_error(proc)
+        assert str(bad) in proc.stderr
+    assert list(out.iterdir()) == []
 
 
 # -- bad input through the CLI: exit 2, one line, no output file -------------------------------

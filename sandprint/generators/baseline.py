@@ -1,38 +1,57 @@
-"""Docker's default seccomp profile as a baseline to compare a generated profile against.
+"""The container engine's default seccomp profile, a baseline to compare a generated one with.
 
-Docker's ``default.json`` is in Docker's own dialect: groups of syscall names carry
-``includes``/``excludes`` conditions on the architecture, the container's capabilities and
-the kernel version, which Docker resolves when it starts a container. :func:`docker_allowed`
-resolves them the same way for one architecture, the capability set Docker gives a container
-by default and a kernel release, and returns the syscall names that end up allowed (fully or
-with argument conditions: ``socket``, ``personality`` and ``clone`` are allowed for some
-arguments only, and count as allowed here).
+The default profile is the one the installed container engine ships: podman, buildah and
+CRI-O read ``seccomp.json`` of containers-common (Debian: golang-github-containers-common),
+found here through the package manager's file lists, or the file ``containers.conf`` names
+with ``seccomp_profile``. A user names another with ``--baseline FILE`` or
+``$SANDPRINT_BASELINE`` (``$SANDPRINT_DOCKER_PROFILE``, its older name, still works), for
+instance Docker's ``default.json`` from moby/profiles (Docker builds its default into the
+daemon and installs no file).
 
-The file belongs to another project (moby/profiles), so sandprint does not ship a copy: it is
-looked up at ``$SANDPRINT_DOCKER_PROFILE`` or at ``../shared/reference/`` beside the checkout,
-and when neither exists the comparison is skipped and the summary says so.
+Both engines write the profile in one dialect: groups of syscall names carry
+``includes``/``excludes`` conditions on the architecture, the container's capabilities and the
+kernel version, which the engine resolves when it starts a container. :func:`docker_allowed`
+resolves them the same way for one architecture, the capability set a container gets by
+default and a kernel release, and returns the syscall names that end up allowed (fully or with
+argument conditions: ``socket``, ``personality`` and ``clone`` are allowed for some arguments
+only, and count as allowed here).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import shutil
+import subprocess
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
 from ..fileio import read_json
-from ..reference import reference_file
-from ..syscalls import syscall_number
+from ..syscalls import all_syscalls, syscall_number
 
-ENV_VAR = "SANDPRINT_DOCKER_PROFILE"
-FILE_NAME = "docker-default-seccomp.json"
+ENV_VAR = "SANDPRINT_BASELINE"
+OLD_ENV_VAR = "SANDPRINT_DOCKER_PROFILE"
+FILE_NAME = "seccomp.json"
+HOW_TO_GIVE = f"give one with --baseline FILE or ${ENV_VAR}, or install podman (containers-common)"
+# containers.conf, the later one overriding the earlier (containers.conf(5))
+CONTAINERS_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
+WELL_KNOWN = ("/usr/share/containers/seccomp.json", "/etc/containers/seccomp.json")
 
-# The capabilities Docker (and containerd's CRI plugin, and podman) grant a container by
-# default: moby's oci/caps/defaults.go DefaultCapabilities().
+# The capabilities Docker (and containerd's CRI plugin) grant a container by default:
+# moby's oci/caps/defaults.go DefaultCapabilities().
 DOCKER_DEFAULT_CAPS = frozenset({
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+})
+# podman's built-in default (containers/common pkg/config DefaultCapabilities), used when
+# containers.conf sets no default_capabilities.
+CONTAINERS_DEFAULT_CAPS = frozenset({
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID",
+    "CAP_SYS_CHROOT",
 })
 
 # Docker matches ``arches`` conditions against Go's GOARCH of the daemon (plus the names of
@@ -47,9 +66,98 @@ _GOARCH = {
 }
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """A default profile found on this machine (or named by the user), and how."""
+
+    path: str
+    origin: str                 # "--baseline", "$SANDPRINT_BASELINE", "package NAME", ...
+    caps: frozenset[str] = CONTAINERS_DEFAULT_CAPS
+    given: bool = False         # named by the user: a bad file is an error, not a skip
+
+    def describe(self) -> str:
+        return f"{self.path}, {self.origin}"
+
+
+def _conf_value(key: str) -> Any:
+    """``[containers] key`` of containers.conf (the last file setting it wins), or None."""
+    try:
+        import tomllib
+    except ImportError:                     # Python < 3.11
+        import tomli as tomllib             # type: ignore[no-redef]
+    value = None
+    for path in CONTAINERS_CONF:
+        try:
+            with open(path, "rb") as f:
+                section = tomllib.load(f).get("containers") or {}
+        except (OSError, ValueError):
+            continue
+        if key in section:
+            value = section[key]
+    return value
+
+
+def engine_default_caps() -> frozenset[str]:
+    """The capabilities podman gives a container by default on this machine."""
+    caps = _conf_value("default_capabilities")
+    if isinstance(caps, list) and caps and all(isinstance(c, str) for c in caps):
+        return frozenset(c.upper() if c.upper().startswith("CAP_") else "CAP_" + c.upper()
+                         for c in caps)
+    return CONTAINERS_DEFAULT_CAPS
+
+
+@functools.cache
+def _from_packages() -> tuple[str, str] | None:
+    """(path, package) of a ``containers/seccomp.json`` an installed package ships."""
+    if shutil.which("dpkg-query"):
+        try:
+            out = subprocess.run(["dpkg-query", "-S", "*/containers/seccomp.json"],
+                                 capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        for line in out.splitlines():
+            pkg, _, path = line.partition(": ")
+            if path.strip() and os.path.isfile(path.strip()):
+                return path.strip(), f"Debian package {pkg.split(',')[0].strip()}"
+    if shutil.which("rpm"):
+        for pkg in ("containers-common", "containers-common-extra"):
+            try:
+                out = subprocess.run(["rpm", "-ql", pkg], capture_output=True, text=True,
+                                     timeout=20).stdout
+            except (OSError, subprocess.SubprocessError):
+                continue
+            for path in out.splitlines():
+                if path.endswith("/containers/seccomp.json") and os.path.isfile(path):
+                    return path, f"RPM package {pkg}"
+    return None
+
+
+def find_baseline(path: str | None = None) -> Baseline | None:
+    """The default profile to compare with: ``path`` (``--baseline``), ``$SANDPRINT_BASELINE``
+    (or ``$SANDPRINT_DOCKER_PROFILE``), the one containers.conf names, the one an installed
+    package ships, or a well-known location; None when there is none."""
+    caps = engine_default_caps()
+    if path:
+        return Baseline(path, "--baseline", caps, given=True)
+    for var in (ENV_VAR, OLD_ENV_VAR):
+        if os.environ.get(var):
+            return Baseline(os.environ[var], f"${var}", caps, given=True)
+    conf = _conf_value("seccomp_profile")
+    if isinstance(conf, str) and os.path.isfile(conf):
+        return Baseline(conf, "named by containers.conf seccomp_profile", caps)
+    found = _from_packages()
+    if found:
+        return Baseline(found[0], f"the container engine's default from {found[1]}", caps)
+    for candidate in WELL_KNOWN:
+        if os.path.isfile(candidate):
+            return Baseline(candidate, "the container engine's default", caps)
+    return None
+
+
 def find_docker_profile() -> str | None:
-    """Where Docker's default profile is on this machine, or None."""
-    return reference_file(FILE_NAME, ENV_VAR)
+    """The path of :func:`find_baseline`'s profile, or None (older name)."""
+    b = find_baseline()
+    return b.path if b else None
 
 
 def _kernel_tuple(release: str) -> tuple[int, ...]:
@@ -83,42 +191,74 @@ def _group_applies(group: dict[str, Any], goarch: str, caps: frozenset[str],
 def docker_allowed(profile: dict[str, Any], arch: str, *,
                    caps: frozenset[str] = DOCKER_DEFAULT_CAPS,
                    kernel_release: str | None = None, source: str = FILE_NAME) -> set[str]:
-    """The syscall names Docker's profile allows on ``arch`` (names that exist there)."""
+    """The syscall names an engine's default profile allows on ``arch`` (names that exist
+    there), its groups resolved for ``caps`` and the kernel release. A profile whose default
+    action lets calls through allows every syscall of ``arch`` no applying group blocks
+    without argument conditions."""
     if not isinstance(profile, dict) or not isinstance(profile.get("syscalls"), list):
-        raise InputError("not a Docker seccomp profile", source=source, field="syscalls",
+        raise InputError("not a seccomp profile", source=source, field="syscalls",
                          expected="a list of syscall groups")
     goarch = _GOARCH.get(arch, arch)
     kernel = _kernel_tuple(kernel_release or os.uname().release)
-    allowed: set[str] = set()
+    passing = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
+    default_passes = profile.get("defaultAction") in passing
+    allowed: set[str] = set(all_syscalls(arch).values()) if default_passes else set()
     for i, group in enumerate(profile["syscalls"]):
-        if not isinstance(group, dict) or not isinstance(group.get("names"), list):
+        names = group.get("names") if isinstance(group, dict) else None
+        if isinstance(group, dict) and names is None and isinstance(group.get("name"), str):
+            names = [group["name"]]          # the older single-name spelling
+        if not isinstance(names, list):
             raise InputError("invalid syscall group", source=source, field=f"syscalls[{i}]",
                              expected="an object with a list of names")
-        if group.get("action") != "SCMP_ACT_ALLOW":
-            continue
+        for key in ("includes", "excludes"):
+            cond = group.get(key) or {}
+            if not isinstance(cond, dict) or not all(
+                    isinstance(cond.get(k) or [], list)
+                    and all(isinstance(x, str) for x in cond.get(k) or [])
+                    for k in ("arches", "caps")) \
+                    or not isinstance(cond.get("minKernel") or "", str):
+                raise InputError("invalid condition", source=source, field=f"syscalls[{i}].{key}",
+                                 expected="an object with lists arches and caps, and a "
+                                          "minKernel string")
         if not _group_applies(group, goarch, caps, kernel):
             continue
-        allowed.update(n for n in group["names"] if isinstance(n, str))
+        names = [n for n in names if isinstance(n, str)]
+        if group.get("action") in passing:
+            allowed.update(names)
+        elif default_passes and not group.get("args"):
+            allowed.difference_update(names)
     return {n for n in allowed if syscall_number(arch, n) is not None}
+
+
+def compare_with_baseline(allowed: set[str], arch: str, *, path: str | None = None
+                          ) -> tuple[str, dict[str, Any]]:
+    """One line comparing ``allowed`` with the container engine's default profile, and the
+    numbers. ``path`` (``--baseline``) or the one :func:`find_baseline` finds; when there is
+    none the line says so and how to give one. A file the user named that cannot be read is an
+    InputError; a found one that cannot be read is skipped with the reason."""
+    base = find_baseline(path)
+    if base is None:
+        return (f"no baseline comparison: no container engine default seccomp profile found "
+                f"({HOW_TO_GIVE})", {"skipped": True})
+    try:
+        data = read_json(base.path, "baseline seccomp profile")
+        default = docker_allowed(data, arch, caps=base.caps, source=base.path)
+    except InputError as e:
+        if base.given:
+            raise
+        return f"no baseline comparison: {e} ({HOW_TO_GIVE})", {"skipped": True}
+    extra = allowed - default
+    info = {"skipped": False, "baseline": base.path, "origin": base.origin,
+            "baselineAllowed": len(default), "allowedOfBaseline": len(allowed & default),
+            "deniedNow": len(default - allowed), "beyondBaseline": sorted(extra)}
+    line = (f"allows {len(allowed & default)} of the {len(default)} syscalls the container "
+            f"engine's default allows on {arch} (baseline: {base.describe()})")
+    if extra:
+        line += f"; {len(extra)} allowed beyond it: {', '.join(sorted(extra))}"
+    return line, info
 
 
 def compare_with_docker(allowed: set[str], arch: str, *, path: str | None = None
                         ) -> tuple[str, dict[str, Any]]:
-    """One summary line comparing ``allowed`` with Docker's default, and the numbers.
-
-    When Docker's profile cannot be found the line says the comparison was skipped.
-    """
-    path = path or find_docker_profile()
-    if not path or not os.path.exists(path):
-        return (f"comparison with Docker's default profile skipped: {FILE_NAME} not found "
-                f"(set {ENV_VAR})", {"skipped": True})
-    docker = docker_allowed(read_json(path, "Docker seccomp profile"), arch, source=path)
-    denied_now = docker - allowed
-    extra = allowed - docker
-    info = {"skipped": False, "dockerAllowed": len(docker), "deniedNow": len(denied_now),
-            "beyondDocker": sorted(extra)}
-    line = (f"of Docker's default allow-list for {arch} ({len(docker)} syscalls), "
-            f"{len(denied_now)} are now denied")
-    if extra:
-        line += f"; {len(extra)} allowed beyond it: {', '.join(sorted(extra))}"
-    return line, info
+    """Older name of :func:`compare_with_baseline`."""
+    return compare_with_baseline(allowed, arch, path=path)

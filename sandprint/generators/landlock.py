@@ -30,6 +30,26 @@ The ruleset is written the way a person would write it, and never wider than is 
    holding a file that looks like a secret the workload never read.
 6. Rights an ancestor rule already grants are removed from the rules beneath it.
 
+**Paths that name a cgroup** (``/sys/fs/cgroup/memory/<the recording's cgroup>/memory.max``:
+node, the JVM, Go and others read their own cgroup's limits) name the cgroup the recording
+happened to run in; the sandboxed workload will be in another one, which cannot be known when
+the ruleset is written. Their *read* rights (read_file, read_dir) go on the cgroup hierarchy's
+mount point (``/sys/fs/cgroup/memory``; ``/sys/fs/cgroup`` on a v2 host), so the workload
+reads its own cgroup's files wherever it runs; the files of other cgroups in that hierarchy
+become readable too (limits, statistics, process ids: nothing secret). Writes to such paths are
+never generalised: they stay on the recorded path and a note says they will not serve
+elsewhere. Files of a hierarchy's root cgroup (inside a container, the container's own cgroup
+namespace root) name no cgroup and stay as they are.
+
+**A container's recording** (``record --container`` / ``--pod``) holds the container's paths,
+not this host's: they are never looked up on this host (no existence, kind or secret checks,
+nothing marked "maybe missing" because the host lacks it), and reads are not generalised to
+directories (the container's files cannot be searched for unread secrets from here). A note
+says so and how the ruleset applies: inside the container, to the workload (a
+landlockconfig-aware launcher in the image, e.g. ``sandprint exec --landlock``, or the
+application itself through the ``sandprint.landlock`` library); container engines do not
+apply Landlock rulesets.
+
 The ruleset *handles* every right and scope the target ABI knows, so whatever was not granted
 is denied; the ``abi`` written is the lowest one that knows every named right. TCP ports bound
 or connected to become ``netPort`` rules; UDP cannot be restricted by Landlock and is reported.
@@ -47,7 +67,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from ..errors import InputError
@@ -97,6 +117,7 @@ class Options:
     protected_trees: tuple[str, ...] = lp.DEFAULT_PROTECTED_TREES
     host_check: bool = True              # look at this host: existence, kinds, secrets
     proc_for_children: bool = True       # /proc/self reads of a multi-process workload -> /proc
+    container_paths: bool = False        # the paths are a container's (set from the recording)
 
     def validate(self) -> None:
         if self.abi is not None and self.abi < 1:
@@ -132,15 +153,20 @@ class GeneratedRuleset:
         for why in self.reasons.values():
             counts[why] += 1
         parts = [f"{n} {label}" for label, n in sorted(counts.items())]
-        ports = sum(len(r["port"]) for r in self.config.get("netPort", []))
+        # one Landlock port rule per port, whatever its rights (as `exec` counts them)
+        ports = len({p for r in self.config.get("netPort", []) for p in r["port"]})
         where = f" to {output}" if output else ""
-        text = (f"landlock: wrote {self.format.upper()} ruleset{where} for ABI {self.target_abi} "
-                f"(file says abi {self.abi}): {len(self.reasons)} path rules "
-                f"({', '.join(parts) or 'none'}), {ports} port rules")
+        abi = f"for Landlock ABI {self.target_abi}"
+        if self.abi != self.target_abi:
+            abi += (f" (the file says abi {self.abi}: the oldest ABI that knows every right "
+                    "it names, so kernels from that ABI on enforce it fully)")
+        text = (f"landlock: wrote {self.format.upper()} ruleset{where}: "
+                f"{plural(len(self.reasons), 'path rule')} "
+                f"({', '.join(parts) or 'none'}), {plural(ports, 'port rule')}, {abi}")
         if self.maybe_missing:
             text += f", {len(self.maybe_missing)} paths marked as maybe missing at apply time"
         if self.notes:
-            text += f"; {len(self.notes)} notes"
+            text += f"; {plural(len(self.notes), 'note')}"
         return text
 
 
@@ -149,6 +175,10 @@ class _Entry:
     rights: set[str] = field(default_factory=set)
     kind: str | None = None
     why: str = "file"
+
+
+def plural(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def _targets(rec: Recording, target: str | None, source: str | None) -> list[Target]:
@@ -371,6 +401,37 @@ class _Builder:
                               "scoping (--no-proc-for-children keeps the rule on /proc/self)")
         self.prune()
 
+    # -- 4b. paths naming a cgroup ---------------------------------------------------------
+    def cgroup_paths(self) -> None:
+        """Reads of a cgroup's files -> read rights on the hierarchy (see the module)."""
+        reads: dict[str, set[str]] = defaultdict(set)
+        examples: dict[str, list[str]] = defaultdict(list)
+        writes: list[str] = []
+        for p in sorted(self.entries):
+            hierarchy = lp.names_a_cgroup(p, self.is_dir(p))
+            if hierarchy is None:
+                continue
+            taken = self.take(p, CGROUP_READ_RIGHTS)
+            if taken:
+                reads[hierarchy] |= taken
+                examples[hierarchy].append(p)
+            if self.entries[p].rights:
+                writes.append(p)
+        for hierarchy, rights in sorted(reads.items()):
+            self.grant(hierarchy, rights, "cgroup hierarchy")
+            self.notes.append(
+                f"{', '.join(ordered(rights))} granted on {hierarchy}: the workload read files "
+                f"of the cgroup it ran in ({len(examples[hierarchy])} paths, e.g. "
+                f"{examples[hierarchy][0]}), and the cgroup it will run in is not known when "
+                "the ruleset is written; other cgroups' files there become readable too "
+                "(limits, statistics, process ids)")
+        if writes:
+            self.notes.append(
+                f"writes to {len(writes)} paths naming the recording's cgroup stay on those "
+                f"paths (e.g. {writes[0]}): they do not serve where the workload runs in "
+                "another cgroup")
+        self.prune()
+
     # -- 5. read generalisation ------------------------------------------------------------
     def may_generalise(self, d: str) -> str | None:
         """Why ``d`` may not be granted as a whole, or None."""
@@ -382,6 +443,8 @@ class _Builder:
             return "in a kernel pseudo file system"
         if lp.system_tree_of(d, self.opts.system_trees):
             return "inside a system tree"
+        if self.opts.container_paths:
+            return "the container's files cannot be searched for unread secrets from this host"
         if self.opts.host_check:
             return lp.unread_secret_in(d, self.read_paths)
         return None
@@ -398,7 +461,7 @@ class _Builder:
             return
         breadth: dict[str, set[str]] = defaultdict(set)
         for p, e in self.entries.items():
-            if e.rights & READ_RIGHTS and e.why not in ("system tree", "own /proc/self"):
+            if e.rights & READ_RIGHTS and e.why not in PLACED:
                 child = p
                 for a in _ancestors(p):
                     breadth[a].add(child)
@@ -418,7 +481,7 @@ class _Builder:
             return
         for p in list(self.entries):
             e = self.entries[p]
-            if not e.rights & READ_RIGHTS or e.why in ("system tree", "own /proc/self"):
+            if not e.rights & READ_RIGHTS or e.why in PLACED:
                 continue
             top = next((a for a in reversed(_ancestors(p)) if a in granted), None)
             if top is not None:
@@ -451,7 +514,10 @@ class _Builder:
 
 
 _RANKS = {"file": 0, "directory": 1, "created-files directory": 2, "read directory": 3,
-          "own /proc/self": 4, "system tree": 5}
+          "own /proc/self": 4, "cgroup hierarchy": 4, "system tree": 5}
+# rules placed by a rule of their own, which read generalisation leaves alone
+PLACED = ("system tree", "own /proc/self", "cgroup hierarchy")
+CGROUP_READ_RIGHTS = frozenset({"read_file", "read_dir"})
 
 
 def _rank(why: str) -> int:
@@ -483,6 +549,19 @@ def _net_rules(targets: list[Target], abi: int, notes: list[str]
     return ports, abstract
 
 
+def _container_of(rec: Recording) -> str | None:
+    """``container NAME`` (or ``pod ...``) when the recording (or a run merged into it) is of a
+    container: its paths are the container's."""
+    for m in [rec.metadata] + list(rec.metadata.get("sources") or []):
+        t = m.get("target") if isinstance(m, dict) else None
+        if not isinstance(t, dict) or t.get("type") not in ("container", "pod"):
+            continue
+        name = t.get("name") or t.get("container") or t.get("pod") or "?"
+        image = f" (image {t['image']})" if t.get("image") else ""
+        return f"{t['type']} {name}{image}"
+    return None
+
+
 def generate_ruleset(recording: Recording, *, target: str | None = None,
                      options: Options | None = None, source: str | None = None
                      ) -> GeneratedRuleset:
@@ -504,9 +583,20 @@ def generate_ruleset(recording: Recording, *, target: str | None = None,
                          "tracing?); a ruleset from it would deny everything", source=source,
                          field="targets[].files", expected="at least one file access")
     abi = _target_abi(recording, opts, notes)
+    container = _container_of(recording)
+    if container:
+        opts = replace(opts, host_check=False, container_paths=True)
+        notes.append(
+            f"the paths are {container}'s, not this host's: none was checked against this host "
+            "(existence, kinds, unread secrets) and reads were not generalised to directories. "
+            "Apply the ruleset inside the container, to its workload: run the workload through "
+            "a landlockconfig-aware launcher in the image (e.g. `sandprint exec --landlock "
+            "RULESET -- CMD`) or load it in the application with the sandprint.landlock "
+            "library; container engines do not apply Landlock rulesets")
     b = _Builder(targets, abi, opts)
     b.fold_created()
     b.system_trees()
+    b.cgroup_paths()
     b.generalise_reads()
     b.finish()
     notes += b.notes

@@ -53,6 +53,46 @@ SECRET_PATTERNS = (
 )
 SECRET_SCAN_LIMIT = 5000
 
+# cgroup file systems: a v2 (unified) hierarchy at /sys/fs/cgroup, or v1 hierarchies (one per
+# controller, or a named one) beneath it, the unified one at /sys/fs/cgroup/unified on hybrid
+# hosts.
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_V1_HIERARCHIES = frozenset({
+    "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "hugetlb", "memory", "misc",
+    "net_cls", "net_prio", "perf_event", "pids", "rdma", "systemd", "unified", "elogind",
+})
+
+
+def cgroup_hierarchy_of(path: str) -> tuple[str, list[str]] | None:
+    """For a path in a cgroup file system: the hierarchy's mount point and the path's
+    components beneath it (``/sys/fs/cgroup/memory/a/b/memory.max`` -> ``/sys/fs/cgroup/memory``,
+    ``[a, b, memory.max]``; on a v2 host ``/sys/fs/cgroup/a/memory.max`` -> ``/sys/fs/cgroup``,
+    ``[a, memory.max]``); None for a path elsewhere."""
+    if not path.startswith(CGROUP_ROOT + "/"):
+        return None
+    parts = path[len(CGROUP_ROOT) + 1:].split("/")
+    first = parts[0]
+    if first in CGROUP_V1_HIERARCHIES or "," in first or first.startswith("name="):
+        return f"{CGROUP_ROOT}/{first}", parts[1:]
+    return CGROUP_ROOT, parts
+
+
+def names_a_cgroup(path: str, is_dir: bool) -> str | None:
+    """The hierarchy of a path that names a cgroup below the hierarchy's root (a file of the
+    cgroup ``a/b``, ``.../a/b/memory.max``, or that cgroup's directory), else None.
+
+    Such a path names the cgroup the recorded process happened to run in (a session scope, a
+    container's ID, a CI job's slice): where the sandboxed workload runs next it is in another
+    cgroup, and a rule naming this one would not serve there. Files of the hierarchy's root
+    cgroup (inside a container: of the container's own cgroup namespace root) name none."""
+    h = cgroup_hierarchy_of(path)
+    if h is None:
+        return None
+    hierarchy, beneath = h
+    cgroup_depth = len(beneath) if is_dir else len(beneath) - 1
+    return hierarchy if cgroup_depth >= 1 else None
+
+
 _PROC_PID = re.compile(r"^/proc/(\d+)(?:/task/\d+)?(/.*)?$")
 _PROC_SELF = re.compile(r"^/proc/(?:self|thread-self)(?:/task/\d+)?(/.*)?$")
 _DEV_PTS = re.compile(r"^/dev/pts/\d+$")

@@ -13,6 +13,7 @@ formats it is written in live in :mod:`sandprint.seccomp.formats`;
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterable
 
 from .. import __version__
@@ -88,13 +89,27 @@ def check_essentials(names: set[str], default_action: str, where: str) -> None:
             field=f"{where}.syscalls", expected=" and ".join(ESSENTIAL))
 
 
-def add_thread_exit(names: set[str], arch: str, default_action: str) -> set[str]:
+def made_threads(rec: Recording, target: str | None = None) -> bool | None:
+    """Whether the workload made threads (the recorder tells tasks that ended as processes
+    from threads, ``info.threads``); None when a recording does not say (an older one)."""
+    said = [t.info.get("threads") for t in rec.targets if target is None or t.name == target]
+    if "made" in said:
+        return True
+    if said and all(s == "none" for s in said):
+        return False
+    return None
+
+
+def add_thread_exit(names: set[str], arch: str, default_action: str,
+                    threads: bool | None = None) -> set[str]:
     """``exit`` for a workload that makes threads, recorded or not: a thread's own exit often
     never happens in a recording (the process's exit_group ends it first), and a thread whose
-    exit a filter refuses does not end: glibc retries it forever, spinning. Returns what was
-    added."""
+    exit a filter refuses does not end: glibc retries it forever, spinning. ``threads``:
+    whether it made threads (None: unknown, so a workload calling clone may have). A process
+    ends with exit_group, so a fork-only workload (``threads`` False) needs no exit. Returns
+    what was added."""
     if not blocks(default_action) or not names & {"clone", "clone3"} or "exit" in names \
-            or syscall_number(arch, "exit") is None:
+            or syscall_number(arch, "exit") is None or threads is False:
         return set()
     names.add("exit")
     return {"exit"}
@@ -210,12 +225,34 @@ def _describe_action(default_action: str) -> str:
             "log": "log only (nothing blocked)"}[default_action]
 
 
-def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
+def format_for(output: str, fmt: str | None) -> ProfileFormat:
+    """``fmt``, or the one ``output``'s extension implies (.json OCI, .yaml/.yml SPO, .conf
+    systemd; any other name OCI). An explicit format the extension contradicts (``--format
+    oci -o p.yaml``) is refused rather than written under a misleading name."""
+    implied = ProfileFormat.implied_by(output)
+    if fmt is None:
+        return implied or ProfileFormat.OCI
+    fmt = ProfileFormat.parse(fmt)
+    if implied is not None and fmt != implied:
+        ext = os.path.splitext(output)[1]
+        raise InputError(f"--format {fmt} does not match the output's extension {ext} "
+                         f"(a {ext} file is {implied})", source=output, field="--format",
+                         expected=f"--format {implied} (or none) for a {ext} file, or an "
+                                  f"output name that fits {fmt}")
+    return fmt
+
+
+def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                   default_action: str = "errno", runtime: str = "none",
                   target: str | None = None, name: str | None = None,
-                  add_syscalls: Iterable[str] = (), allow_clone3: bool = False) -> str:
-    """Write the profile for ``rec`` to ``output`` atomically; return the summary lines."""
-    fmt = ProfileFormat.parse(fmt)
+                  add_syscalls: Iterable[str] = (), allow_clone3: bool = False,
+                  baseline_path: str | None = None) -> str:
+    """Write the profile for ``rec`` to ``output`` atomically; return the summary lines.
+    ``fmt`` None: from the output's extension (:func:`format_for`).
+
+    The last line compares the profile with the container engine's default profile
+    (``baseline_path``, or the one :func:`baseline.find_baseline` finds)."""
+    fmt = format_for(output, fmt)
     if runtime not in RUNTIME_CHOICES:
         raise InputError(f"unknown runtime {runtime!r}", field="--runtime",
                          expected=", ".join(RUNTIME_CHOICES))
@@ -232,7 +269,8 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                              expected=f"a syscall name libseccomp knows on {rec.arch}")
     names, rs, added = add_runtime(recorded | extra, rec.arch, runtime)
     check_essentials(names, default_action, f"targets.{target}" if target else "targets.*")
-    thread_exit = add_thread_exit(names, rec.arch, default_action)
+    threads = made_threads(rec, target)
+    thread_exit = add_thread_exit(names, rec.arch, default_action, threads)
     arches = profile_arches(rec.arch)
     enosys3 = answers_clone3_enosys(names, default_action, allow_clone3)
     if fmt == ProfileFormat.SYSTEMD and allow_clone3 and restricts_clone(names, default_action) \
@@ -243,6 +281,10 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
                                                           "systemd")
     oci = build_oci(names, arches=arches, default_action=default_action,
                     allow_clone3=allow_clone3)
+    # clone3 answered ENOSYS is not allowed (the engines' defaults answer it the same way);
+    # compared before writing, so a bad --baseline leaves no file behind
+    comparison, _ = baseline.compare_with_baseline(names - {"clone3"} if enosys3 else names,
+                                                   rec.arch, path=baseline_path)
     which = f"target {target!r}" if target else (
         "all targets" if len(rec.targets) != 1 else f"target {rec.targets[0].name!r}")
 
@@ -271,8 +313,11 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
         lines.append(f"added {len(added)} syscalls {version} makes after loading the filter"
                      + (f": {', '.join(sorted(added))}" if added else ""))
     if thread_exit:
-        lines.append("exit added: the workload makes threads, and a thread's own exit, often "
-                     "cut off in a recording by the process's exit_group, must never fail")
+        lines.append(("exit added: the workload makes threads, and" if threads else
+                      "exit added: the workload calls clone and the recording does not say "
+                      "whether it made threads (record it again to know); if it did,")
+                     + " a thread's own exit, often cut off in a recording by the process's "
+                     "exit_group, must never fail")
     if restricts_clone(names, default_action) and ("clone" in names or enosys3):
         lines.append("clone allowed only without namespace flags (CLONE_NEW*): the workload "
                      "never called unshare or setns")
@@ -286,8 +331,5 @@ def generate_file(rec: Recording, output: str, *, fmt: str = "oci",
         lines.append("warning: clone3 is allowed as recorded (--allow-clone3), and its flags "
                      "are in memory a seccomp filter cannot read: under this profile the "
                      "workload can still create namespaces through clone3")
-    # clone3 answered ENOSYS is not allowed (Docker's default answers it the same way)
-    comparison, _ = baseline.compare_with_docker(names - {"clone3"} if enosys3 else names,
-                                                 rec.arch)
     lines.append(comparison)
     return "\n".join(lines)

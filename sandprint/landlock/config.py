@@ -1,6 +1,6 @@
 """The landlockconfig format (JSON and TOML): load, validate, write, resolve.
 
-See ``reference/landlockconfig-format.md``. One model, two spellings: JSON keys are camelCase
+See ``sandprint/schemas/landlockconfig.schema.json``. One model, two spellings: JSON keys are camelCase
 (``pathBeneath``, ``allowedAccess``), TOML keys snake_case (``path_beneath``,
 ``allowed_access``). In this module a configuration is always held as a plain dict in the
 **JSON spelling** (the "canonical" form that :func:`parse_config` returns and
@@ -180,7 +180,7 @@ class _Checker:
                 elif key in json_names and table[key] != key:
                     other = f"TOML spells it '{table[key]}'"
                 allowed = ", ".join(self.key_of(k, table) for k in table)
-                msg = "unknown key" + (f" ({other})" if other else "")
+                msg = "unknown field" + (f" ({other})" if other else "")
                 self.fail(msg, fieldname, f"one of {allowed}")
             if canonical in out:
                 self.fail("key given twice (in both spellings)", fieldname, "each key once")
@@ -407,6 +407,9 @@ def parse_config(data: Any, source: str = "<config>", fmt: str | None = None) ->
         if name not in variables:
             ck.fail(f"reference to undefined variable '{name}'", where,
                     "a variable defined in '" + ck.key_of("variable", _TOP_TOML) + "'")
+    from ..schema import check
+
+    check(out, "landlockconfig", source)
     return out
 
 
@@ -568,10 +571,9 @@ def resolve(cfg: dict, abi: int | None = None, source: str = "<config>") -> Reso
     )
 
 
-def schema_path() -> str | None:
-    """Where upstream's landlockconfig JSON Schema is (``$SANDPRINT_LANDLOCK_SCHEMA`` or the
-    project's shared reference folder), or None. sandprint does not ship a copy; only tests
-    use it, and :func:`parse_config` checks more than it does."""
-    from ..reference import reference_file
+def schema_path() -> str:
+    """The project's JSON Schema of the landlockconfig document (JSON spelling), shipped in the
+    package; :func:`parse_config` checks everything it does, and more."""
+    from ..schema import schema_path as _path
 
-    return reference_file("landlockconfig.schema.json", "SANDPRINT_LANDLOCK_SCHEMA")
+    return str(_path("landlockconfig"))

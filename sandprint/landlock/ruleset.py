@@ -107,8 +107,9 @@ class RulesetStatus:
         head = f"Landlock {self.state.value} ({abi}, {self.compat})"
         if self.enforced:
             head += (f": {len(self.handled_fs)} fs rights, {len(self.handled_net)} net rights, "
-                     f"{len(self.scoped)} scopes handled; {self.path_rules} path rules, "
-                     f"{self.port_rules} port rules")
+                     f"{len(self.scoped)} scopes handled; {self.path_rules} path "
+                     f"rule{'' if self.path_rules == 1 else 's'}, {self.port_rules} port "
+                     f"rule{'' if self.port_rules == 1 else 's'}")
         parts = [head]
         if self.dropped:
             parts.append("dropped: " + "; ".join(str(d) for d in self.dropped))

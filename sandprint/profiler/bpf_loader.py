@@ -18,6 +18,7 @@ from typing import Iterable
 
 from ..errors import EnvironmentProblem
 from ..syscalls import native_arch, syscall_number
+from . import bpf_cache
 from .btf import BTFError, syscall_arg_offsets
 
 BPF_DIR = Path(__file__).resolve().parent / "bpf"
@@ -183,15 +184,27 @@ def cflags(arch: str, extra: dict[str, int] | None = None) -> list[str]:
 
 
 def load(parts: Iterable[str], arch: str, extra_defines: dict[str, int] | None = None):
-    """Compile and attach the given program files; returns the bcc ``BPF`` object."""
+    """Compile and attach the given program files; returns the bcc ``BPF`` object. What an
+    earlier run compiled from the same text, flags, kernel and bcc is loaded from the cache
+    instead (bpf_cache.py): LLVM is most of a recording's start-up."""
     check_privileges()
     bcc = import_bcc()
     text = program_text(parts)
+    flags = cflags(arch, extra_defines)
+    cache_key = bpf_cache.key(text, flags)
+    entry = bpf_cache.lookup(cache_key)
+    if entry is not None:
+        try:
+            return bpf_cache.load(entry)
+        except Exception:   # a stale entry (the verifier changed, say): compile instead
+            bpf_cache.drop(cache_key)
     # bcc prints compiler diagnostics on stderr itself; keep them for the error message.
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            return bcc.BPF(text=text, cflags=cflags(arch, extra_defines))
+            bpf = bcc.BPF(text=text, cflags=flags)
+        bpf_cache.store(cache_key, bpf)
+        return bpf
     except Exception as e:   # bcc raises bare Exception on compile/load/attach failure
         detail = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         hint = ""

@@ -11,6 +11,14 @@ A cgroup is claimed at the moment it is made (the ``cgroup_mkdir`` tracepoint, b
 runtime puts any process in it): everything the runtime does in it is then seen by the kernel
 and counted only from the workload's exec. A cgroup found already populated (the recorder
 started after the container) has its processes tracked from now on.
+
+**Missed starts.** Whenever a cgroup is claimed (found by a scan, or reported by the mkdir
+tracepoint a little later than the kernel made it), the processes already in it are looked at
+*after* the kernel has the cgroup: one still the runtime bootstrapping will be caught at its
+exec; one the kernel saw execute the workload since is counted; any other already ran its
+workload before the recorder followed the cgroup. Those are followed from now on and the
+cgroup is marked (:meth:`CgroupWatch.missed_start`): the recording misses the container's
+start, and the caller says so instead of writing a complete-looking recording.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import bpf_loader as L
 from .containers import cgroup_id, cgroup_procs, is_runtime_bootstrap, walk_cgroups
 from .recorder import Recorder
 
@@ -37,6 +46,8 @@ class WatchedCgroup:
     preexisting: bool
     had_procs: bool = False
     done: bool = False
+    # processes found running their workload when the cgroup was claimed (start missed)
+    missed: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -105,13 +116,22 @@ class CgroupWatch:
         target = self._target_for(c.key)
         self.recorder.track_cgroup(cgid, target, host_pidns=c.host_pidns)
         cg = self.cgroups[path] = WatchedCgroup(path, cgid, c.key, target, preexisting)
-        if preexisting:
-            self._adopt_running(cg)
+        # Also for a cgroup reported by its mkdir event: user space learns of it a little
+        # after the kernel made it, and the runtime may have started the workload meanwhile.
+        self._adopt_running(cg)
         return cg
 
+    def _counted_from_exec(self, pid: int, target: int) -> bool:
+        """The kernel followed ``pid`` into its workload's exec (or from a parent that was):
+        tracked for ``target`` and no longer waiting for the exec."""
+        kt = self.recorder.task_target(pid)
+        return kt is not None and kt[0] == target and not kt[1] & L.TASK_PENDING_EXEC
+
     def _adopt_running(self, cg: WatchedCgroup) -> None:
-        """Track the processes already in a cgroup found populated, from now on (a process
-        that is still the runtime bootstrapping is left to the kernel's exec rule)."""
+        """Look at the processes already in a cgroup just claimed (the kernel follows it
+        already): one still the runtime bootstrapping is left to the kernel's exec rule, one
+        the kernel saw execute is counted already; any other started before the cgroup was
+        followed: it is tracked from now on and the cgroup marked as having missed its start."""
         seen: set[int] = set()
         for _ in range(5):
             procs = cgroup_procs(self.root, cg.path) or []
@@ -120,8 +140,10 @@ class CgroupWatch:
                 break
             for pid in new:
                 seen.add(pid)
-                if not is_runtime_bootstrap(pid):
-                    self.recorder.track(pid, cg.target)
+                if is_runtime_bootstrap(pid) or self._counted_from_exec(pid, cg.target):
+                    continue
+                self.recorder.track(pid, cg.target)
+                cg.missed.append(pid)
             if seen:
                 cg.had_procs = True
 
@@ -162,6 +184,11 @@ class CgroupWatch:
 
     def started(self, key: str) -> bool:
         return any(cg.key == key and cg.had_procs for cg in self.cgroups.values())
+
+    def missed_start(self, key: str) -> list[int]:
+        """Processes of this container found already running their workload when its cgroup
+        was claimed: the recording misses the container's start (empty: it does not)."""
+        return [p for cg in self.cgroups.values() if cg.key == key for p in cg.missed]
 
     # -- the end ---------------------------------------------------------------------------
     def finish(self, **metadata):

@@ -29,7 +29,13 @@ Rights (Landlock's names):
   ioctl_dev; bind of a pathname UNIX socket -> make_sock on the parent.
 
 A result of EACCES/EPERM puts the rights in ``denied`` instead. Any other failure (ENOENT
-probes of a search path, EEXIST, EXDEV ...) is not an access and is only counted. Accesses
+probes of a search path, EEXIST, EXDEV ...) is not an access and is only counted: the kernel
+returns it before Landlock looks at the access (path lookup comes first), so it happens with
+or without a sandbox. The exception is a failure returned *after* Landlock's check, by the
+device or FIFO being opened (``/dev/tty`` without a controlling terminal: ENXIO; ENODEV, EIO,
+EBUSY ...) or by a device's ioctl (ENOTTY): that access passed Landlock, and under a ruleset
+that does not grant it the workload would get EACCES instead of the driver's answer, so it is
+recorded as an access like a successful one (``DRIVER_ERRORS``). Accesses
 through fds the launched command inherited from sandprint (its stdin/stdout/stderr) need no
 rule - Landlock never restricts a file opened before the ruleset was applied - so they are not
 recorded.
@@ -61,6 +67,10 @@ RENAME_EXCHANGE = 2
 CLOSE_RANGE_CLOEXEC = 4
 SOCK_TYPE_MASK, SOCK_CLOEXEC = 0xF, 0o2000000
 DENIED = (-errno.EACCES, -errno.EPERM)
+# What a device's or FIFO's own open answers (after Landlock's check, see the module doc)
+DRIVER_ERRORS = frozenset(-e for e in (errno.ENXIO, errno.ENODEV, errno.EIO, errno.EBUSY,
+                                       errno.ENOMEDIUM, errno.EAGAIN, errno.EINTR))
+DRIVER_KINDS = ("char", "block", "fifo")
 EXEC_RIGHTS = frozenset({"execute", "read_file"})   # what Landlock checks at open_exec
 CREATE_SLACK_NS = 20_000_000      # inode timestamps are coarse (jiffies)
 
@@ -236,6 +246,9 @@ class FsModel:
         self.signals_seen: set[tuple] = set()
         # (target, path) -> the first few processes that accessed it (verify names them)
         self.accessed_by: dict[tuple[int, str], list[int]] = {}
+        # (target, path) -> {(rights, refused): [accesses, first few pids]}: verify counts and
+        # names only the accesses a sandbox refuses (or would), not every access to the path
+        self.accesses: dict[tuple[int, str], dict[tuple[frozenset, bool], list]] = {}
 
     # -- processes -------------------------------------------------------------------------
     def seed(self, pid: int, *, inherited: bool = False) -> Proc:
@@ -371,6 +384,13 @@ class FsModel:
         by = self.accessed_by.setdefault((ev.target, path), [])
         if ev.pid not in by and len(by) < 4:
             by.append(ev.pid)
+        kinds = self.accesses.setdefault((ev.target, path), {})
+        entry = kinds.get((frozenset(rights), denied))
+        if entry is None:
+            entry = kinds[(frozenset(rights), denied)] = [0, []]
+        entry[0] += 1
+        if ev.pid not in entry[1] and len(entry[1]) < 4:
+            entry[1].append(ev.pid)
         if denied:
             t.add_file(path, (), denied=rights, kind=kind)
         else:
@@ -403,13 +423,18 @@ class FsModel:
     def _open(self, proc: Proc, ev: E.FsEvent) -> None:
         dirfd, flags = ev.a[0], ev.a[1]
         outcome = self._outcome(ev)
-        if outcome == "failed":
+        if outcome == "failed" and ev.ret not in DRIVER_ERRORS:
             self._count(ev.target, "probes")
             return
         path = self._path(proc, ev, ev.path, dirfd)
         if path is None:
             return
         kind = "dir" if flags & O_DIRECTORY else self._kind(proc, path)
+        if outcome == "failed":
+            if kind not in DRIVER_KINDS:
+                self._count(ev.target, "probes")
+                return
+            outcome = "driver"     # passed Landlock, refused by the device: an access
         if outcome == "ok":
             proc.fds[ev.ret] = Fd(path, kind, bool(flags & O_CLOEXEC))
         if flags & O_PATH:
@@ -694,6 +719,11 @@ class FsModel:
         else:
             to = pid
         if to > 0 and (to in own or to == ev.pid):
+            return
+        if to < -1 and (-to in own or -to == ev.pid) and ev.ret not in DENIED:
+            # a group one of ours leads (a daemon's children each setsid(), and it stops them
+            # with kill(-pid)): its members are the workload's, unless an outside process of
+            # the same session joined it on purpose (a refusal is still reported)
             return
         try:
             name = _signal.Signals(sig).name

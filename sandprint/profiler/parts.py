@@ -81,7 +81,8 @@ class Part:
 def _syscalls_defines(o: Options) -> dict[str, int]:
     # sys_enter on the raw tracepoint, arguments read at offsets from BTF; or on the
     # regular one, which passes them itself (asked for, or BTF cannot place them)
-    out = {} if o.regular_tracepoint else dict(L.syscall_args_defines(o.arch))
+    out = {} if o.regular_tracepoint else dict(L.bpf_cache.kernel_fact(
+        f"syscall_args_defines/{o.arch}", lambda: L.syscall_args_defines(o.arch)))
     if o.count_exits:
         out["COUNT_EXITS"] = 1
     if o.attribute:     # per-process syscall counts, so verify can name who made a call
@@ -94,7 +95,8 @@ def _files_defines(o: Options) -> dict[str, int]:
     out["RINGBUF_PAGES"] = FS_RINGBUF_PAGES
     out["RECORD_FILES"] = 1
     if not o.count_exits:
-        out.update(FE.exit_defines(o.arch))
+        out.update(L.bpf_cache.kernel_fact(f"exit_defines/{o.arch}",
+                                           lambda: FE.exit_defines(o.arch)))
     return out
 
 

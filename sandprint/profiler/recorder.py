@@ -288,7 +288,13 @@ class Recorder:
         for index, name in enumerate(self.names):
             t: Target = rec.target(name)
             # exit events come only from thread-group leaders: they count processes, not threads
-            t.processes = len(self.exited[index] | self.running_processes(index))
+            running = self.running_processes(index)
+            t.processes = len(self.exited[index] | running)
+            # Tasks seen that never ended as a process: threads (a fork-only workload leaves
+            # none). "made"/"none" so that a merge, where the smaller value wins, keeps
+            # "made" (seccomp generation allows a thread's own exit for it).
+            threads = self.pids[index] - self.exited[index] - running
+            t.info["threads"] = "made" if threads else "none"
             unknown: dict[str, int] = {}
             for nr, n in self.syscall_counts(index).items():
                 sname = syscall_name(self.arch, nr) if nr < L.NR_SLOTS - 1 else None

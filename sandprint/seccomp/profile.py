@@ -8,9 +8,11 @@ such as ``_llseek`` on x86, is fine: libseccomp resolves names per architecture)
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import schema
 from ..choices import Choice
 from ..errors import InputError
 from ..fileio import load_yaml_all, parse_json, read_text
@@ -63,9 +65,20 @@ class ProfileFormat(Choice):
         return ", ".join(f.value for f in cls)
 
     @classmethod
+    def implied_by(cls, path: str) -> "ProfileFormat | None":
+        """The format a file's extension implies: what a reader of the file expects to find
+        in it (.json OCI, .yaml/.yml SPO, .conf systemd); None for any other name."""
+        return _FORMAT_OF_EXTENSION.get(os.path.splitext(path)[1].lower())
+
+    @classmethod
     def of_output(cls, path: str) -> "ProfileFormat":
-        """The format an output file's name asks for: SPO for ``.yaml``/``.yml``, else OCI."""
-        return cls.SPO if path.lower().endswith((".yaml", ".yml")) else cls.OCI
+        """The format an output file's name asks for: the one its extension implies, else
+        OCI."""
+        return cls.implied_by(path) or cls.OCI
+
+
+_FORMAT_OF_EXTENSION = {".json": ProfileFormat.OCI, ".yaml": ProfileFormat.SPO,
+                        ".yml": ProfileFormat.SPO, ".conf": ProfileFormat.SYSTEMD}
 
 
 OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
@@ -75,8 +88,9 @@ SPO_VERSIONS = (f"{SPO_GROUP}/v1", f"{SPO_GROUP}/v1beta1")
 OCI_KEYS = {"defaultAction", "defaultErrnoRet", "architectures", "syscalls", "flags"}
 OCI_FLAGS = ("SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
              "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
-SPO_SPEC_KEYS = OCI_KEYS | {"baseProfileName", "listenerPath", "listenerMetadata", "state",
-                            "disabled"}
+# the SeccompProfile resource's spec: no defaultErrnoRet (its SCMP_ACT_ERRNO answers EPERM)
+SPO_SPEC_KEYS = (OCI_KEYS - {"defaultErrnoRet"}) | {"baseProfileName", "listenerPath",
+                                                    "listenerMetadata", "state"}
 U64 = 2 ** 64
 EPERM = 1
 ENOSYS = 38
@@ -241,7 +255,9 @@ def profile_from_data(data: Any, source: str = "<profile>") -> SeccompProfile:
             _fail(source, "spec", "missing or not an object", "an object with defaultAction")
         for key in spec:
             if key not in SPO_SPEC_KEYS:
-                _fail(source, f"spec.{key}", "unknown field",
+                extra = (" (the SeccompProfile has none: its SCMP_ACT_ERRNO answers EPERM)"
+                         if key == "defaultErrnoRet" else "")
+                _fail(source, f"spec.{key}", f"unknown field{extra}",
                       "one of " + ", ".join(sorted(SPO_SPEC_KEYS)))
         if spec.get("baseProfileName"):
             _fail(source, "spec.baseProfileName",
@@ -250,13 +266,17 @@ def profile_from_data(data: Any, source: str = "<profile>") -> SeccompProfile:
         if spec.get("listenerPath"):
             _fail(source, "spec.listenerPath", "needs the operator's notify listener",
                   "a profile without listenerPath")
-        return _parse_body(spec, source, "spec.", "spo", name if isinstance(name, str) else None)
+        profile = _parse_body(spec, source, "spec.", "spo", name if isinstance(name, str) else None)
+        schema.check(spec, "seccompprofile-spec", source, prefix="spec.")
+        return profile
     for key in data:
         if key not in OCI_KEYS:
             extra = (" (Docker-only key; give a plain OCI profile)"
                      if key in ("archMap", "defaultErrno") else "")
             _fail(source, key, f"unknown field{extra}", "one of " + ", ".join(sorted(OCI_KEYS)))
-    return _parse_body(data, source, "", "oci", None)
+    profile = _parse_body(data, source, "", "oci", None)
+    schema.check(data, "seccomp-oci", source)
+    return profile
 
 
 def _parse_body(body: dict[str, Any], source: str, prefix: str, fmt: str,

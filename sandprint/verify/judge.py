@@ -145,10 +145,15 @@ def landlock_needs(rec: Recording, policy: LandlockPolicy) -> list[Need]:
             bad = policy.fs_denied(path, wanted)
             if bad:
                 out.append(Need("file", path, fa.count, R.sort_rights("fs", bad), t.name))
+        bound = {na.address for na in t.network.values() if na.op == "bind"}
         for na in sorted(t.network.values(), key=lambda n: repr(n.key())):
             if policy.net_denied(na.op, na.protocol, na.port):
                 out.append(Need("network", f"{na.protocol} {na.op} {na.port}", na.count,
                                 [f"{na.op}_tcp"], t.name))
+            elif na.address not in bound and abstract_unix_denied(
+                    policy, {"op": na.op, "family": na.family, "address": na.address}):
+                out.append(Need("network", f"{na.protocol} {na.op} {na.address}", na.count,
+                                [f"{na.op}_{na.protocol}"], t.name))
         for nd in denied_network(t):
             if nd["protocol"] == "tcp" and policy.net_denied(nd["op"], "tcp", nd.get("port")):
                 n = Need("network", f"tcp {nd['op']} {nd.get('port')}", 1,
@@ -162,8 +167,22 @@ def landlock_needs(rec: Recording, policy: LandlockPolicy) -> list[Need]:
     return out
 
 
+def abstract_unix_denied(policy: LandlockPolicy, access: dict[str, Any]) -> bool:
+    """A connection to an abstract UNIX socket, which the abstract_unix_socket scope refuses
+    when the socket is outside the sandbox (complain mode: one the workload did not bind)."""
+    address = access.get("address")
+    return ("abstract_unix_socket" in policy.scoped and access.get("op") == "connect"
+            and access.get("family") == "unix" and isinstance(address, str)
+            and address.startswith("@"))
+
+
 def denied_network(t: Target) -> list[dict[str, Any]]:
     return [d for d in t.info.get("deniedNetwork", []) if isinstance(d, dict)]
+
+
+def who_signalled(to: Any) -> str:
+    """``pid 42 (sleep)``, ``every process``, ``process group 7``: a signal's receiver."""
+    return _who(to)
 
 
 def _who(to: Any) -> str:

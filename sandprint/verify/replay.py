@@ -33,27 +33,39 @@ would have failed: enforce mode stops at the first refusal, complain mode shows 
 Landlock has no permissive mode in the kernel: complain mode evaluates the accesses recorded
 during the unconfined replay against the ruleset with Landlock's own rules (``verify/judge.py``).
 
+**What is a denial** (both modes, the same rule): a failure the sandbox causes, never one that
+happens without it. A lookup failure (ENOENT ...) comes before Landlock's check and is no
+access at all; a device's or FIFO's own refusal of an open (ENXIO of /dev/tty without a
+terminal ...) comes after it, so the access passed Landlock and is judged like a successful
+one (``fsmodel.DRIVER_ERRORS``); an EACCES/EPERM on something the ruleset allows was the
+system's (file permissions, another LSM) and becomes a note (:func:`_refused_by_landlock`).
+
 **Attribution.** With ``attribute=True`` the recorder keeps, per (process, syscall number), a
 count and the process's comm, with refused calls apart; the executable comes from the exec
-events; file accesses keep the first few processes that made them. A denial names them.
+events; file accesses keep, per set of rights and outcome, their count and the first few
+processes that made them. A denial names the processes that made the denied (or would-be
+denied) accesses and counts those accesses only, not every access to the path.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .judge import LandlockPolicy, Need, denied_network, landlock_needs, seccomp_needs
 from ..fileio import write_json
+from ..landlock import rights as R
 from ..profiler.bpf_loader import NR_SLOTS
 from ..profiler.record import check_output_path, run_command
 from ..profiler.recorder import Recorder
-from ..recording import Recording, merge
 from ..profiler.targets import resolve_command
+from ..recording import Recording, merge
 from ..syscalls import syscall_name
+from .judge import (PROC_PID, LandlockPolicy, Need, abstract_unix_denied, denied_network,
+                    landlock_needs, seccomp_needs, who_signalled)
 
 Log = Callable[[str], None]
 
@@ -142,7 +154,7 @@ def _process(pid: int, comm: str | None, exe: str | None) -> dict[str, Any]:
     return d
 
 
-def _by_syscall(attribution: list[dict[str, Any]], refused: bool, arch: str
+def by_syscall(attribution: list[dict[str, Any]], refused: bool, arch: str
                 ) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for a in sorted(attribution, key=lambda a: (a["pid"], a["nr"])):
@@ -155,26 +167,56 @@ def _by_syscall(attribution: list[dict[str, Any]], refused: bool, arch: str
     return out
 
 
-def _path_processes(recorder: Recorder, comms: dict[int, str], target: int, path: str
-                    ) -> list[dict[str, Any]]:
-    if recorder.fs is None:
-        return []
-    pids = recorder.fs.accessed_by.get((target, path), [])
-    return [_process(p, comms.get(p), recorder.exe.get(p)) for p in pids]
+def seccomp_denials(profile, rec: Recording, attribution: list[dict[str, Any]], arch: str,
+                    denied: dict[int, int], notes: list[str], complain: bool
+                    ) -> tuple[list[Denial], dict[str, int], dict[str, int]]:
+    """What a seccomp profile denied in a replay: the calls it would refuse (complain mode,
+    or a default that lets everything through) and the ones it refused (``denied``: counts at
+    sys_exit by number, enforce mode). Also the refused calls by name (what --fix adds) and
+    the calls answered ENOSYS by design. Notes what cannot be named."""
+    denials: list[Denial] = []
+    refused: dict[str, int] = {}
+    answered: dict[str, int] = {}
+    by_design = profile.enosys_by_design()
+    if complain or profile.default_action.passes:
+        who = by_syscall(attribution, False, arch)
+        for t in rec.targets:
+            for name in by_design.keys() & t.syscalls.keys():
+                answered[name] = answered.get(name, 0) + t.syscalls[name]
+        for need in seccomp_needs(rec, profile.allowed_syscalls() | set(by_design)):
+            denials.append(Denial("syscall", need.name, need.count,
+                                  {"layer": "seccomp", "processes": who.get(need.name, [])}))
+    if not complain:
+        who = by_syscall(attribution, True, arch)
+        for nr, n in sorted(denied.items()):
+            known = syscall_name(arch, nr) if nr < NR_SLOTS - 1 else None
+            name = known or f"#{nr}"
+            if name in by_design:
+                answered[name] = answered.get(name, 0) + n
+                continue
+            if known:       # --fix adds it; a number beyond the table has no name
+                refused[name] = n
+            else:
+                notes.append(f"{n} refused calls had a syscall number beyond {NR_SLOTS - 2}, "
+                             f"which has no name on {arch}: no profile can allow them by name")
+            denials.append(Denial("syscall", name, n, {"layer": "seccomp", "number": nr,
+                                                        "processes": who.get(name, [])}))
+    return denials, refused, answered
 
 
 # -- the replay --------------------------------------------------------------------------------
 
 def load_sandbox(seccomp: str | None, landlock: str | None):
     """Load and check the profile and ruleset (InputError before anything runs)."""
+    from ..documents import LANDLOCK, SECCOMP, load_as
     from ..seccomp.profile import load_profile
 
-    profile = load_profile(seccomp) if seccomp else None
+    profile = load_as(seccomp, SECCOMP, load_profile) if seccomp else None
     policy = ruleset = None
     if landlock:
         from ..landlock import Ruleset
 
-        policy = LandlockPolicy.from_file(landlock)
+        policy = load_as(landlock, LANDLOCK, LandlockPolicy.from_file)
         ruleset = Ruleset.from_file(landlock)
     return profile, policy, ruleset
 
@@ -211,51 +253,22 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
         attribution = recorder.attribution()
         arch = recorder.arch
         comms = {a["pid"]: a["comm"] for a in attribution if a["comm"]}
+        # a process that executed something is named by what it executed last (its comm
+        # before the exec may be its parent's: a forked shell)
+        comms.update({pid: os.path.basename(exe)[:15] for pid, exe in recorder.exe.items()
+                      if exe})
         denials: list[Denial] = []
         refused: dict[str, int] = {}
         answered: dict[str, int] = {}
         if profile is not None:
-            by_design = profile.enosys_by_design()
-            if complain or profile.default_action.passes:
-                who = _by_syscall(attribution, False, arch)
-                for t in rec.targets:
-                    for name in by_design.keys() & t.syscalls.keys():
-                        answered[name] = answered.get(name, 0) + t.syscalls[name]
-                for need in seccomp_needs(rec, profile.allowed_syscalls() | set(by_design)):
-                    denials.append(Denial("syscall", need.name, need.count,
-                                          {"layer": "seccomp",
-                                           "processes": who.get(need.name, [])}))
-            if not complain:
-                who = _by_syscall(attribution, True, arch)
-                for nr, n in sorted(recorder.denied_counts(0).items()):
-                    name = (syscall_name(arch, nr) if nr < NR_SLOTS - 1 else None) or f"#{nr}"
-                    if name in by_design:
-                        answered[name] = answered.get(name, 0) + n
-                        continue
-                    refused[name] = n
-                    denials.append(Denial("syscall", name, n,
-                                          {"layer": "seccomp", "number": nr,
-                                           "processes": who.get(name, [])}))
+            denials, refused, answered = seccomp_denials(
+                profile, rec, attribution, arch,
+                {} if complain else recorder.denied_counts(0), notes, complain)
         if complain and policy is not None:
             for need in landlock_needs(rec, policy):
                 denials.append(_landlock_denial(need, recorder, comms))
         elif not complain:
-            for t in rec.targets:
-                for path, fa in sorted(t.files.items()):
-                    if fa.denied:
-                        denials.append(Denial("file", path, fa.count, {
-                            "layer": "landlock" if policy is not None else "os",
-                            "rights": sorted(fa.denied),
-                            "processes": _path_processes(recorder, comms, 0, path)}))
-                for nd in denied_network(t):
-                    denials.append(Denial("network", f"{nd['protocol']} {nd['op']} "
-                                          f"{nd.get('port') or nd.get('address')}", 1,
-                                          {"layer": "landlock" if policy is not None else "os",
-                                           "rights": [f"{nd['op']}_{nd['protocol']}"]}))
-                for sig in t.signals:
-                    if sig.get("denied"):
-                        denials.append(Denial("signal", f"{sig.get('signal')}", 1,
-                                              {"layer": "landlock", "to": sig.get("to")}))
+            denials += _refused_by_landlock(rec, policy, recorder, comms, notes)
     if cmd.status is not None and cmd.exit_code == 128 + signal.SIGSYS:
         notes.append("the command was killed by SIGSYS: the profile's kill action stopped a "
                      "syscall (its name is not visible to the recorder; regenerate with "
@@ -279,10 +292,88 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
 
 
 def _landlock_denial(need: Need, recorder: Recorder, comms: dict[int, str]) -> Denial:
+    """Complain mode: the accesses to ``need.name`` that wanted a right the ruleset refuses,
+    and the processes that made them (not every access to the path, nor whoever made the
+    first)."""
     detail: dict[str, Any] = {"layer": "landlock", "rights": need.rights}
+    count = need.count
     if need.kind == "file":
-        detail["processes"] = _path_processes(recorder, comms, 0, need.name)
-    return Denial(need.kind, need.name, need.count, detail)
+        n, detail["processes"] = _accesses(recorder, comms, need.name, set(need.rights),
+                                           refused_only=False)
+        count = n or count
+    return Denial(need.kind, need.name, count, detail)
+
+
+def _accesses(recorder: Recorder, comms: dict[int, str], path: str, rights: set[str], *,
+              refused_only: bool) -> tuple[int, list[dict[str, Any]]]:
+    """How many accesses to ``path`` wanted one of ``rights`` (only the refused ones when
+    ``refused_only``), and the first few processes that made them."""
+    if recorder.fs is None:
+        return 0, []
+    count, pids = 0, []
+    for (wanted, refused), (n, who) in recorder.fs.accesses.get((0, path), {}).items():
+        if refused_only and not refused or not wanted & rights:
+            continue
+        count += n
+        pids += [p for p in who if p not in pids]
+    return count, [_process(p, comms.get(p), recorder.exe.get(p)) for p in pids[:4]]
+
+
+def _refused_by_landlock(rec: Recording, policy: LandlockPolicy | None, recorder: Recorder,
+                         comms: dict[int, str], notes: list[str]) -> list[Denial]:
+    """Enforce mode: the refused accesses (EACCES/EPERM) that the ruleset refuses.
+
+    The refusal is judged as complain mode judges an access, so both modes list the same
+    denials: a refused right the ruleset grants (or does not handle), a refused UDP or
+    privileged-port bind, a signal with the signal scope off, were refused by the system
+    itself - file permissions, another security module, the target process's owner - and
+    fail without the sandbox too. They are said in a note, not counted as denials; with no
+    ruleset at all, every such refusal is the system's. (A refusal by file permissions of a
+    path the ruleset does not grant either cannot be told from Landlock's: both modes list
+    it. A refusal under /proc stays a denial even where the ruleset seems to grant it: a
+    child's /proc/self is not the /proc/PID the ruleset's /proc/self rule was opened on.)"""
+    out: list[Denial] = []
+    by_system: list[str] = []
+    for t in rec.targets:
+        for path, fa in sorted(t.files.items()):
+            if not fa.denied:
+                continue
+            bad = policy.fs_denied(path, fa.denied) if policy is not None else set()
+            if policy is not None and path.startswith(PROC_PID):
+                # /proc/self of a child is another /proc/PID than the one the ruleset's
+                # /proc/self rule holds: the model cannot clear Landlock there
+                bad = set(fa.denied)
+            if bad:
+                n, procs = _accesses(recorder, comms, path, bad, refused_only=True)
+                out.append(Denial("file", path, n or fa.count, {
+                    "layer": "landlock", "rights": R.sort_rights("fs", bad),
+                    "processes": procs}))
+            if set(fa.denied) - bad:
+                by_system.append(path)
+        for nd in denied_network(t):
+            name = f"{nd['protocol']} {nd['op']} {nd.get('port') or nd.get('address')}"
+            if policy is not None and (
+                    policy.net_denied(nd["op"], nd["protocol"], nd.get("port"))
+                    or abstract_unix_denied(policy, nd)):
+                out.append(Denial("network", name, 1, {
+                    "layer": "landlock", "rights": [f"{nd['op']}_{nd['protocol']}"]}))
+            else:
+                by_system.append(name)
+        for sig in t.signals:
+            if not sig.get("denied"):
+                continue
+            name = f"{sig.get('signal')} to {who_signalled(sig.get('to'))}"
+            if policy is not None and "signal" in policy.scoped:
+                out.append(Denial("signal", name, 1, {"layer": "landlock",
+                                                      "to": sig.get("to")}))
+            else:
+                by_system.append(f"signal {name}")
+    if by_system:
+        notes.append(f"{len(by_system)} accesses were refused by the system, not by the "
+                     "sandbox (it allows them): they fail without it too, so they are no "
+                     f"denials: {', '.join(by_system[:5])}"
+                     + (f" and {len(by_system) - 5} more" if len(by_system) > 5 else ""))
+    return out
 
 
 # -- coverage ----------------------------------------------------------------------------------

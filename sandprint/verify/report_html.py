@@ -1,7 +1,7 @@
 """The verification report as one self-contained HTML page (no scripts, no external files).
 
 Sections: the verdict; the denials (highlighted); the seccomp profile's allowed syscalls set
-against Docker's default allow-list; the Landlock filesystem rules as a tree with their rights
+against the container engine's default allow-list; the Landlock filesystem rules as a tree with their rights
 (denied paths placed in the tree, highlighted); the TCP port rules; what the recording saw.
 """
 
@@ -36,12 +36,18 @@ def _chips(names, cls: str, denied: set[str]) -> str:
 
 
 def _docker_allowed(arch: str) -> set[str] | None:
-    from ..generators.baseline import docker_allowed, find_docker_profile
+    """What the container engine's default profile allows (None when there is none here)."""
+    from ..errors import InputError
+    from ..generators.baseline import docker_allowed, find_baseline
 
-    path = find_docker_profile()
-    if not path:
+    base = find_baseline()
+    if base is None:
         return None
-    return docker_allowed(read_json(path, "Docker seccomp profile"), arch, source=path)
+    try:
+        return docker_allowed(read_json(base.path, "baseline seccomp profile"), arch,
+                              caps=base.caps, source=base.path)
+    except InputError:
+        return None
 
 
 def _seccomp_section(result) -> str:
@@ -53,21 +59,22 @@ def _seccomp_section(result) -> str:
     out = [f"<h2>Seccomp: {len(allowed)} syscalls allowed "
            f"({escape(result.seccomp_path or '')})</h2>"]
     out.append('<p class="legend"><span class="chip denied">denied in this run</span>'
-               '<span class="chip both">allowed, Docker allows it too</span>'
-               '<span class="chip extra">allowed beyond Docker\'s default</span>'
-               '<span class="chip dockeronly">Docker allows, this profile denies</span></p>')
+               '<span class="chip both">allowed, the engine\'s default allows it too</span>'
+               '<span class="chip extra">allowed beyond the engine\'s default</span>'
+               '<span class="chip dockeronly">the engine\'s default allows, this profile '
+               'denies</span></p>')
     if denied:
         out.append(f"<p>Denied in this run (not in the profile): "
                    f"{_chips(denied, 'denied', denied)}</p>")
     if docker is None:
-        out.append("<p>Docker's default profile was not found: no comparison.</p>")
+        out.append("<p>No container engine default seccomp profile was found: no comparison.</p>")
         out.append(f"<p>{_chips(allowed, 'both', denied)}</p>")
     else:
-        out.append(f"<p>Allowed, as in Docker's default ({len(allowed & docker)}): "
+        out.append(f"<p>Allowed, as in the engine's default ({len(allowed & docker)}): "
                    f"{_chips(allowed & docker, 'both', denied)}</p>")
-        out.append(f"<p>Allowed beyond Docker's default ({len(allowed - docker)}): "
+        out.append(f"<p>Allowed beyond the engine's default ({len(allowed - docker)}): "
                    f"{_chips(allowed - docker, 'extra', denied)}</p>")
-        out.append(f"<details><summary>Docker's default allows {len(docker - allowed)} "
+        out.append(f"<details><summary>The engine's default allows {len(docker - allowed)} "
                    f"syscalls this profile denies</summary>"
                    f"{_chips(docker - allowed, 'dockeronly', denied)}</details>")
     return "\n".join(out)

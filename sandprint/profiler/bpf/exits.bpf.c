@@ -3,7 +3,13 @@
  *
  * A syscall a seccomp filter refuses (errno, trap) never reaches sys_enter but does reach
  * sys_exit. So sys_enter notes, per thread, the syscall in flight (syscalls.bpf.c, with
- * COUNT_EXITS defined), and a failing sys_exit with no matching entry is a refused call.
+ * COUNT_EXITS defined), and a failing sys_exit with no entry in flight on that thread is a
+ * refused call. A thread makes one syscall at a time, so a sys_exit that follows a sys_enter
+ * of the same thread is that call's own exit, whatever number it carries: rt_sigreturn
+ * (after a signal handler ran) restores the interrupted context's registers, and the kernel
+ * sets the syscall number to -1 there, so its exit reads id -1 with the interrupted call's
+ * return value (-EINTR from a sleep a timer cut short). Counted as a refusal, that was the
+ * bogus "#511" (the slot of out-of-range numbers) every server with a signal handler showed.
  * Successful returns without an entry (the child's side of fork/clone) are not refusals.
  */
 
@@ -17,11 +23,17 @@ static __always_inline void count_denied(u64 pid_tgid, long nr, long ret)
         return;
     u32 tid = (u32)pid_tgid;
     long *entered = inflight.lookup(&tid);
-    if (entered && *entered == nr) {
+    if (entered) {
+        /* the exit of the call this thread entered (its number may differ: rt_sigreturn) */
         inflight.delete(&tid);
         return;
     }
     if (ret >= 0)
+        return;
+    /* -ERESTARTSYS .. -ERESTART_RESTARTBLOCK: a call that ran and was interrupted (never a
+     * filter's answer). A thread of a container runtime's init blocked in futex since before
+     * its process was followed leaves that way when the workload's exec ends it. */
+    if (ret >= -516 && ret <= -512)
         return;
     u32 slot = nr >= 0 && nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;
     u32 index = t->target * NR_SLOTS + slot;
@@ -35,6 +47,17 @@ static __always_inline void count_denied(u64 pid_tgid, long nr, long ret)
 #endif
 
 #ifdef COUNT_EXITS
+/* A thread that ends inside a syscall (exit, exit_group, a fatal signal) never reaches that
+ * call's sys_exit: forget its entry, or every process's last exit_group would stay in the
+ * map, which a long run (a build forking tens of thousands of processes) would fill; entries
+ * that no longer fit would then turn failing calls into bogus refusals. */
+RAW_TRACEPOINT_PROBE(sched_process_exit)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    inflight.delete(&tid);
+    return 0;
+}
+
 /* Verification needs the syscall number, which only the regular tracepoint gives as an
  * argument. */
 TRACEPOINT_PROBE(raw_syscalls, sys_exit)

@@ -95,8 +95,17 @@ static __always_inline int on_sys_enter(long nr, const void *regs, const unsigne
     if (nr < 0)
         nr = NR_SLOTS - 1;
     if (t->flags & TASK_PENDING_EXEC) {
-        if (nr != NR_EXECVE && nr != NR_EXECVEAT)
+        if (nr != NR_EXECVE && nr != NR_EXECVEAT) {
+#ifdef COUNT_EXITS
+            /* Noted all the same: a container runtime's init is multi-threaded (runc's Go
+             * runtime), and when it executes the workload its other threads, blocked in
+             * futex or epoll_pwait since before, leave those calls failing after the task
+             * stopped pending; with no entry in flight they looked like seccomp refusals. */
+            u32 ptid = (u32)pid_tgid;
+            inflight.update(&ptid, &entered);
+#endif
             return 0;
+        }
 #ifdef CONTAINER_MODE
         if ((t->flags & TASK_IN_CONTAINER) && !is_workload_exec(t, nr))
             return 0;
