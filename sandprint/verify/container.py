@@ -176,23 +176,13 @@ def verify_container_cli(args: list[str], *, seccomp: str, complain: bool,
                          log: Log, recordings: list[str] | None = None) -> int:
     """`sandprint verify --podman`: exit 0 when nothing was denied and the container exited
     0, 1 otherwise (as `verify`)."""
-    from ..fileio import write_json
     from ..profiler.record import check_output_path
-    from .report_text import render_text
+    from .replay import show
 
     for out in (report, html):
         if out:
             check_output_path(out)
     result = verify_container(args, seccomp=seccomp, complain=complain, duration=duration,
                               log=log, recordings=recordings)
-    for line in render_text(result):
-        log(line)
-    if report:
-        write_json(report, result.to_json())
-        log(f"report: {report}")
-    if html:
-        from . import report_html as html_report
-
-        html_report.write(result, html)
-        log(f"html report: {html}")
+    show(result, report=report, html=html, log=log)
     return 0 if result.ok else 1

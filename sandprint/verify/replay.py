@@ -427,13 +427,26 @@ def coverage(replay: Recording, provenance: list[Recording], paths: list[str]
 
 # -- CLI glue ----------------------------------------------------------------------------------
 
+def show(result: VerifyResult, *, report: str | None, html: str | None, log: Log) -> None:
+    """Print the result, and write the JSON and HTML reports asked for (``verify`` and
+    ``verify --podman``)."""
+    from . import report_html as html_report
+    from .report_text import render_text
+
+    for line in render_text(result):
+        log(line)
+    if report:
+        write_json(report, result.to_json())
+        log(f"report: {report}")
+    if html:
+        html_report.write(result, html)
+        log(f"html report: {html}")
+
+
 def verify_cli(argv: list[str], *, seccomp: str | None, landlock: str | None, complain: bool,
                report: str | None, duration: float | None, log: Log,
                html: str | None = None, fix: bool = False,
                recordings: list[str] | None = None) -> int:
-    from . import report_html as html_report
-    from .report_text import render_text
-
     for out in (report, html):
         if out:
             check_output_path(out)
@@ -443,14 +456,7 @@ def verify_cli(argv: list[str], *, seccomp: str | None, landlock: str | None, co
                 check_output_path(p)
     result = verify(argv, seccomp=seccomp, landlock=landlock, complain=complain,
                     duration=duration, log=log, recordings=recordings)
-    for line in render_text(result):
-        log(line)
-    if report:
-        write_json(report, result.to_json())
-        log(f"report: {report}")
-    if html:
-        html_report.write(result, html)
-        log(f"html report: {html}")
+    show(result, report=report, html=html, log=log)
     if fix and result.denials:
         from .fix import fix_sandbox
 
