@@ -160,9 +160,12 @@ def generate_seccomp(recordings, output, fmt, default_action, runtime, target_na
                      profile_name, allow_lossy, add_syscalls, allow_clone3, baseline_path):
     """Write a seccomp profile (OCI JSON, SPO SeccompProfile, systemd drop-in)."""
     from .generators import seccomp
+    from .seccomp.profile import DefaultAction
 
     rec = _load_recordings(recordings, allow_lossy)
-    summary = seccomp.generate_file(rec, output, fmt=fmt, default_action=default_action,
+    summary = seccomp.generate_file(rec, output, fmt=fmt,
+                                    default_action=DefaultAction.parse(default_action,
+                                                                       "--default-action"),
                                     runtime=runtime, target=target_name, name=profile_name,
                                     add_syscalls=add_syscalls, allow_clone3=allow_clone3,
                                     baseline_path=baseline_path)

@@ -19,7 +19,7 @@ from sandprint.generators import baseline, seccomp
 from sandprint.seccomp import formats
 from sandprint.generators.runtime_syscalls import (DATA_FILE, runtime_syscalls,
                                                    version_in_range)
-from sandprint.seccomp.profile import profile_from_data
+from sandprint.seccomp.profile import DefaultAction, profile_from_data
 from sandprint.syscalls import all_syscalls, companion_arches, native_arch, syscall_number
 
 from helpers import ARCH, BASIC, make_recording, run_cli, spo_schema
@@ -78,7 +78,7 @@ def test_companion_only_names_are_fine():
 
 @settings(max_examples=30, deadline=None)
 @given(st.sets(st.sampled_from(sorted(all_syscalls(ARCH).values())), min_size=1, max_size=40),
-       st.sampled_from(["errno", "enosys", "kill", "log"]))
+       st.sampled_from(list(DefaultAction)))
 def test_oci_round_trip(names, action):
     prof = seccomp.build_oci(names, arches=seccomp.profile_arches(ARCH), default_action=action)
     loaded = profile_from_data(json.loads(formats.to_oci_json(prof)))
@@ -463,6 +463,6 @@ def test_thread_exit_is_always_allowed_to_a_threaded_workload(tmp_path):
     refused, glibc retries it forever. A workload that makes threads always gets it."""
     from sandprint.generators import seccomp as gen
     names = {"execve", "exit_group", "clone3", "futex"}
-    assert gen.add_thread_exit(names, native_arch(), "errno") == {"exit"} and "exit" in names
-    assert gen.add_thread_exit({"execve", "exit_group"}, native_arch(), "errno") == set()
-    assert gen.add_thread_exit({"clone", "execve"}, native_arch(), "log") == set()
+    assert gen.add_thread_exit(names, native_arch(), DefaultAction.ERRNO) == {"exit"} and "exit" in names
+    assert gen.add_thread_exit({"execve", "exit_group"}, native_arch(), DefaultAction.ERRNO) == set()
+    assert gen.add_thread_exit({"clone", "execve"}, native_arch(), DefaultAction.LOG) == set()

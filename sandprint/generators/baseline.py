@@ -28,12 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
+from ..seccomp.profile import Action
 from ..fileio import read_json
 from ..syscalls import all_syscalls, syscall_number
 
 ENV_VAR = "SANDPRINT_BASELINE"
 OLD_ENV_VAR = "SANDPRINT_DOCKER_PROFILE"
 FILE_NAME = "seccomp.json"
+# the actions that let a call through (a default profile with one of them allows everything)
+PASSING = tuple(a.value for a in Action if a.passes)
 HOW_TO_GIVE = f"give one with --baseline FILE or ${ENV_VAR}, or install podman (containers-common)"
 # containers.conf, the later one overriding the earlier (containers.conf(5))
 CONTAINERS_CONF = ("/usr/share/containers/containers.conf", "/etc/containers/containers.conf")
@@ -200,8 +203,7 @@ def docker_allowed(profile: dict[str, Any], arch: str, *,
                          expected="a list of syscall groups")
     goarch = _GOARCH.get(arch, arch)
     kernel = _kernel_tuple(kernel_release or os.uname().release)
-    passing = ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")
-    default_passes = profile.get("defaultAction") in passing
+    default_passes = profile.get("defaultAction") in PASSING
     allowed: set[str] = set(all_syscalls(arch).values()) if default_passes else set()
     for i, group in enumerate(profile["syscalls"]):
         names = group.get("names") if isinstance(group, dict) else None
@@ -223,7 +225,7 @@ def docker_allowed(profile: dict[str, Any], arch: str, *,
         if not _group_applies(group, goarch, caps, kernel):
             continue
         names = [n for n in names if isinstance(n, str)]
-        if group.get("action") in passing:
+        if group.get("action") in PASSING:
             allowed.update(names)
         elif default_passes and not group.get("args"):
             allowed.difference_update(names)

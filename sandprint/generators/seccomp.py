@@ -22,12 +22,11 @@ from ..fileio import write_atomic
 from ..recording import Recording
 from ..seccomp.formats import (ProfileFormat, check_k8s_name, name_from_path,
                                to_oci_json, to_spo, to_systemd)
-from ..seccomp.profile import ENOSYS, EPERM, Action
+from ..seccomp.profile import ENOSYS, Action, DefaultAction
 from ..syscalls import companion_arches, syscall_number
 from . import baseline
 from .runtime_syscalls import RuntimeSet, runtime_syscalls
 
-DEFAULT_ACTIONS = ("errno", "enosys", "kill", "log")     # the --default-action names
 RUNTIME_CHOICES = ("none", "runc", "crun")
 
 
@@ -73,9 +72,9 @@ ESSENTIAL = {
 }
 
 
-def check_essentials(names: set[str], default_action: str, where: str) -> None:
+def check_essentials(names: set[str], default_action: DefaultAction, where: str) -> None:
     """Refuse a blocking profile that leaves out execve or exit_group, saying why."""
-    if not blocks(default_action):
+    if not default_action.blocks:
         return
     missing = [n for n in ESSENTIAL if n not in names]
     if missing:
@@ -100,7 +99,7 @@ def made_threads(rec: Recording, target: str | None = None) -> bool | None:
     return None
 
 
-def add_thread_exit(names: set[str], arch: str, default_action: str,
+def add_thread_exit(names: set[str], arch: str, default_action: DefaultAction,
                     threads: bool | None = None) -> set[str]:
     """``exit`` for a workload that makes threads, recorded or not: a thread's own exit often
     never happens in a recording (the process's exit_group ends it first), and a thread whose
@@ -108,7 +107,7 @@ def add_thread_exit(names: set[str], arch: str, default_action: str,
     whether it made threads (None: unknown, so a workload calling clone may have). A process
     ends with exit_group, so a fork-only workload (``threads`` False) needs no exit. Returns
     what was added."""
-    if not blocks(default_action) or not names & {"clone", "clone3"} or "exit" in names \
+    if not default_action.blocks or not names & {"clone", "clone3"} or "exit" in names \
             or syscall_number(arch, "exit") is None or threads is False:
         return set()
     names.add("exit")
@@ -132,29 +131,14 @@ def add_runtime(names: set[str], arch: str, runtime: str) -> tuple[set[str], Run
 
 # -- OCI -------------------------------------------------------------------------------------
 
-# --default-action -> the profile's action and errno
-_DEFAULTS = {"errno": (Action.ERRNO, EPERM), "enosys": (Action.ERRNO, ENOSYS),
-             "kill": (Action.KILL_PROCESS, None), "log": (Action.LOG, None)}
+def default_action_fields(default_action: DefaultAction) -> dict[str, Any]:
+    out: dict[str, Any] = {"defaultAction": default_action.action.value}
+    if default_action.errno_ret is not None:
+        out["defaultErrnoRet"] = default_action.errno_ret
+    return out
 
 
-def blocks(default_action: str) -> bool:
-    """Whether the profile a --default-action name makes stops the calls it does not allow
-    (every name but ``log``)."""
-    return _DEFAULTS.get(default_action, (Action.ERRNO, None))[0].blocks
-
-
-def default_action_fields(default_action: str) -> dict[str, Any]:
-    if default_action in _DEFAULTS:
-        action, errno_ret = _DEFAULTS[default_action]
-        out: dict[str, Any] = {"defaultAction": action.value}
-        if errno_ret is not None:
-            out["defaultErrnoRet"] = errno_ret
-        return out
-    raise InputError(f"unknown default action {default_action!r}", field="--default-action",
-                     expected=", ".join(DEFAULT_ACTIONS))
-
-
-def restricts_clone(names: Iterable[str], default_action: str) -> bool:
+def restricts_clone(names: Iterable[str], default_action: DefaultAction) -> bool:
     """Whether the profile allows ``clone`` only without namespace flags.
 
     A recording has syscall names, not clone's flags: a workload that never called unshare
@@ -162,11 +146,11 @@ def restricts_clone(names: Iterable[str], default_action: str) -> bool:
     threads with may not either (otherwise clone(CLONE_NEWUSER) walks around the unshare the
     profile denies). A logging profile blocks nothing and is left alone."""
     names = set(names)
-    return (bool(names & {"clone", "clone3"}) and blocks(default_action)
+    return (bool(names & {"clone", "clone3"}) and default_action.blocks
             and not names & set(NAMESPACE_SYSCALLS))
 
 
-def answers_clone3_enosys(names: Iterable[str], default_action: str,
+def answers_clone3_enosys(names: Iterable[str], default_action: DefaultAction,
                           allow_clone3: bool = False) -> bool:
     """Whether ``clone3`` gets ENOSYS instead of the allow its recording would give it.
 
@@ -191,7 +175,8 @@ def clone3_rule() -> dict[str, Any]:
     return {"names": ["clone3"], "action": Action.ERRNO.value, "errnoRet": ENOSYS}
 
 
-def build_oci(syscalls: Iterable[str], *, arches: list[str], default_action: str = "errno",
+def build_oci(syscalls: Iterable[str], *, arches: list[str],
+              default_action: DefaultAction | str = DefaultAction.ERRNO,
               allow_clone3: bool = False) -> dict[str, Any]:
     """The plain OCI ``linux.seccomp`` object: what runc, crun, containerd and the kubelet take.
 
@@ -204,6 +189,7 @@ def build_oci(syscalls: Iterable[str], *, arches: list[str], default_action: str
     if not names:
         raise InputError("no syscalls to allow: the recording's target made none",
                          field="syscalls", expected="a recording with at least one syscall")
+    default_action = DefaultAction.parse(default_action, "--default-action")
     profile = default_action_fields(default_action)
     profile["architectures"] = list(arches)
     restrict = restricts_clone(names, default_action)
@@ -219,11 +205,6 @@ def build_oci(syscalls: Iterable[str], *, arches: list[str], default_action: str
 
 
 # -- the whole step --------------------------------------------------------------------------
-
-def _describe_action(default_action: str) -> str:
-    return {"errno": "errno EPERM", "enosys": "errno ENOSYS", "kill": "kill the process",
-            "log": "log only (nothing blocked)"}[default_action]
-
 
 def format_for(output: str, fmt: str | None) -> ProfileFormat:
     """``fmt``, or the one ``output``'s extension implies (.json OCI, .yaml/.yml SPO, .conf
@@ -243,7 +224,8 @@ def format_for(output: str, fmt: str | None) -> ProfileFormat:
 
 
 def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
-                  default_action: str = "errno", runtime: str = "none",
+                  default_action: DefaultAction | str = DefaultAction.ERRNO,
+                  runtime: str = "none",
                   target: str | None = None, name: str | None = None,
                   add_syscalls: Iterable[str] = (), allow_clone3: bool = False,
                   baseline_path: str | None = None) -> str:
@@ -256,8 +238,8 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
     if runtime not in RUNTIME_CHOICES:
         raise InputError(f"unknown runtime {runtime!r}", field="--runtime",
                          expected=", ".join(RUNTIME_CHOICES))
-    default_action_fields(default_action)
-    if fmt == ProfileFormat.SPO and default_action == "enosys":
+    default_action = DefaultAction.parse(default_action, "--default-action")
+    if fmt == ProfileFormat.SPO and default_action == DefaultAction.ENOSYS:
         raise InputError("the SPO SeccompProfile has no defaultErrnoRet, so ENOSYS cannot be "
                          "expressed", field="--default-action",
                          expected="errno, kill or log with --format spo")
@@ -306,7 +288,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                                                     else 0)
     lines = [f"wrote {fmt} seccomp profile {output}: allows {allowed} syscalls "
              f"({len(recorded)} recorded{f', {len(extra - recorded)} added by hand' if extra - recorded else ''}, {which}) on {', '.join(arches)}; "
-             f"default action: {_describe_action(default_action)}"]
+             f"default action: {default_action.described}"]
     if rs:
         version = (f"{rs.runtime} {rs.version}" if rs.version else
                    f"{rs.runtime} (version not found here; default set for {rs.versions})")

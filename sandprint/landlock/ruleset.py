@@ -374,7 +374,7 @@ class Ruleset:
             raise
         return opened, skipped
 
-    def restrict_self(self, compat: str = "best-effort", *, log_new_exec: bool = False,
+    def restrict_self(self, compat: CompatLevel | str = CompatLevel.BEST_EFFORT, *, log_new_exec: bool = False,
                       log_same_exec: bool = True, log_subdomains: bool = True
                       ) -> RulesetStatus:
         """Apply the ruleset to this thread (all threads with TSYNC) and its future children.

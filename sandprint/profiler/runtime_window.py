@@ -17,12 +17,13 @@ import subprocess
 import tempfile
 import time
 
+from ..seccomp.profile import Action
 from ..syscalls import native_arch, syscall_name, syscall_number
 from . import bpf_loader as L
 from .containers import container_id_from_cgroup, require_cgroup2
 
-ALLOW_ALL = {"defaultAction": "SCMP_ACT_ALLOW",
-             "syscalls": [{"names": ["acct"], "action": "SCMP_ACT_ERRNO"}]}
+ALLOW_ALL = {"defaultAction": Action.ALLOW.value,
+             "syscalls": [{"names": ["acct"], "action": Action.ERRNO.value}]}
 
 
 def podman_base(runtime: str) -> list[str]:

@@ -53,6 +53,43 @@ class Action(Choice):
 ACTIONS = tuple(a.value for a in Action)
 
 
+class DefaultAction(Choice):
+    """What a generated profile does with a call it does not allow (``--default-action``):
+    EPERM, ENOSYS, kill the process, or let it through and log it."""
+
+    ERRNO = "errno"
+    ENOSYS = "enosys"
+    KILL = "kill"
+    LOG = "log"
+
+    @classmethod
+    def noun(cls) -> str:
+        return "default action"
+
+    @classmethod
+    def expected(cls) -> str:
+        return ", ".join(a.value for a in cls)
+
+    @property
+    def action(self) -> Action:
+        """The profile's ``defaultAction``."""
+        return _DEFAULT_ACTIONS[self][0]
+
+    @property
+    def errno_ret(self) -> int | None:
+        """The profile's ``defaultErrnoRet`` (None: the action takes none)."""
+        return _DEFAULT_ACTIONS[self][1]
+
+    @property
+    def blocks(self) -> bool:
+        """Whether the profile stops the calls it does not allow (every one but ``log``)."""
+        return self.action.blocks
+
+    @property
+    def described(self) -> str:
+        return _DEFAULT_ACTIONS[self][2]
+
+
 class ProfileFormat(Choice):
     """How a seccomp profile is written: ``oci`` JSON, ``spo`` YAML, ``systemd`` drop-in."""
 
@@ -97,6 +134,11 @@ ENOSYS = 38
 # A syscall libc retries as another when the kernel answers ENOSYS: glibc (2.34+) creates
 # threads and spawns through clone3 and falls back to clone, whose flags a filter can read.
 FALLBACKS = {"clone3": "clone"}
+# DefaultAction -> the profile's action, its errno and how the summary says it
+_DEFAULT_ACTIONS = {DefaultAction.ERRNO: (Action.ERRNO, EPERM, "errno EPERM"),
+                    DefaultAction.ENOSYS: (Action.ERRNO, ENOSYS, "errno ENOSYS"),
+                    DefaultAction.KILL: (Action.KILL_PROCESS, None, "kill the process"),
+                    DefaultAction.LOG: (Action.LOG, None, "log only (nothing blocked)")}
 
 
 @dataclass(frozen=True)
