@@ -159,14 +159,45 @@ def test_each_part_owns_its_defines():
     assert [p.name for p in P.PARTS.values() if p.attach] == ["files"]
 
 
-def test_every_event_has_its_handler_on_the_recorder():
+def test_every_event_has_its_handler_on_its_part():
     import inspect
 
-    from sandprint.profiler.recorder import Recorder
-
     for part in P.PARTS.values():
+        if part.events:
+            assert part.handlers is not None, part.name
         for ev in part.events:
-            handler = getattr(Recorder, ev.handler, None)
+            handler = getattr(part.handlers, ev.handler, None)
             assert callable(handler), (part.name, ev.handler)
             assert list(inspect.signature(handler).parameters) == ["self", "header", "data",
                                                                   "size"], ev.handler
+
+
+def test_the_recorder_dispatches_each_event_to_its_part():
+    """Each event type goes straight to the bound method of its part's handler object (no
+    lookup in between: the ring buffer's consumer is the hot path), and the recorder's
+    callbacks reach the parts that call them."""
+    from types import SimpleNamespace
+
+    from sandprint.profiler.recorder import Recorder
+
+    rec = Recorder.__new__(Recorder)
+    rec.names, rec.pids, rec.exited, rec.live, rec.exe = [], [], [], set(), {}
+    rec.fs, rec.pending_execs, rec.recording = None, {}, SimpleNamespace()
+    rec.events, by_type = P.handlers(P.PARTS.values(), rec)
+    assert set(rec.events) == {"tasks", "files", "containers"}
+    for part in P.PARTS.values():
+        for ev in part.events:
+            handler, targeted = by_type[ev.type]
+            assert handler.__self__ is rec.events[part.name] and targeted == ev.targeted
+            assert handler.__func__ is getattr(part.handlers, ev.handler)
+    tasks = rec.events["tasks"]
+    assert tasks.pids is rec.pids and tasks.live is rec.live and tasks.exe is rec.exe
+    assert rec.events["files"].pending_execs is tasks.pending_execs is rec.pending_execs
+    calls = []
+    rec.on_exit = lambda pid, target: calls.append((pid, target))
+    rec.on_cgroup_mkdir = lambda cid, path: calls.append((cid, path))
+    assert rec.events["containers"].on_cgroup_mkdir is rec.on_cgroup_mkdir
+    rec.pids.append(set())
+    rec.exited.append(set())
+    tasks.handle_exit(SimpleNamespace(pid=42, target=0), None, 0)
+    assert rec.exited[0] == {42} and calls == [(42, 0)]

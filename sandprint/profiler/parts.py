@@ -8,7 +8,12 @@ before it. This table is the one place the C and the Python are tied together:
 fields and sizes, map declarations, which file calls which), without a kernel.
 
 Each part also owns its compile-time defines and its attach step beyond bcc's automatic one
-(:func:`defines`, :func:`attach`), read from the recorder's :class:`Options`.
+(:func:`defines`, :func:`attach`), read from the recorder's :class:`Options`, and the
+handling of its events: ``Part.handlers`` is the class (:class:`TaskEvents`,
+:class:`FileEvents`, :class:`ContainerEvents`) the recorder makes one of, holding the state
+the part's handlers need; ``Event.handler`` names its method. The recorder keeps what parts
+share (targets, the tasks seen, the file model, the recording) and dispatches each event
+straight to the bound method its type names.
 
 The parts: ``tasks`` (forks, execs, exits of the followed tree), ``files`` (file, network and
 signal accesses; ``fs_events.py`` and ``fsmodel.py`` on the Python side), ``syscalls`` (the
@@ -21,6 +26,7 @@ before all of them.
 from __future__ import annotations
 
 import ctypes
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -54,8 +60,9 @@ class Options:
 class Event:
     """One kind of ring-buffer event: ``const`` = ``type`` in the C, ``struct`` sent,
     read in Python with ``layout`` (whose fields are the struct's first fields: a part may
-    keep a tail that is not sent) by the recorder's method ``handler``; ``targeted``: the
-    event belongs to a target (its header's ``target`` is checked before the handler)."""
+    keep a tail that is not sent) by the method ``handler`` of its part's ``handlers``;
+    ``targeted``: the event belongs to a target (its header's ``target`` is checked before
+    the handler)."""
 
     type: int
     const: str
@@ -76,6 +83,8 @@ class Part:
     # the -D values of its programs, and its attach step after bcc's (returns what it attached)
     defines: Callable[[Options], dict[str, int]] | None = None
     attach: Callable[[Any, Options, dict[str, int]], Any] | None = None
+    # the class whose instance (made with the recorder) handles the part's events
+    handlers: type | None = None
 
 
 def _syscalls_defines(o: Options) -> dict[str, int]:
@@ -104,6 +113,113 @@ def _files_attach(bpf, o: Options, defines: dict[str, int]) -> list[str]:
     return FE.attach(bpf, o.arch, per_syscall_exits="PER_SYSCALL_EXITS" in defines)
 
 
+# -- the parts' event handling ---------------------------------------------------------------
+# Each class is made once per recorder, with the recorder (the shared pieces: ``names``,
+# ``pids``, ``exited``, ``live``, ``exe``, ``fs``, ``pending_execs``, ``recording``). It keeps
+# references to those objects, so a handler reaches them in one attribute lookup, as when
+# they were the recorder's own methods (the ring buffer's consumer is the hot path).
+
+class TaskEvents:
+    """``tasks``: forks, execs and exits of the followed tree."""
+
+    def __init__(self, rec):
+        self.names = rec.names
+        self.pids = rec.pids              # per target: tasks seen (processes and threads)
+        self.exited = rec.exited          # per target: processes that exited
+        self.live = rec.live              # tasks that may still be tracked
+        self.exe = rec.exe                # tgid -> what it executed last
+        self.fs = rec.fs
+        self.pending_execs = rec.pending_execs
+        self.recording = rec.recording
+        self.on_exit: Callable[[int, int], None] | None = None
+
+    def handle_fork(self, header, data, size) -> None:
+        ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
+        self.pids[header.target].add(ev.child)
+        self.live.add(ev.child)
+        if header.pid in self.exe:
+            self.exe.setdefault(ev.child, self.exe[header.pid])
+        if self.fs is not None:
+            self.fs.fork(header.pid, ev.child)
+
+    def handle_exec(self, header, data, size) -> None:
+        target = header.target
+        ev = ctypes.cast(data, ctypes.POINTER(L.ExecEvent)).contents
+        self.pids[target].add(header.pid)   # container tasks are found by the kernel
+        self.live.add(header.pid)
+        filename = decode(ev.filename)
+        argv = [decode(ev.argv[i].value) for i in range(min(ev.argc, L.EXEC_MAX_ARGS))]
+        if ev.truncated:
+            argv.append("...")
+        if self.fs is not None:
+            # Kept until the execve's result arrives (files.bpf.c, FileEvents): failed
+            # attempts, such as a PATH search, are not executions.
+            cwd = self.fs.proc(header.pid).cwd
+            if not filename.startswith("/"):
+                filename = os.path.normpath(os.path.join(cwd, filename))
+            self.pending_execs[header.tid] = (filename, argv)
+            return
+        if not filename.startswith("/"):
+            filename = _absolute(header.pid, filename)
+        self.recording.target(self.names[target]).add_exec(filename, argv)
+        self.exe[header.pid] = filename
+
+    def handle_exit(self, header, data, size) -> None:
+        self.exited[header.target].add(header.pid)
+        if self.fs is not None:
+            self.fs.exited(header.pid)
+        if self.on_exit:
+            self.on_exit(header.pid, header.target)
+
+
+class FileEvents:
+    """``files``: file, network and signal accesses into the file model, and the result of
+    an execve the tasks part saw start."""
+
+    def __init__(self, rec):
+        self.names = rec.names
+        self.exe = rec.exe
+        self.fs = rec.fs
+        self.pending_execs = rec.pending_execs
+        self.recording = rec.recording
+
+    def handle_fs(self, header, data, size) -> None:
+        if self.fs is not None:
+            fev = FE.FsEvent.from_buffer(data, size)
+            self.fs.handle(fev)
+            if fev.op == FE.OP_EXEC:
+                # a thread's successful execve comes back with the leader's tid
+                pending = self.pending_execs.pop(fev.tid, None) or \
+                    self.pending_execs.pop(fev.pid, None)
+                if pending and fev.ret == 0:
+                    self.recording.target(self.names[header.target]).add_exec(*pending)
+                    self.exe[fev.pid] = pending[0]
+
+
+class ContainerEvents:
+    """``containers``: new cgroups, told to ``on_cgroup_mkdir(id, path)`` (cgroup_watch)."""
+
+    def __init__(self, rec):
+        self.on_cgroup_mkdir: Callable[[int, str], None] | None = None
+
+    def handle_cgroup_mkdir(self, header, data, size) -> None:
+        if self.on_cgroup_mkdir:
+            ev = ctypes.cast(data, ctypes.POINTER(L.CgroupEvent)).contents
+            self.on_cgroup_mkdir(ev.id, decode(ev.path))
+
+
+def decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _absolute(pid: int, path: str) -> str:
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return path
+    return os.path.normpath(os.path.join(cwd, path))
+
+
 # The shared header's side of the contract (every part includes it).
 COMMON = Part(
     "common", (COMMON_HEADER,),
@@ -119,16 +235,18 @@ COMMON_STRUCTS = (("task_info", L.TaskInfo), ("event_header", L.EventHeader))
 
 TASKS = Part(
     "tasks", ("tasks.bpf.c",),
-    events=(Event(L.EV_FORK, "EV_FORK", "fork_event", L.ForkEvent, "_on_fork"),
-            Event(L.EV_EXEC, "EV_EXEC", "exec_event", L.ExecEvent, "_on_exec"),
-            Event(L.EV_EXIT, "EV_EXIT", "exit_event", L.EventHeader, "_on_exit")),
+    events=(Event(L.EV_FORK, "EV_FORK", "fork_event", L.ForkEvent, "handle_fork"),
+            Event(L.EV_EXEC, "EV_EXEC", "exec_event", L.ExecEvent, "handle_exec"),
+            Event(L.EV_EXIT, "EV_EXIT", "exit_event", L.EventHeader, "handle_exit")),
     constants=(("EXEC_FILENAME_LEN", L.EXEC_FILENAME_LEN), ("EXEC_ARG_LEN", L.EXEC_ARG_LEN),
-               ("EXEC_MAX_ARGS", L.EXEC_MAX_ARGS)))
+               ("EXEC_MAX_ARGS", L.EXEC_MAX_ARGS)),
+    handlers=TaskEvents)
 
 FILES = Part(
     "files", ("files.bpf.c", "net.bpf.c"),
-    events=(Event(FE.EV_FS, "EV_FS", "fs_event", FE.FsEventC, "_on_fs"),),
+    events=(Event(FE.EV_FS, "EV_FS", "fs_event", FE.FsEventC, "handle_fs"),),
     maps=("fs_stats", "fs_syscall"), defines=_files_defines, attach=_files_attach,
+    handlers=FileEvents,
     constants=tuple((name, getattr(FE, name)) for name in dir(FE)
                     if name.startswith(("OP_", "FS_STAT_")) and isinstance(getattr(FE, name), int))
     + (("FS_PATH_LEN", FE.FS_PATH_LEN), ("FS_INFLIGHT_MAX", FE.FS_INFLIGHT_MAX)))
@@ -141,10 +259,10 @@ EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"), maps=("deni
 CONTAINERS = Part(
     "containers", ("containers.bpf.c",),
     events=(Event(L.EV_CGROUP_MKDIR, "EV_CGROUP_MKDIR", "cgroup_event", L.CgroupEvent,
-                  "_on_cgroup_mkdir", targeted=False),),
+                  "handle_cgroup_mkdir", targeted=False),),
     constants=(("CGROUP_PATH_LEN", L.CGROUP_PATH_LEN),),
     # container mode: the host PID namespace and the unified hierarchy's id (containers.py)
-    defines=lambda o: L.container_defines())
+    defines=lambda o: L.container_defines(), handlers=ContainerEvents)
 
 PARTS = {p.name: p for p in (TASKS, FILES, SYSCALLS, EXITS, CONTAINERS)}
 
@@ -175,6 +293,17 @@ def attach(bpf, parts: Iterable[Part], o: Options, defs: dict[str, int]) -> dict
     everything and is told in one line."""
     return {p.name: L.attach_extra(bpf, lambda b, p=p: p.attach(b, o, defs))
             for p in parts if p.attach is not None}
+
+
+def handlers(parts: Iterable[Part], rec) -> tuple[dict[str, Any],
+                                                  dict[int, tuple[Callable, bool]]]:
+    """Each part's handler object, made with the recorder ``rec`` (part name -> object), and
+    each event type -> (the bound method that handles it, ``targeted``)."""
+    parts = list(parts)
+    objects = {p.name: p.handlers(rec) for p in parts if p.handlers is not None}
+    by_type = {ev.type: (getattr(objects[p.name], ev.handler), ev.targeted)
+               for p in parts for ev in p.events}
+    return objects, by_type
 
 
 def ordered(parts: Iterable[Part]) -> list[Part]:

@@ -9,7 +9,6 @@ at the end; forks, execs and exits arrive as ring-buffer events while the worklo
 from __future__ import annotations
 
 import ctypes
-import os
 import time
 from typing import Any, Callable
 
@@ -59,17 +58,17 @@ class Recorder:
         self.count_exits = count_exits
         self.bpf = L.load(P.sources(self.parts), self.arch, defines)
         self._cgroup_targets = self.bpf["cgroup_targets"] if containers else None
-        self.on_cgroup_mkdir: Callable[[int, str], None] | None = None
         self.fs: FsModel | None = None
         self._last_crosscheck = 0.0
-        self._pending_execs: dict[int, tuple[str, list[str]]] = {}
+        # an execve the tasks part saw start, until the files part has its result
+        self.pending_execs: dict[int, tuple[str, list[str]]] = {}
         attached = P.attach(self.bpf, self.parts, opts, defines)
         self.fs_syscalls = attached.get("files")
         if files:
             self.fs = FsModel(lambda i: self.recording.target(self.names[i]),
                               lambda i: self.pids[i])
         self._tracked = self.bpf["tracked"]
-        self._live: set[int] = set()          # tasks that may still be tracked (tracked_pids)
+        self.live: set[int] = set()           # tasks that may still be tracked (tracked_pids)
         self._stats = self.bpf["stats"]
         self._counts = self.bpf["counts"]
         self._denied_counts = self.bpf["denied_counts"] if count_exits else None
@@ -79,10 +78,11 @@ class Recorder:
         self.names: list[str] = []
         self.pids: list[set[int]] = []        # tasks seen (processes and threads)
         self.exited: list[set[int]] = []      # processes (thread-group leaders) that exited
-        self.on_exit: Callable[[int, int], None] | None = None
-        # each part's events to its handler (parts.py declares which)
-        self._handlers = {ev.type: (getattr(self, ev.handler), ev.targeted)
-                          for p in self.parts for ev in p.events}
+        # each part's event handling (parts.py), and each event type to its handler there;
+        # the parts hold the shared objects above (names, pids, exited, live, exe, fs,
+        # pending_execs, recording), so those are changed in place, never replaced
+        self.events, self._handlers = P.handlers(self.parts, self)
+        self._no_containers_callback: Callable[[int, str], None] | None = None
         self.bpf["events"].open_ring_buffer(self._on_event)
         self._closed = False
 
@@ -110,7 +110,7 @@ class Recorder:
             self.fs.seed(pid, inherited=pending_exec).target = target
         self._tracked[ctypes.c_uint32(pid)] = L.TaskInfo(target, flags | L.TASK_TRACKED)
         self.pids[target].add(pid)
-        self._live.add(pid)
+        self.live.add(pid)
 
     def track_cgroup(self, cgroup_id: int, target: int, *, host_pidns: bool = False) -> None:
         """Container mode: every task of this (v2) cgroup belongs to ``target``; it counts
@@ -151,15 +151,15 @@ class Recorder:
         tracked or saw forked. (The map is indexed by pid, so it is not walked.) Container
         tasks the kernel claims by cgroup are not included until their first exec."""
         gone = set()
-        for p in self._live:
+        for p in self.live:
             if not self.is_tracked(p):
                 gone.add(p)
             elif not is_running(p):
                 # tracked by user space just after it exited: no exit event will clear it
                 self.untrack(p)
                 gone.add(p)
-        self._live -= gone     # a pid comes back only through track() or a fork event
-        return sorted(self._live)
+        self.live -= gone      # a pid comes back only through track() or a fork event
+        return sorted(self.live)
 
     def tracked_count(self) -> int:
         return len(self.tracked_pids())
@@ -180,60 +180,28 @@ class Recorder:
             return
         handler(header, data, size)
 
-    def _on_cgroup_mkdir(self, header, data, size) -> None:
-        if self.on_cgroup_mkdir:
-            ev = ctypes.cast(data, ctypes.POINTER(L.CgroupEvent)).contents
-            self.on_cgroup_mkdir(ev.id, _decode(ev.path))
+    @property
+    def on_exit(self) -> Callable[[int, int], None] | None:
+        """Called with (pid, target) when a followed process exits (the tasks part)."""
+        return self.events["tasks"].on_exit
 
-    def _on_fs(self, header, data, size) -> None:
-        if self.fs is not None:
-            fev = FE.FsEvent.from_buffer(data, size)
-            self.fs.handle(fev)
-            if fev.op == FE.OP_EXEC:
-                # a thread's successful execve comes back with the leader's tid
-                pending = self._pending_execs.pop(fev.tid, None) or \
-                    self._pending_execs.pop(fev.pid, None)
-                if pending and fev.ret == 0:
-                    self.recording.target(self.names[header.target]).add_exec(*pending)
-                    self.exe[fev.pid] = pending[0]
+    @on_exit.setter
+    def on_exit(self, fn: Callable[[int, int], None] | None) -> None:
+        self.events["tasks"].on_exit = fn
 
-    def _on_fork(self, header, data, size) -> None:
-        ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
-        self.pids[header.target].add(ev.child)
-        self._live.add(ev.child)
-        if header.pid in self.exe:
-            self.exe.setdefault(ev.child, self.exe[header.pid])
-        if self.fs is not None:
-            self.fs.fork(header.pid, ev.child)
+    @property
+    def on_cgroup_mkdir(self) -> Callable[[int, str], None] | None:
+        """Called with (cgroup id, path) when a cgroup is made (the containers part)."""
+        part = self.events.get("containers")
+        return part.on_cgroup_mkdir if part is not None else self._no_containers_callback
 
-    def _on_exec(self, header, data, size) -> None:
-        target = header.target
-        ev = ctypes.cast(data, ctypes.POINTER(L.ExecEvent)).contents
-        self.pids[target].add(header.pid)   # container tasks are found by the kernel
-        self._live.add(header.pid)
-        filename = _decode(ev.filename)
-        argv = [_decode(ev.argv[i].value) for i in range(min(ev.argc, L.EXEC_MAX_ARGS))]
-        if ev.truncated:
-            argv.append("...")
-        if self.fs is not None:
-            # Kept until the execve's result arrives (files.bpf.c): failed attempts, such
-            # as a PATH search, are not executions.
-            cwd = self.fs.proc(header.pid).cwd
-            if not filename.startswith("/"):
-                filename = os.path.normpath(os.path.join(cwd, filename))
-            self._pending_execs[header.tid] = (filename, argv)
-            return
-        if not filename.startswith("/"):
-            filename = _absolute(header.pid, filename)
-        self.recording.target(self.names[target]).add_exec(filename, argv)
-        self.exe[header.pid] = filename
-
-    def _on_exit(self, header, data, size) -> None:
-        self.exited[header.target].add(header.pid)
-        if self.fs is not None:
-            self.fs.exited(header.pid)
-        if self.on_exit:
-            self.on_exit(header.pid, header.target)
+    @on_cgroup_mkdir.setter
+    def on_cgroup_mkdir(self, fn: Callable[[int, str], None] | None) -> None:
+        part = self.events.get("containers")
+        if part is not None:
+            part.on_cgroup_mkdir = fn
+        else:
+            self._no_containers_callback = fn
 
     def poll(self, timeout_ms: int = 100) -> None:
         self.bpf.ring_buffer_poll(timeout_ms)
@@ -277,7 +245,7 @@ class Recorder:
         for k, v in self.bpf["attribution"].items():
             refused = bool(k.nr & 0x80000000)
             out.append({"pid": int(k.tgid), "nr": int(k.nr & 0x7FFFFFFF), "refused": refused,
-                        "count": int(v.count), "comm": _decode(bytes(v.comm).split(b"\0")[0]),
+                        "count": int(v.count), "comm": P.decode(bytes(v.comm).split(b"\0")[0]),
                         "exe": self.exe.get(int(k.tgid))})
         return out
 
@@ -340,14 +308,3 @@ class Recorder:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _absolute(pid: int, path: str) -> str:
-    try:
-        cwd = os.readlink(f"/proc/{pid}/cwd")
-    except OSError:
-        return path
-    return os.path.normpath(os.path.join(cwd, path))
