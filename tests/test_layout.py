@@ -136,3 +136,26 @@ def test_recording_model_is_read_from_its_own_module():
             continue
         for mod, _names, line in _imports(m):
             assert mod != "sandprint.profiler.recording", f"{m}:{line}"
+
+
+def test_the_cli_offers_the_names_of_the_enums():
+    """click checks a closed set's names before the library parses them into its enum: the
+    lists are the enums' own (the CLI does not import the enums, which would load jsonschema
+    on every start)."""
+    from sandprint.cli import main
+    from sandprint.landlock.compat import CompatLevel
+    from sandprint.landlock.config import RulesetFormat
+    from sandprint.seccomp.profile import DefaultAction, ProfileFormat
+
+    def choices(command, option):
+        param = next(p for p in command.params if option in p.opts)
+        return sorted(param.type.choices)
+
+    generate = main.commands["generate"]
+    assert choices(generate.commands["seccomp"], "--default-action") == \
+        sorted(a.value for a in DefaultAction)
+    assert choices(generate.commands["seccomp"], "--format") == \
+        sorted(f.value for f in ProfileFormat)
+    assert choices(generate.commands["landlock"], "--format") == \
+        sorted(f.value for f in RulesetFormat)
+    assert choices(main.commands["exec"], "--compat") == sorted(c.value for c in CompatLevel)
