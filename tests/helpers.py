@@ -113,6 +113,21 @@ def owned_bpf_ids(pid: int) -> tuple[set[int], set[int]]:
     return progs, maps
 
 
+def children(pid: int) -> list[int]:
+    """Pids of ``pid``'s children (forked by any of its threads), from /proc; [] once gone."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            out += [int(p) for p in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
 def wait_attached(proc, timeout: float = 120) -> None:
     """Wait for the recorder's "attached" line on stderr (its BPF programs are loaded)."""
     deadline = time.monotonic() + timeout

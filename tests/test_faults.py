@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bpf_ids, is_root, need, owned_bpf_ids, run_sandprint, sandprint_env
+from helpers import bpf_ids, children, is_root, need, owned_bpf_ids, run_sandprint, sandprint_env
 
 from sandprint.recording import Recording
 
@@ -195,13 +195,6 @@ def test_pid_of_a_zombie_is_refused(tmp_path):
 
 
 # -- sandprint itself is SIGKILLed ----------------------------------------------------------
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
 
 def test_sigkill_mid_recording_leaves_nothing_and_the_next_run_works(bpf_ready, tmp_path):
     outdir = tmp_path / "out"

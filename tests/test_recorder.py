@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, bpf_ids, need, owned_bpf_ids, run_sandprint, sandprint_env
+from helpers import REPO, bpf_ids, children, need, owned_bpf_ids, run_sandprint, sandprint_env
 
 pytestmark = pytest.mark.kernel
 
@@ -134,17 +134,6 @@ def test_duration_stops_and_terminates_the_command(bpf_ready, tmp_path):
     assert rec["metadata"]["exitStatus"] == 128 + signal.SIGTERM
 
 
-def _children(pid: int) -> list[str]:
-    """Pids of ``pid``'s children, from /proc."""
-    out: list[str] = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            out += open(f"/proc/{pid}/task/{task}/children").read().split()
-        except OSError:
-            pass
-    return out
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_writes_recording_and_unloads_programs(bpf_ready, tmp_path, sig):
     out = tmp_path / "s.json"
@@ -161,9 +150,9 @@ def test_signal_writes_recording_and_unloads_programs(bpf_ready, tmp_path, sig):
     # signal once the command runs: the first program loads well before the last attaches
     # (about 45 exit tracepoints, slow on a busy host), and a signal then ends sandprint
     # before any command was started, so no recording is due
-    while not _children(proc.pid) and time.monotonic() < deadline:
+    while not children(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _children(proc.pid), "the recorded command never started"
+    assert children(proc.pid), "the recorded command never started"
     time.sleep(0.5)
     proc.send_signal(sig)
     proc.wait(timeout=30)
