@@ -115,6 +115,13 @@ class Target:
     signals: list[dict[str, Any]] = field(default_factory=list)
     processes: int = 0
     info: dict[str, Any] = field(default_factory=dict)   # container id, image, runtime ...
+    # syscall name -> {masked value tuple (seccomp.argspec.ARG_RULES order) -> count}
+    args: dict[str, dict[tuple[int, ...], int]] = field(default_factory=dict)
+    # syscalls made through another ABI than metadata.arch (i386 `int 0x80` on x86_64):
+    # arch (SCMP_ARCH_*) -> {name on that arch -> count}; never filed under native names
+    compat_syscalls: dict[str, dict[str, int]] = field(default_factory=dict)
+    # capability (CAP_*) -> the evidence that the workload used it, one line per kind of use
+    capabilities: dict[str, list[str]] = field(default_factory=dict)
 
     def add_syscall(self, name: str, count: int = 1) -> None:
         self.syscalls[name] = self.syscalls.get(name, 0) + count
@@ -127,6 +134,23 @@ class Target:
             self.files[path] = new
         else:
             entry.merge(new)
+
+    def add_args(self, name: str, values: tuple[int, ...], count: int = 1) -> None:
+        """Count one call of ``name`` with these decisive argument values (masked)."""
+        per = self.args.setdefault(name, {})
+        key = tuple(int(v) for v in values)
+        per[key] = per.get(key, 0) + count
+
+    def add_compat_syscall(self, arch: str, name: str, count: int = 1) -> None:
+        per = self.compat_syscalls.setdefault(arch, {})
+        per[name] = per.get(name, 0) + count
+
+    def add_capability(self, cap: str, evidence: str) -> None:
+        """Note that the workload used ``cap`` (e.g. ``CAP_NET_BIND_SERVICE``) and why."""
+        reasons = self.capabilities.setdefault(cap, [])
+        if evidence not in reasons:
+            reasons.append(evidence)
+            reasons.sort()
 
     def add_net(self, access: NetAccess) -> None:
         entry = self.network.get(access.key())
@@ -167,6 +191,15 @@ class Target:
                 self.signals.append(dict(sig))
         self.signals.sort(key=_canonical)
         self.processes += other.processes
+        for name, per in other.args.items():
+            for values, n in per.items():
+                self.add_args(name, values, n)
+        for arch, per in other.compat_syscalls.items():
+            for name, n in per.items():
+                self.add_compat_syscall(arch, name, n)
+        for cap, reasons in other.capabilities.items():
+            for r in reasons:
+                self.add_capability(cap, r)
         for k, v in other.info.items():
             # order-independent: on a conflict the smaller value (canonical JSON) wins
             if k not in self.info or _canonical(v) < _canonical(self.info[k]):
@@ -185,6 +218,15 @@ class Target:
         }
         if self.signals:
             d["signals"] = self.signals
+        if self.args:
+            d["args"] = {name: [{"values": list(v), "count": n}
+                                for v, n in sorted(per.items())]
+                         for name, per in sorted(self.args.items())}
+        if self.compat_syscalls:
+            d["compatSyscalls"] = {arch: dict(sorted(per.items()))
+                                   for arch, per in sorted(self.compat_syscalls.items())}
+        if self.capabilities:
+            d["capabilities"] = {cap: list(r) for cap, r in sorted(self.capabilities.items())}
         if self.info:
             d["info"] = self.info
         return d
@@ -220,6 +262,12 @@ class Recording:
     def files_recorded(self) -> bool:
         """False for a recording made with ``record --syscalls-only``."""
         return self.metadata.get("filesRecorded", True) is not False
+
+    @property
+    def args_recorded(self) -> bool:
+        """Whether the recorder read the decisive syscall arguments (``targets[].args``);
+        False for recordings made before it did, which say nothing about arguments."""
+        return self.metadata.get("argsRecorded") is True
 
     @property
     def lost_events(self) -> int:
@@ -395,11 +443,57 @@ def _parse(data: Any, source: str) -> Recording:
         info = td.get("info", {})
         _expect(isinstance(info, dict), source, f"{where}.info", "invalid", "an object")
         t.info = dict(info)
+        _parse_args(td.get("args", {}), t, source, f"{where}.args")
+        compat = td.get("compatSyscalls", {})
+        _expect(isinstance(compat, dict), source, f"{where}.compatSyscalls", "not an object",
+                "an object of architecture -> {syscall name -> count}")
+        for carch, per in compat.items():
+            cw = f"{where}.compatSyscalls.{carch}"
+            _expect(carch in KNOWN_ARCHES and carch != arch, source, cw,
+                    f"invalid architecture {carch!r}",
+                    f"an SCMP_ARCH_* name other than {arch}")
+            _expect(isinstance(per, dict), source, cw, "not an object",
+                    "an object of syscall name -> count")
+            for sname, n in per.items():
+                _expect(syscall_number(carch, sname) is not None, source, f"{cw}.{sname}",
+                        f"unknown syscall {sname!r}", f"a syscall name libseccomp knows on {carch}")
+                t.add_compat_syscall(carch, sname, _count(n, source, f"{cw}.{sname}"))
+        caps = td.get("capabilities", {})
+        _expect(isinstance(caps, dict), source, f"{where}.capabilities", "not an object",
+                "an object of CAP_* name -> list of evidence strings")
+        for cap, reasons in caps.items():
+            _expect(isinstance(cap, str) and cap.startswith("CAP_"), source,
+                    f"{where}.capabilities", f"invalid capability {cap!r}", "a CAP_* name")
+            for r in _str_list(reasons, source, f"{where}.capabilities.{cap}"):
+                t.add_capability(cap, r)
         rec.targets.append(t)
     from .schema import check
 
     check(data, "recording", source)
     return rec
+
+
+def _parse_args(data: Any, t: Target, source: str, where: str) -> None:
+    from .seccomp.argspec import ARG_RULES
+
+    _expect(isinstance(data, dict), source, where, "not an object",
+            "an object of syscall name -> list of {values, count}")
+    for sname, entries in data.items():
+        sw = f"{where}.{sname}"
+        _expect(sname in ARG_RULES, source, sw, f"no argument rule for {sname!r}",
+                "one of " + ", ".join(sorted(ARG_RULES)))
+        _expect(isinstance(entries, list), source, sw, "not a list", "a list of {values, count}")
+        width = len(ARG_RULES[sname])
+        for j, e in enumerate(entries):
+            ew = f"{sw}[{j}]"
+            _expect(isinstance(e, dict), source, ew, "not an object", "an object")
+            values = e.get("values")
+            _expect(isinstance(values, list) and len(values) == width
+                    and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2 ** 64
+                            for v in values),
+                    source, f"{ew}.values", f"invalid values {values!r}",
+                    f"a list of {width} unsigned 64-bit integers")
+            t.add_args(sname, tuple(values), _count(e.get("count", 1), source, f"{ew}.count"))
 
 
 def _canonical(value: Any) -> str:
@@ -454,6 +548,8 @@ def merge(recordings: Iterable[Recording], sources: Iterable[str] | None = None)
         "complete": all(r.metadata.get("complete", True) for r in recs),
         # one run recorded without file accesses leaves the union's file list short
         "filesRecorded": all(r.files_recorded for r in recs),
+        # likewise one run without arguments leaves the union's argument values short
+        "argsRecorded": all(r.args_recorded for r in recs),
         "runs": sum(int(r.metadata.get("runs") or 1) for r in recs),
         "sources": provenance,
     }

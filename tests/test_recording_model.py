@@ -82,3 +82,45 @@ def test_missing_recording(tmp_path):
     proc = run_cli("merge", str(tmp_path / "nope.json"), "-o", str(tmp_path / "o.json"))
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr
+
+
+def test_args_compat_and_capabilities_round_trip_and_merge():
+    """The fields the syscall layer adds: argument values, another ABI's syscalls and
+    capability evidence survive save/load and unite on merge."""
+    from sandprint.recording import Recording, merge
+
+    a = Recording.new({"type": "command"}, arch="SCMP_ARCH_X86_64")
+    a.metadata["argsRecorded"] = True
+    t = a.target()
+    t.add_args("socket", (2, 1, 0))
+    t.add_args("socket", (2, 1, 0))
+    t.add_compat_syscall("SCMP_ARCH_X86", "_llseek")
+    t.add_capability("CAP_NET_BIND_SERVICE", "bind tcp port 80")
+    back = Recording.from_json(a.to_json())
+    bt = back.target()
+    assert bt.args == {"socket": {(2, 1, 0): 2}}
+    assert bt.compat_syscalls == {"SCMP_ARCH_X86": {"_llseek": 1}}
+    assert bt.capabilities == {"CAP_NET_BIND_SERVICE": ["bind tcp port 80"]}
+    assert back.args_recorded
+    b = Recording.new({"type": "command"}, arch="SCMP_ARCH_X86_64")
+    b.metadata["argsRecorded"] = True
+    b.target().add_args("socket", (1, 1, 0))
+    m = merge([back, b])
+    assert m.target().args == {"socket": {(2, 1, 0): 2, (1, 1, 0): 1}}
+    assert m.args_recorded
+    c = Recording.new({"type": "command"}, arch="SCMP_ARCH_X86_64")   # older: no args
+    assert not merge([back, c]).args_recorded
+
+
+def test_args_of_unknown_syscall_refused():
+    import pytest
+    from sandprint.errors import InputError
+    from sandprint.recording import Recording
+
+    doc = Recording.new({"type": "command"}, arch="SCMP_ARCH_X86_64").to_json()
+    doc["targets"] = [{"name": "main", "args": {"read": [{"values": [1], "count": 1}]}}]
+    with pytest.raises(InputError, match="no argument rule"):
+        Recording.from_json(doc)
+    doc["targets"] = [{"name": "main", "args": {"socket": [{"values": [1], "count": 1}]}}]
+    with pytest.raises(InputError, match="3 unsigned"):
+        Recording.from_json(doc)
