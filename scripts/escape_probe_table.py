@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-WORKLOAD = REPO / "examples" / "probes" / "escape_probes.py"
+PROBES_DIR = REPO / "examples" / "probes"
+WORKLOAD = PROBES_DIR / "escape_probes.py"
+# Every probe workload, by the name its section of the README's table carries. Each one is a
+# script with the CLI of escape_probes.py (setup / benign / probe / list, the same JSON lines)
+# whose benign mode is recorded and whose probe mode runs in the sandbox generated from it.
+WORKLOADS: dict[str, Path] = {
+    "files and forks": WORKLOAD,
+}
 LAYERS = ("none", "seccomp", "landlock", "both")
 BEGIN = "<!-- escape-probes:begin (scripts/escape_probe_table.py --write README.md) -->"
 END = "<!-- escape-probes:end -->"
@@ -48,13 +55,13 @@ def sandprint(*args: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def workload(mode: str, base: Path, *extra: str) -> list[str]:
-    return [sys.executable, str(WORKLOAD), mode, str(base), *extra]
+def workload(mode: str, base: Path, *extra: str, script: Path = WORKLOAD) -> list[str]:
+    return [sys.executable, str(script), mode, str(base), *extra]
 
 
-def probe_names() -> list[tuple[str, str]]:
+def probe_names(script: Path = WORKLOAD) -> list[tuple[str, str]]:
     """(probe, what it tries), in the workload's order."""
-    out = subprocess.run([sys.executable, str(WORKLOAD), "list"], capture_output=True,
+    out = subprocess.run([sys.executable, str(script), "list"], capture_output=True,
                          text=True, check=True, env=_env()).stdout
     return [(d["probe"], d["tries"]) for d in map(json.loads, out.splitlines())]
 
@@ -74,6 +81,7 @@ class Matrix:
     landlock: Path
     runs: dict[str, Run]             # layer -> run
     generate_summary: str            # what `generate seccomp` printed
+    script: Path = WORKLOAD          # the probe workload
 
 
 def sandbox_args(m: Matrix, layer: str) -> list[str]:
@@ -84,8 +92,8 @@ def sandbox_args(m: Matrix, layer: str) -> list[str]:
 
 def run_probes(m: Matrix, layer: str, outside_pid: int) -> Run:
     """Lay BASE out afresh, then run the probe mode under ``layer``'s sandbox."""
-    subprocess.run(workload("setup", m.base), check=True, env=_env())
-    command = workload("probe", m.base, "--outside-pid", str(outside_pid))
+    subprocess.run(workload("setup", m.base, script=m.script), check=True, env=_env())
+    command = workload("probe", m.base, "--outside-pid", str(outside_pid), script=m.script)
     if layer == "none":
         # without a sandbox: the probes run as the workload would (`exec` refuses to run a
         # command with no sandbox at all)
@@ -100,13 +108,15 @@ def run_probes(m: Matrix, layer: str, outside_pid: int) -> Run:
                report.read_text() if report.exists() else "")
 
 
-def run_matrix(work: Path) -> Matrix:
-    """Record, generate, and run the probes under every layer; files go under ``work``."""
+def run_matrix(work: Path, script: Path = WORKLOAD) -> Matrix:
+    """Record, generate, and run the probes of ``script`` under every layer; files go under
+    ``work``."""
     base = work / "tree"
     base.mkdir(parents=True, exist_ok=True)
-    m = Matrix(base, work / "rec.json", work / "seccomp.json", work / "landlock.json", {}, "")
-    subprocess.run(workload("setup", base), check=True, env=_env())
-    sandprint("record", "-o", str(m.recording), "--", *workload("benign", base))
+    m = Matrix(base, work / "rec.json", work / "seccomp.json", work / "landlock.json", {}, "",
+               script)
+    subprocess.run(workload("setup", base, script=script), check=True, env=_env())
+    sandprint("record", "-o", str(m.recording), "--", *workload("benign", base, script=script))
     m.generate_summary = sandprint("generate", "seccomp", str(m.recording), "-o",
                                    str(m.seccomp)).stderr
     sandprint("generate", "landlock", str(m.recording), "-o", str(m.landlock))
@@ -137,10 +147,31 @@ def outcome(result: dict) -> str:
 def markdown_table(m: Matrix) -> str:
     rows = ["| probe | what it tries | denied by | outcome (errno) |",
             "|---|---|---|---|"]
-    for name, tries in probe_names():
+    for name, tries in probe_names(m.script):
         rows.append(f"| `{name}` | {tries} | {denied_by(m, name)} | "
                     f"{outcome(m.runs['both'].probes[name])} |")
     return "\n".join(rows) + "\n"
+
+
+def section(name: str, m: Matrix) -> str:
+    """One workload's part of the README block: its name, then its table."""
+    return f"Workload **{name}** (`{m.script.relative_to(REPO)}`):\n\n{markdown_table(m)}"
+
+
+def markdown_tables(matrices: dict[str, Matrix]) -> str:
+    return "\n".join(section(name, m) for name, m in matrices.items())
+
+
+def current_section(readme: str, name: str) -> str:
+    """The named workload's section of the README block, as written ("" if missing)."""
+    block = current_table(readme)
+    head = f"Workload **{name}** ("
+    if head not in block:
+        return ""
+    part = block[block.index(head):]
+    nxt = part.find("Workload **", len(head))
+    part = part if nxt < 0 else part[:nxt]
+    return part.rstrip("\n") + "\n"
 
 
 def replace_table(readme: str, table: str) -> str:
@@ -166,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="sandprint-probes-",
                                                                    dir="/var/tmp"))
     try:
-        table = markdown_table(run_matrix(work))
+        table = markdown_tables({name: run_matrix(work / f"w{i}", script)
+                                 for i, (name, script) in enumerate(WORKLOADS.items())})
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

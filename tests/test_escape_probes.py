@@ -49,9 +49,17 @@ def matrix():
     need(os.path.exists("/sys/kernel/tracing/events/raw_syscalls"), "tracefs not mounted")
     work = Path(tempfile.mkdtemp(prefix="sandprint-probes-", dir="/var/tmp"))
     try:
-        yield table.run_matrix(work)
+        yield table.run_matrix(work, table.WORKLOADS["files and forks"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_the_readme_has_a_section_per_probe_workload():
+    readme = (REPO / "README.md").read_text()
+    block = table.current_table(readme)
+    for name in table.WORKLOADS:
+        assert table.current_section(readme, name), f"README lacks the {name!r} probes"
+    assert block.count("Workload **") == len(table.WORKLOADS)
 
 
 def test_the_probe_list_is_what_the_test_knows():
@@ -123,6 +131,7 @@ def test_the_readme_table_matches_a_fresh_run(matrix):
     readme = (REPO / "README.md").read_text()
     assert readme.index("### Escape probes") > readme.index("## Security")
     assert readme.index("### Escape probes") < readme.index("## Performance")
-    assert table.current_table(readme) == table.markdown_table(matrix), (
+    assert table.current_section(readme, "files and forks") == \
+        table.section("files and forks", matrix), (
         "README's escape-probe table is out of date: refresh it with "
         "`sudo PYTHONPATH=. python scripts/escape_probe_table.py --write README.md`")
