@@ -111,6 +111,28 @@ except KeyboardInterrupt:
 """
 
 
+# The floor of a recorder that also takes file-syscall results: the empty raw sys_enter
+# program plus an empty program on each exit tracepoint sandprint's file stream attaches.
+# Once any program sits on a syscall's exit, every task on the host takes the exit
+# tracepoint's dispatch at every syscall, whichever syscall it is.
+EMPTY_EXITS_PROG = r"""
+from bcc import BPF
+import sys, time
+from sandprint.profiler.fs_events import stream_syscalls
+from sandprint.syscalls import native_arch
+b = BPF(text="RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }\n"
+             "int empty_exit(void *ctx) { return 0; }")
+for name in stream_syscalls(native_arch()):
+    b.attach_tracepoint(tp=f"syscalls:sys_exit_{name}", fn_name="empty_exit")
+print("attached", flush=True)
+try:
+    while True:
+        time.sleep(1)
+except KeyboardInterrupt:
+    pass
+"""
+
+
 def with_background(argv, ready, fn, settle=0.5):
     bg = Background(argv, ready, settle)
     try:
@@ -185,7 +207,8 @@ def main() -> int:
     out = os.path.join(tmp, "rec.json")
     n = args.count
     results: dict[str, list[float]] = {k: [] for k in (
-        "untraced", "empty bcc sys_enter", "empty bcc raw sys_enter", "sandprint record",
+        "untraced", "empty bcc sys_enter", "empty bcc raw sys_enter",
+        "empty raw sys_enter + exits", "sandprint record",
         "record --syscalls-only", "untraced beside a recording",
         "beside a --syscalls-only one", "bcc syscount", "tar untraced",
         "tar under sandprint record")}
@@ -198,6 +221,8 @@ def main() -> int:
                 lambda: run_dd([], n)))
         results["empty bcc raw sys_enter"].append(with_background(
             [sys.executable, "-c", EMPTY_PROG, EMPTY_RAW], "attached", lambda: run_dd([], n)))
+        results["empty raw sys_enter + exits"].append(with_background(
+            [sys.executable, "-c", EMPTY_EXITS_PROG], "attached", lambda: run_dd([], n)))
         results["sandprint record"].append(sandprint_record_dd(n, out))
         if not args.quick:
             results["record --syscalls-only"].append(
@@ -228,7 +253,7 @@ def main() -> int:
           f"{'CPU time' if METRIC == 'cpu' else 'copying time'})")
     print(f"{'configuration':<32} {'median s':>9} {'ratio':>7}")
     for key in ("untraced", "empty bcc sys_enter", "empty bcc raw sys_enter",
-                "sandprint record", "record --syscalls-only", "untraced beside a recording",
+                "empty raw sys_enter + exits", "sandprint record", "record --syscalls-only", "untraced beside a recording",
                 "beside a --syscalls-only one", "bcc syscount"):
         if results[key]:
             med = statistics.median(results[key])
@@ -242,8 +267,9 @@ def main() -> int:
     print(f"\nadded cost per round, over untraced (median of {args.rounds}); "
           "ratio to the empty raw sys_enter program's")
     print(f"{'configuration':<32} {'added s':>9} {'ratio':>7}   per-round ratios")
-    for key in ("empty bcc raw sys_enter", "sandprint record", "untraced beside a recording",
-                "record --syscalls-only", "beside a --syscalls-only one"):
+    for key in ("empty bcc raw sys_enter", "empty raw sys_enter + exits", "sandprint record",
+                "untraced beside a recording", "record --syscalls-only",
+                "beside a --syscalls-only one"):
         if results[key] and floor > 0:
             a = added(results, key)
             per_round = [(x - u) / (f - u) for x, u, f in zip(
