@@ -22,7 +22,7 @@ from ..fileio import write_atomic
 from ..recording import Recording
 from ..seccomp import argrules
 from ..seccomp.formats import (ProfileFormat, check_k8s_name, name_from_path,
-                               to_oci_json, to_spo, to_systemd)
+                               systemd_arguments, to_oci_json, to_spo, to_systemd)
 from ..seccomp.profile import ENOSYS, Action, DefaultAction
 from ..syscalls import companion_arches, syscall_number
 from . import baseline
@@ -330,6 +330,13 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                      "never called unshare or setns")
     if arg_plan is not None:
         lines += arg_plan.notes
+        if fmt == ProfileFormat.SYSTEMD and arg_plan.narrowed:
+            families, lock, unexpressed = systemd_arguments(oci)
+            lines.append("systemd drop-in: " + "; ".join(filter(None, [
+                f"RestrictAddressFamilies={' '.join(families)}" if families else "",
+                "LockPersonality=yes" if lock else "",
+                "NOT expressed (allowed by name; systemd has no argument filter): "
+                + ", ".join(unexpressed) if unexpressed else ""])))
     if enosys3:
         lines.append("clone3 answered ENOSYS (its flags are in memory a seccomp filter cannot "
                      "read): glibc falls back to clone, checked as above"

@@ -87,7 +87,8 @@ def describe(name: str, values: Iterable[int]) -> str:
     v = tuple(values)
     if name in ("socket", "socketpair"):
         text = f"{family_name(v[0])}/{socket_type_name(v[1])}"
-        return text + (f"/{_protocol_name(*v)}" if v[2] else "")
+        implied = v[0] in _INET and _INET_DEFAULT_PROTOCOL.get(v[1]) == v[2]
+        return text + (f"/{_protocol_name(*v)}" if v[2] and not implied else "")
     if name in ("sendto", "sendmsg", "sendmmsg"):
         return "MSG_FASTOPEN" if v[0] & MSG_FASTOPEN else "flags without MSG_FASTOPEN"
     if name == "setsockopt":
@@ -254,3 +255,109 @@ def raw_from_values(name: str, values: Iterable[int]) -> list[int]:
     for spec, v in zip(ARG_RULES[name], values):
         raw[spec.index] = v
     return raw
+
+
+def rule_values(name: str, conditions: Iterable[Any]) -> tuple[int, ...] | None:
+    """The value tuple an allow rule of ``name`` stands for (argument missing: 0), or None
+    when its conditions are not plain comparisons of argspec's arguments (a generalised
+    ioctl rule's masked prefixes, a hand-written range)."""
+    by_index = {}
+    for c in conditions:
+        index, op, value, two = ((c["index"], c["op"], c.get("value", 0), c.get("valueTwo", 0))
+                                 if isinstance(c, dict) else (c.index, c.op, c.value,
+                                                              c.value_two))
+        by_index[index] = (op, value, two)
+    out = []
+    for spec in ARG_RULES[name]:
+        got = by_index.pop(spec.index, None)
+        if got is None:
+            out.append(0)
+        elif got[0] == "SCMP_CMP_EQ":
+            out.append(got[1])
+        elif got[0] == "SCMP_CMP_MASKED_EQ" and got[1] == spec.mask:
+            out.append(got[2])
+        else:
+            return None
+    return None if by_index else tuple(out)
+
+
+def describe_rule(name: str, conditions: Iterable[Any]) -> str:
+    """A rule's conditions as words: ``AF_INET/SOCK_STREAM``, ``TIOCGWINSZ``, or the
+    comparisons themselves when they stand for no single value."""
+    conditions = list(conditions)
+    if name in ARG_RULES:
+        values = rule_values(name, conditions)
+        if values is not None:
+            if name in ("socket", "socketpair") and not any(
+                    (c["index"] if isinstance(c, dict) else c.index) == 2 for c in conditions):
+                return f"{family_name(values[0])}/{socket_type_name(values[1])}"
+            return describe(name, values)
+    parts = []
+    for c in conditions:
+        index, op, value, two = ((c["index"], c["op"], c.get("value", 0), c.get("valueTwo", 0))
+                                 if isinstance(c, dict) else (c.index, c.op, c.value,
+                                                              c.value_two))
+        parts.append(f"arg{index} & {value:#x} == {two:#x}" if op == "SCMP_CMP_MASKED_EQ"
+                     else f"arg{index} {op[len('SCMP_CMP_'):]} {value:#x}")
+    return " and ".join(parts)
+
+
+@dataclass
+class ArgDenial:
+    """A recorded call whose arguments no allow rule of its syscall passes."""
+
+    name: str
+    values: tuple[int, ...]
+    count: int
+    allowed: list[str]          # what the profile allows of it, in words
+
+    @property
+    def call(self) -> str:
+        return describe_call(self.name, self.values)
+
+    @property
+    def why(self) -> str:
+        return "refused: " + allowed_words(self.allowed)
+
+
+def allowed_words(allowed: list[str]) -> str:
+    if not allowed:
+        return "the profile allows none"
+    shown = ", ".join(allowed[:8]) + (f" and {len(allowed) - 8} more" if len(allowed) > 8
+                                      else "")
+    return f"recorded only {shown}"
+
+
+def conditional_allows(profile) -> dict[str, list[Any]]:
+    """ARG_RULES syscall -> its conditional allow rules, for those a blocking profile allows
+    only under conditions (profile: seccomp.profile.SeccompProfile)."""
+    if profile.default_action.passes:
+        return {}
+    plain = profile.allowed_syscalls(conditional=False)
+    out: dict[str, list[Any]] = {}
+    for r in profile.rules:
+        if r.action.passes and r.args:
+            for n in r.names:
+                if n in ARG_RULES and n not in plain:
+                    out.setdefault(n, []).append(r)
+    return out
+
+
+def allowed_descriptions(rules: list[Any], name: str) -> list[str]:
+    out: list[str] = []
+    for r in rules:
+        d = describe_rule(name, r.args)
+        if d not in out:
+            out.append(d)
+    return out
+
+
+def judge(profile, args: dict[str, dict[tuple[int, ...], int]]) -> list[ArgDenial]:
+    """The recorded value tuples of ``args`` that ``profile``'s argument rules refuse."""
+    out = []
+    for name, rules in sorted(conditional_allows(profile).items()):
+        for values, n in sorted(args.get(name, {}).items()):
+            raw = raw_from_values(name, values)
+            if not any(matches(r.args, raw) for r in rules):
+                out.append(ArgDenial(name, values, n, allowed_descriptions(rules, name)))
+    return out

@@ -102,10 +102,48 @@ def to_spo(oci: dict[str, Any], name: str, *, annotations: dict[str, str] | None
 
 # -- systemd ---------------------------------------------------------------------------------
 
+def systemd_arguments(oci: dict[str, Any]) -> tuple[list[str], bool, list[str]]:
+    """What systemd can say of the OCI profile's argument rules (argrules.py): the socket
+    families for RestrictAddressFamilies=, whether LockPersonality= fits (personality allowed
+    only to query or keep the default persona), and the syscalls whose argument rules it
+    cannot express (allowed by name in the drop-in)."""
+    from .argrules import ARG_RULES, rule_values
+    from .argspec import U32, family_name
+
+    plain = {n for r in oci["syscalls"] if r["action"] == Action.ALLOW and not r.get("args")
+             for n in r["names"]}
+    families: set[str] = set()
+    personas: set[int] = set()
+    unexpressed: set[str] = set()
+    for r in oci["syscalls"]:
+        if r["action"] != Action.ALLOW or not r.get("args"):
+            continue
+        for n in r["names"]:
+            if n not in ARG_RULES or n in plain:
+                continue
+            values = rule_values(n, r["args"])
+            if n in ("socket", "socketpair") and values is not None:
+                families.add(family_name(values[0]))
+                unexpressed.add(f"{n} (types and protocols)")
+            elif n == "personality" and values is not None:
+                personas.add(values[0])
+            else:
+                unexpressed.add(n)
+    if "socket" in plain or "socketpair" in plain:
+        families = set()
+    lock = bool(personas) and personas <= {0, U32}
+    if personas and not lock:
+        unexpressed.add("personality")
+    return sorted(families), lock, sorted(unexpressed)
+
+
 def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
                per_line: int = 8) -> str:
-    """A ``[Service]`` drop-in with the same allow list as the OCI profile."""
+    """A ``[Service]`` drop-in with the same allow list as the OCI profile; its argument rules
+    become RestrictAddressFamilies= and LockPersonality= where they can, and the drop-in says
+    which it cannot express."""
     names = {n for r in oci["syscalls"] if r["action"] == Action.ALLOW for n in r["names"]}
+    families, lock_personality, unexpressed = systemd_arguments(oci)
     namespaces = any(r.get("args") and r["names"] == ["clone"] for r in oci["syscalls"])
     # systemd gives per-syscall errnos only to deny-listed calls, never inside an allow list;
     # but RestrictNamespaces= itself answers clone3 ENOSYS (systemd's own filter cannot read
@@ -159,6 +197,19 @@ def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
             "# The OCI profile allows clone3 as recorded, but RestrictNamespaces= answers it",
             "# ENOSYS all the same (glibc falls back to clone).",
         ]
+    if families:
+        lines += [
+            "# RestrictAddressFamilies=: the socket families the workload used (the OCI",
+            "# profile's socket argument rules; systemd checks the family only).",
+        ]
+    if lock_personality:
+        lines += ["# LockPersonality=yes: the workload only queried its persona."]
+    if unexpressed:
+        lines += [
+            "# NOT expressed here (systemd has no argument filter for them): the argument",
+            "# rules of " + ", ".join(unexpressed) + ";",
+            "# the drop-in allows those syscalls by name. The OCI profile narrows them.",
+        ]
     lines += [
         "# SystemCallArchitectures= lets processes use only these ABIs: the machine's own",
         "# (native) and the 32-bit companions the kernel runs and the profile covers:",
@@ -168,6 +219,10 @@ def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
     ]
     if namespaces:
         lines.append("RestrictNamespaces=yes")
+    if families:
+        lines.append("RestrictAddressFamilies=" + " ".join(families))
+    if lock_personality:
+        lines.append("LockPersonality=yes")
     chunks = [names[i:i + per_line] for i in range(0, len(names), per_line)]
     if action == Action.LOG:
         lines.append("SystemCallLog=~" + " ".join(names))
