@@ -349,7 +349,7 @@ def allowed_descriptions(rules: list[Any], name: str) -> list[str]:
         d = describe_rule(name, r.args)
         if d not in out:
             out.append(d)
-    return out
+    return sorted(out)
 
 
 def judge(profile, args: dict[str, dict[tuple[int, ...], int]]) -> list[ArgDenial]:
