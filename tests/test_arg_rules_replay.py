@@ -37,3 +37,33 @@ def test_udp_unix_pty_and_fionread_keep_working_under_their_own_profile(tmp_path
     assert v.returncode == 0, v.stdout + v.stderr
     for step in STEPS:
         assert step in v.stdout, (step, v.stdout, v.stderr)
+
+
+def test_verify_names_an_argument_denial_and_fix_adds_the_value(tmp_path):
+    """A profile recorded without UDP: complain mode names socket(AF_INET, SOCK_DGRAM) and
+    what was recorded; enforce mode reports the refusal as an argument denial; --fix adds
+    the value (never socket by name), after which the replay is clean."""
+    need(is_root() and have_bcc(), "root and bcc")
+    for d in ("rec", "a", "b", "c", "d"):
+        (tmp_path / d).mkdir()
+    rec, prof = tmp_path / "rec.json", tmp_path / "p.json"
+    cmd = [sys.executable, str(WORKLOAD)]
+    run_sandprint("record", "-o", str(rec), "--", *cmd, str(tmp_path / "rec"), "--no-udp",
+                  check=True)
+    run_sandprint("generate", "seccomp", str(rec), "-o", str(prof), check=True)
+    complain = run_sandprint("verify", "--complain", "--seccomp", str(prof), "--", *cmd,
+                             str(tmp_path / "a"))
+    assert complain.returncode == 1
+    out = complain.stdout + complain.stderr
+    assert "socket(AF_INET, SOCK_DGRAM) x2 refused: recorded only AF_UNIX/SOCK_STREAM" in out
+    assert "ioctl(FIONREAD)" in out
+    enforce = run_sandprint("verify", "--seccomp", str(prof), "--", *cmd, str(tmp_path / "b"))
+    assert enforce.returncode == 1
+    assert "socket(arguments outside its rules)" in enforce.stdout + enforce.stderr
+    fix = run_sandprint("verify", "--complain", "--fix", "--seccomp", str(prof), "--", *cmd,
+                        str(tmp_path / "c"))
+    assert "+ argument rule socket AF_INET/SOCK_DGRAM" in fix.stdout + fix.stderr
+    rules = json.loads(prof.read_text())["syscalls"]
+    assert not any("socket" in r["names"] and not r.get("args") for r in rules)
+    again = run_sandprint("verify", "--seccomp", str(prof), "--", *cmd, str(tmp_path / "d"))
+    assert again.returncode == 0, again.stdout + again.stderr
