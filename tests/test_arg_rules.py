@@ -183,3 +183,27 @@ def test_complement_prefixes_cover_everything_but_the_excluded():
     samples = [rng.getrandbits(32) for _ in range(20000)] + list(range(0x5400, 0x5500))
     assert all(hit(x) for x in samples if x not in excluded)
     assert len(pairs) <= 32 * len(excluded)
+
+
+def test_the_hot_conditional_calls_come_first_in_the_filter(tmp_path):
+    """Counted, not timed (seccomp/filter_cost.py emulates the program libseccomp builds):
+    a call allowed whatever its arguments is answered by the kernel's action cache; the
+    argument-checked ones are found after a few instructions, not after every other syscall."""
+    from sandprint.seccomp import filter_cost as F
+
+    many = BASE + ["openat", "mmap", "munmap", "brk", "futex", "getpid", "fstat", "lseek",
+                   "rt_sigaction", "rt_sigprocmask", "poll", "getrandom", "newfstatat"]
+    rec = recording({"ioctl": [(0x541B,), (0x5401,)], "socket": [(AF_INET, DGRAM, 0)],
+                     "sendto": [(0x40,)]})
+    for n in many:
+        rec.targets[0].add_syscall(n)
+    path, _ = generate(tmp_path, rec)
+    prog = F.program(load_profile(str(path)))
+    assert F.call_cost(prog, "read").cached
+    ioctl = F.call_cost(prog, "ioctl", (3, 0x541B, 0, 0, 0, 0))
+    assert ioctl.allowed and not ioctl.cached and ioctl.instructions <= 16, ioctl
+    assert not F.call_cost(prog, "ioctl", (3, A.TIOCSTI, 0, 0, 0, 0)).allowed
+    assert F.call_cost(prog, "sendto", (3, 0, 1, 0x40, 0, 0)).instructions <= 20
+    assert not F.call_cost(prog, "sendto", (3, 0, 1, A.MSG_FASTOPEN, 0, 0)).allowed
+    assert F.call_cost(prog, "socket", (AF_INET, DGRAM, 0, 0, 0, 0)).allowed
+    assert not F.call_cost(prog, "socket", (AF_NETLINK, RAW, 0, 0, 0, 0)).allowed

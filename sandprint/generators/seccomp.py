@@ -284,8 +284,15 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                          "which restricts clone's flags, always answers clone3 ENOSYS",
                          field="--allow-clone3", expected="no --allow-clone3 with --format "
                                                           "systemd")
-    arg_plan = argrules.plan(names, recorded_args(rec, target)) if default_action.blocks \
-        else None
+    args = recorded_args(rec, target)
+    if args is not None and rs is not None:
+        # the runtime's own calls after loading the filter, with the values it uses
+        for sname, values in rs.args.items():
+            if sname in names:
+                per = args.setdefault(sname, {})
+                for v in values:
+                    per.setdefault(v, 0)
+    arg_plan = argrules.plan(names, args) if default_action.blocks else None
     oci = build_oci(names, arches=arches, default_action=default_action,
                     allow_clone3=allow_clone3, arg_plan=arg_plan)
     # clone3 answered ENOSYS is not allowed (the engines' defaults answer it the same way);
