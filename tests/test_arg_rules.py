@@ -207,3 +207,18 @@ def test_the_hot_conditional_calls_come_first_in_the_filter(tmp_path):
     assert not F.call_cost(prog, "sendto", (3, 0, 1, A.MSG_FASTOPEN, 0, 0)).allowed
     assert F.call_cost(prog, "socket", (AF_INET, DGRAM, 0, 0, 0, 0)).allowed
     assert not F.call_cost(prog, "socket", (AF_NETLINK, RAW, 0, 0, 0, 0)).allowed
+
+
+def test_recording_diff_shows_argument_values():
+    from sandprint.recording import diff_recordings
+
+    a = recording({"socket": [(AF_INET, STREAM, 0)]})
+    b = recording({"socket": [(AF_INET, STREAM, 0), (AF_UNIX, DGRAM, 0)]})
+    assert diff_recordings(a, b) == ["+ argument socket AF_UNIX/SOCK_DGRAM"]
+
+
+def test_socket_rules_on_a_socketcall_abi_come_with_a_warning(tmp_path):
+    _, summary = generate(tmp_path, recording({"sendto": [(0,)]}))
+    arches = json.loads((tmp_path / "p.json").read_text())["architectures"]
+    assert ("warning: on SCMP_ARCH_X86 the socket calls also go through socketcall()" in summary) \
+        == ("SCMP_ARCH_X86" in arches)

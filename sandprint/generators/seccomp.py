@@ -337,6 +337,9 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                      "never called unshare or setns")
     if arg_plan is not None:
         lines += arg_plan.notes
+        warning = argrules.socketcall_warning(arg_plan.narrowed, arches)
+        if warning:
+            lines.append(warning)
         if fmt == ProfileFormat.SYSTEMD and arg_plan.narrowed:
             families, lock, unexpressed = systemd_arguments(oci)
             lines.append("systemd drop-in: " + "; ".join(filter(None, [

@@ -44,6 +44,24 @@ TIOCSETD = 0x5423             # set a line discipline (loads kernel modules, a k
 DANGEROUS_IOCTLS = {TIOCSTI: "TIOCSTI", TIOCLINUX: "TIOCLINUX", TIOCCONS: "TIOCCONS",
                     TIOCSETD: "TIOCSETD"}
 TCP_FASTOPEN_CONNECT = 30
+# ABIs where libseccomp also writes the socket calls' rules for the multiplexing socketcall(),
+# whose arguments are in user memory: there a call's number is checked, not its arguments
+SOCKETCALL_ARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP_ARCH_PPC",
+                     "SCMP_ARCH_PPC64", "SCMP_ARCH_PPC64LE")
+SOCKET_CALLS = ("socket", "socketpair", "sendto", "sendmsg", "sendmmsg", "setsockopt")
+
+
+def socketcall_warning(narrowed: Iterable[str], arches: Iterable[str]) -> str | None:
+    """The warning a profile needs when it narrows socket calls on an ABI with socketcall()."""
+    calls = sorted(set(narrowed) & set(SOCKET_CALLS))
+    multiplexed = [a for a in arches if a in SOCKETCALL_ARCHES]
+    if not calls or not multiplexed:
+        return None
+    return (f"warning: on {', '.join(multiplexed)} the socket calls also go through "
+            "socketcall(), whose arguments are in memory a filter cannot read: libseccomp "
+            f"allows socketcall() for the recorded calls by number, so the argument rules of "
+            f"{', '.join(calls)} hold only on the native ABI there (a profile for the "
+            "architectures the workload used closes it)")
 
 # inet stream/datagram sockets: protocol 0 means this one, so both are the same socket
 _INET_DEFAULT_PROTOCOL = {_socket.SOCK_STREAM: _socket.IPPROTO_TCP,
