@@ -222,3 +222,13 @@ def test_socket_rules_on_a_socketcall_abi_come_with_a_warning(tmp_path):
     arches = json.loads((tmp_path / "p.json").read_text())["architectures"]
     assert ("warning: on SCMP_ARCH_X86 the socket calls also go through socketcall()" in summary) \
         == ("SCMP_ARCH_X86" in arches)
+
+
+def test_a_syscall_added_by_hand_is_allowed_by_name(tmp_path):
+    path, summary = generate(tmp_path, recording({"socket": [(AF_INET, STREAM, 0)],
+                                                  "ioctl": [(0x541B,)]}),
+                             add_syscalls=["socket"])
+    assert not any(r.get("args") for r in rules_of(path, "socket"))
+    assert any(r.get("args") for r in rules_of(path, "ioctl"))
+    assert "allowed with any arguments (added by hand with --add-syscall, or no values " \
+        "recorded): socket" in summary

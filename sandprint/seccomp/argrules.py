@@ -206,8 +206,8 @@ def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | Non
         return out
     bare = [n for n in wanted if not args.get(n)]
     if bare:
-        out.notes.append("allowed with any arguments (none recorded: added by hand or for "
-                         "the runtime): " + ", ".join(bare))
+        out.notes.append("allowed with any arguments (added by hand with --add-syscall, or no "
+                         "values recorded): " + ", ".join(bare))
     for name in wanted:
         seen = args.get(name)
         if not seen:
