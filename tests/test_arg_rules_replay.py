@@ -51,9 +51,11 @@ def test_verify_names_an_argument_denial_and_fix_adds_the_value(tmp_path):
     run_sandprint("record", "-o", str(rec), "--", *cmd, str(tmp_path / "rec"), "--no-udp",
                   check=True)
     run_sandprint("generate", "seccomp", str(rec), "-o", str(prof), check=True)
-    complain = run_sandprint("verify", "--complain", "--seccomp", str(prof), "--", *cmd,
-                             str(tmp_path / "a"))
+    page = tmp_path / "report.html"
+    complain = run_sandprint("verify", "--complain", "--seccomp", str(prof), "--html",
+                             str(page), "--", *cmd, str(tmp_path / "a"))
     assert complain.returncode == 1
+    assert "refused: recorded only AF_UNIX/SOCK_STREAM" in page.read_text()
     out = complain.stdout + complain.stderr
     assert "socket(AF_INET, SOCK_DGRAM) x2 refused: recorded only AF_UNIX/SOCK_STREAM" in out
     assert "ioctl(FIONREAD)" in out
