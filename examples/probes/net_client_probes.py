@@ -6,6 +6,7 @@ syscalls can still reach with other arguments.
     net_client_probes.py benign BASE                  the work: one HTTP GET to the local server
     net_client_probes.py probe  BASE [--outside-pid P]  the work, then every probe
     net_client_probes.py list                         the probes, one JSON line each
+    net_client_probes.py stop   BASE                  end BASE's stand-ins
 
 The work, as a Python HTTP client does it: read ``BASE/ports.json``, fetch
 ``http://127.0.0.1:PORT/`` with urllib over ONE TCP connection (the socket's timeout makes
