@@ -581,4 +581,13 @@ def diff_recordings(a: Recording, b: Recording) -> list[str]:
         out += [f"{line[:2]}{pre}{line[2:]}" for line in
                 set_diff("exec", {e.path for e in x.execs.values()},
                           {e.path for e in y.execs.values()})]
+        out += [f"{line[:2]}{pre}{line[2:]}" for line in
+                set_diff("argument", _arg_words(x), _arg_words(y))]
     return out
+
+
+def _arg_words(t: Target) -> set[str]:
+    """``socket AF_INET/SOCK_STREAM``: each recorded argument value tuple, in words."""
+    from .seccomp.argrules import describe
+
+    return {f"{name} {describe(name, v)}" for name, per in t.args.items() for v in per}

@@ -116,6 +116,22 @@ def test_generated_spo_validates_against_the_crd(tmp_path, action):
         jsonschema.validate(doc, schema)
 
 
+def test_generated_spo_with_argument_rules_validates_against_the_crd(tmp_path):
+    """Learned argument rules (issue 13) go into the SeccompProfile as ``args``."""
+    rec = _record(BASIC + ["socket", "ioctl", "sendto", "prctl"])
+    rec.metadata["argsRecorded"] = True
+    t = rec.target("main")
+    t.add_args("socket", (2, 1, 0))
+    t.add_args("ioctl", (0x541B,))
+    t.add_args("sendto", (0,))
+    t.add_args("prctl", (15,))
+    out = tmp_path / "args-sp.yaml"
+    seccomp.generate_file(rec, str(out), fmt="spo", runtime="runc")
+    doc = yaml.safe_load(out.read_text())
+    assert [r for r in doc["spec"]["syscalls"] if r["names"] == ["socket"] and r.get("args")]
+    jsonschema.validate(doc, crd_versions()["v1"])
+
+
 def test_container_recording_spo_validates_against_the_crd(tmp_path):
     from helpers import spo_from_container_recording
 

@@ -527,8 +527,9 @@ PROBES: dict[str, tuple] = {
 }
 
 
-def run_probe(name: str, ctx: Ctx) -> dict:
-    fn = PROBES[name][0]
+def run_probe(name: str, ctx, probes: dict | None = None) -> dict:
+    """Run one probe of ``probes`` (default: this workload's) in a forked child."""
+    fn = (probes or PROBES)[name][0]
 
     def attempt() -> dict:
         try:

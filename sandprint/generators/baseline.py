@@ -232,6 +232,34 @@ def docker_allowed(profile: dict[str, Any], arch: str, *,
     return {n for n in allowed if syscall_number(arch, n) is not None}
 
 
+def resolved_profile(profile: dict[str, Any], arch: str, arches: list[str], *,
+                     caps: frozenset[str] = DOCKER_DEFAULT_CAPS,
+                     kernel_release: str | None = None, source: str = FILE_NAME
+                     ) -> dict[str, Any]:
+    """An engine's default profile as the plain OCI profile the engine would apply on
+    ``arch`` for ``caps`` and the kernel release: the groups that apply, with their actions
+    and argument conditions, names known on ``arch``; covering ``arches``. (To apply it with
+    sandprint's own filter, e.g. to measure its cost beside a generated one.)"""
+    docker_allowed(profile, arch, caps=caps, kernel_release=kernel_release, source=source)
+    goarch = _GOARCH.get(arch, arch)
+    kernel = _kernel_tuple(kernel_release or os.uname().release)
+    out: dict[str, Any] = {"defaultAction": profile.get("defaultAction", "SCMP_ACT_ERRNO"),
+                           "architectures": list(arches), "syscalls": []}
+    if isinstance(profile.get("defaultErrnoRet"), int):
+        out["defaultErrnoRet"] = profile["defaultErrnoRet"]
+    for group in profile["syscalls"]:
+        if not _group_applies(group, goarch, caps, kernel):
+            continue
+        names = group.get("names") or [group.get("name")]
+        names = [n for n in names if isinstance(n, str) and syscall_number(arch, n) is not None]
+        if names:
+            rule = {"names": names, "action": group["action"]}
+            rule.update({k: group[k] for k in ("errnoRet", "args") if group.get(k)})
+            if rule not in out["syscalls"]:      # groups for other caps may repeat a rule
+                out["syscalls"].append(rule)
+    return out
+
+
 def compare_with_baseline(allowed: set[str], arch: str, *, path: str | None = None
                           ) -> tuple[str, dict[str, Any]]:
     """One line comparing ``allowed`` with the container engine's default profile, and the

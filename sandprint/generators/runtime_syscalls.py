@@ -10,7 +10,7 @@ import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
@@ -25,6 +25,8 @@ class RuntimeSet:
     version: str | None          # the version found (None: not found, default entry used)
     versions: str                # the range of the entry used
     syscalls: dict[str, str]     # name -> why
+    # argspec.ARG_RULES syscall -> the value tuples the runtime calls it with ("args")
+    args: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
 
 
 def _load() -> dict:
@@ -67,6 +69,11 @@ def installed_version(runtime: str) -> str | None:
     return m.group(1) if m else None
 
 
+def _runtime_set(runtime: str, version: str | None, entry: dict) -> RuntimeSet:
+    args = {name: [tuple(v) for v in values] for name, values in entry.get("args", {}).items()}
+    return RuntimeSet(runtime, version, entry["versions"], dict(entry["syscalls"]), args)
+
+
 def runtime_syscalls(runtime: str, version: str | None = None) -> RuntimeSet:
     """The set for ``runtime`` at ``version`` (default: the version installed here)."""
     if runtime not in RUNTIMES:
@@ -78,11 +85,11 @@ def runtime_syscalls(runtime: str, version: str | None = None) -> RuntimeSet:
     if version is not None:
         for e in entries:
             if version_in_range(version, e["versions"]):
-                return RuntimeSet(runtime, version, e["versions"], dict(e["syscalls"]))
+                return _runtime_set(runtime, version, e)
         raise InputError(f"no syscall set for {runtime} {version} in {DATA_FILE.name}",
                          field="--runtime",
                          expected="a version in " + "; ".join(e["versions"] for e in entries))
     for e in entries:
         if e.get("default"):
-            return RuntimeSet(runtime, None, e["versions"], dict(e["syscalls"]))
+            return _runtime_set(runtime, None, e)
     raise InputError(f"{runtime} version unknown and no default entry", field="--runtime")

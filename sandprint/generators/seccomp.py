@@ -20,8 +20,9 @@ from .. import __version__
 from ..errors import InputError
 from ..fileio import write_atomic
 from ..recording import Recording
+from ..seccomp import argrules
 from ..seccomp.formats import (ProfileFormat, check_k8s_name, name_from_path,
-                               to_oci_json, to_spo, to_systemd)
+                               systemd_arguments, to_oci_json, to_spo, to_systemd)
 from ..seccomp.profile import ENOSYS, Action, DefaultAction
 from ..syscalls import companion_arches, syscall_number
 from . import baseline
@@ -61,6 +62,23 @@ def recorded_syscalls(rec: Recording, target: str | None = None) -> set[str]:
                 raise InputError(f"unknown syscall {name!r}", field=f"targets.{t.name}.syscalls",
                                  expected=f"a syscall name libseccomp knows on {rec.arch}")
             out.add(name)
+    return out
+
+
+def recorded_args(rec: Recording, target: str | None = None
+                  ) -> dict[str, dict[tuple[int, ...], int]] | None:
+    """The decisive argument values (argspec.ARG_RULES) of one target, or of all together;
+    None when the recording did not record arguments (an older one)."""
+    if not rec.args_recorded:
+        return None
+    out: dict[str, dict[tuple[int, ...], int]] = {}
+    for t in rec.targets:
+        if target is not None and t.name != target:
+            continue
+        for name, per in t.args.items():
+            mine = out.setdefault(name, {})
+            for values, n in per.items():
+                mine[values] = mine.get(values, 0) + n
     return out
 
 
@@ -177,7 +195,8 @@ def clone3_rule() -> dict[str, Any]:
 
 def build_oci(syscalls: Iterable[str], *, arches: list[str],
               default_action: DefaultAction | str = DefaultAction.ERRNO,
-              allow_clone3: bool = False) -> dict[str, Any]:
+              allow_clone3: bool = False,
+              arg_plan: argrules.ArgPlan | None = None) -> dict[str, Any]:
     """The plain OCI ``linux.seccomp`` object: what runc, crun, containerd and the kubelet take.
 
     Only keys of the OCI runtime spec (no Docker ``archMap``/``includes``): one sorted allow
@@ -195,8 +214,12 @@ def build_oci(syscalls: Iterable[str], *, arches: list[str],
     restrict = restricts_clone(names, default_action)
     enosys3 = answers_clone3_enosys(names, default_action, allow_clone3)
     special = ({"clone"} if restrict else set()) | ({"clone3"} if enosys3 else set())
+    if arg_plan is not None and default_action.blocks:
+        special |= arg_plan.narrowed
     plain = [n for n in names if n not in special]
     profile["syscalls"] = [{"names": plain, "action": Action.ALLOW.value}] if plain else []
+    if arg_plan is not None and default_action.blocks:
+        profile["syscalls"] += arg_plan.rules
     if restrict and ("clone" in names or enosys3):
         profile["syscalls"].append(clone_rule(arches[0]))
     if enosys3:
@@ -261,8 +284,20 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                          "which restricts clone's flags, always answers clone3 ENOSYS",
                          field="--allow-clone3", expected="no --allow-clone3 with --format "
                                                           "systemd")
+    args = recorded_args(rec, target)
+    if args is not None:
+        # a syscall named with --add-syscall is allowed as asked: by name, any arguments
+        args = {n: v for n, v in args.items() if n not in extra}
+    if args is not None and rs is not None:
+        # the runtime's own calls after loading the filter, with the values it uses
+        for sname, values in rs.args.items():
+            if sname in names:
+                per = args.setdefault(sname, {})
+                for v in values:
+                    per.setdefault(v, 0)
+    arg_plan = argrules.plan(names, args) if default_action.blocks else None
     oci = build_oci(names, arches=arches, default_action=default_action,
-                    allow_clone3=allow_clone3)
+                    allow_clone3=allow_clone3, arg_plan=arg_plan)
     # clone3 answered ENOSYS is not allowed (the engines' defaults answer it the same way);
     # compared before writing, so a bad --baseline leaves no file behind
     comparison, _ = baseline.compare_with_baseline(names - {"clone3"} if enosys3 else names,
@@ -303,6 +338,18 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
     if restricts_clone(names, default_action) and ("clone" in names or enosys3):
         lines.append("clone allowed only without namespace flags (CLONE_NEW*): the workload "
                      "never called unshare or setns")
+    if arg_plan is not None:
+        lines += arg_plan.notes
+        warning = argrules.socketcall_warning(arg_plan.narrowed, arches)
+        if warning:
+            lines.append(warning)
+        if fmt == ProfileFormat.SYSTEMD and arg_plan.narrowed:
+            families, lock, unexpressed = systemd_arguments(oci)
+            lines.append("systemd drop-in: " + "; ".join(filter(None, [
+                f"RestrictAddressFamilies={' '.join(families)}" if families else "",
+                "LockPersonality=yes" if lock else "",
+                "NOT expressed (allowed by name; systemd has no argument filter): "
+                + ", ".join(unexpressed) if unexpressed else ""])))
     if enosys3:
         lines.append("clone3 answered ENOSYS (its flags are in memory a seccomp filter cannot "
                      "read): glibc falls back to clone, checked as above"

@@ -17,7 +17,8 @@ straight to the bound method its type names.
 
 The parts: ``tasks`` (forks, execs, exits of the followed tree), ``files`` (file, network and
 signal accesses; ``fs_events.py`` and ``fsmodel.py`` on the Python side), ``syscalls`` (the
-sys_enter counts, and per-process attribution), ``exits`` (sys_exit: the calls a seccomp
+sys_enter counts, and per-process attribution), ``args`` (reading a syscall's
+arguments; the decisive ones of argspec.py counted per target), ``exits`` (sys_exit: the calls a seccomp
 filter refused, and the results of file syscalls), ``containers`` (new cgroups, for container
 and pod targets). ``common.bpf.h`` (the tracked-task map, the counters, the ring buffer) goes
 before all of them.
@@ -30,6 +31,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
+from . import arg_values as AV
 from . import bpf_loader as L
 from . import fs_events as FE
 
@@ -251,7 +253,14 @@ FILES = Part(
                     if name.startswith(("OP_", "FS_STAT_")) and isinstance(getattr(FE, name), int))
     + (("FS_PATH_LEN", FE.FS_PATH_LEN), ("FS_INFLIGHT_MAX", FE.FS_INFLIGHT_MAX)))
 
-SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files"),
+# reading a syscall's six arguments, and the decisive ones of argspec.ARG_RULES counted per
+# target (arg_values.py reads them back); the table comes from argspec.py as -D values
+ARGS = Part("args", ("args.bpf.c",), maps=("arg_counts", "args_lost"),
+            constants=(("ARG_RULES_MAX", AV.ARG_RULES_MAX), ("ARG_VALUES", AV.ARG_VALUES),
+                       ("ARG_MAX_KEYS", AV.ARG_MAX_KEYS)),
+            defines=lambda o: AV.defines(o.arch))
+
+SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files", "args"),
                 maps=("counts", "attribution"), defines=_syscalls_defines)
 
 EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"), maps=("denied_counts",))
@@ -264,12 +273,12 @@ CONTAINERS = Part(
     # container mode: the host PID namespace and the unified hierarchy's id (containers.py)
     defines=lambda o: L.container_defines(), handlers=ContainerEvents)
 
-PARTS = {p.name: p for p in (TASKS, FILES, SYSCALLS, EXITS, CONTAINERS)}
+PARTS = {p.name: p for p in (TASKS, FILES, ARGS, SYSCALLS, EXITS, CONTAINERS)}
 
 
 def select(o: Options) -> list[Part]:
     """The parts a recorder with these options loads, each after the parts it calls into."""
-    names = ["tasks", "syscalls"]
+    names = ["tasks", "args", "syscalls"]
     if o.files:
         names.append("files")
     if o.files or o.count_exits:

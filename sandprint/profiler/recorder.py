@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable
 
 from ..syscalls import native_arch, syscall_name
+from . import arg_values as AV
 from . import bpf_loader as L
 from . import fs_events as FE
 from . import parts as P
@@ -272,6 +273,18 @@ class Recorder:
                     unknown[str(nr)] = unknown.get(str(nr), 0) + n
             if unknown:
                 t.info["unnamedSyscalls"] = unknown
+        # the decisive arguments of argspec.ARG_RULES (args.bpf.c), counted in the kernel
+        arg_counts, args_lost = AV.read(self.bpf, self.arch, len(self.names))
+        for index, per in arg_counts.items():
+            t = rec.target(self.names[index])
+            for sname, values in per.items():
+                for v, n in values.items():
+                    t.add_args(sname, v, n)
+        rec.metadata["argsRecorded"] = True
+        if args_lost:
+            rec.metadata["argsLost"] = args_lost
+            rec.mark_incomplete(f"{args_lost} calls' arguments found no room in the kernel's "
+                                f"map of {AV.ARG_MAX_KEYS} distinct values")
         if self.fs is not None:
             for index, name in enumerate(self.names):
                 self.fs.finish(index, rec.target(name))

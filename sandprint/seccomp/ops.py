@@ -21,6 +21,7 @@ from typing import Any, Iterable
 from ..errors import InputError
 from ..syscalls import native_arch
 from ..textdiff import set_diff
+from .argrules import describe_rule
 from .formats import ProfileFormat, name_from_path, to_oci_json, to_spo
 from .profile import Action, SeccompProfile, profile_from_data
 
@@ -93,6 +94,8 @@ def build_profile(template: SeccompProfile, allowed: Iterable[str],
     seen = set()
     for r in sorted(other_rules, key=lambda r: json.dumps(r, sort_keys=True)):
         key = json.dumps(r, sort_keys=True)
+        if r["action"] == Action.ALLOW and r.get("args") and set(r["names"]) <= set(names):
+            continue     # allowed unconditionally already (an input without argument rules)
         if key not in seen:
             seen.add(key)
             rules.append(r)
@@ -125,8 +128,16 @@ def diff_profiles(a: SeccompProfile, b: SeccompProfile) -> list[str]:
     cond_a = {n for r in a.rules if r.args for n in r.names}
     cond_b = {n for r in b.rules if r.args for n in r.names}
     out += set_diff("conditional rule for", cond_a, cond_b)
+    out += set_diff("argument rule", argument_rules(a), argument_rules(b))
     out += set_diff("errno rule for", errno_rules(a), errno_rules(b))
     return out
+
+
+def argument_rules(p: SeccompProfile) -> set[str]:
+    """``socket AF_INET/SOCK_STREAM``: each conditional allow, with the values it allows
+    (argrules.describe_rule), so a diff shows values and not only names."""
+    return {f"{n} {describe_rule(n, r.args)}" for r in p.rules
+            if r.action.passes and r.args for n in r.names}
 
 
 def errno_rules(p: SeccompProfile) -> set[str]:

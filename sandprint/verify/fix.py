@@ -24,11 +24,12 @@ import os
 from typing import Any
 
 from ..fileio import read_text, write_atomic
-from ..generators.seccomp import recorded_syscalls
+from ..generators.seccomp import recorded_args, recorded_syscalls
 from ..landlock import config as C
 from ..landlock import rights as R
 from ..landlock.ops import diff_rulesets
 from ..recording import NetAccess, Recording, merge
+from ..seccomp import argrules
 from ..seccomp.ops import build_profile, diff_profiles, other_rules, plain_allowed, profile_text
 from ..seccomp.profile import ProfileFormat, SeccompProfile, profile_from_data
 from ..syscalls import syscall_number
@@ -41,14 +42,29 @@ def fixed_profile(profile: SeccompProfile, needed: Recording) -> dict[str, Any]:
     A syscall the old profile allows under argument conditions (``clone`` without namespace
     flags) stays under them: a recording has no arguments, so making it unconditional would
     widen the profile silently. A syscall it answers ENOSYS by design (``clone3``, so glibc
-    falls back to ``clone``) keeps that answer: the workload ran through the fallback."""
+    falls back to ``clone``) keeps that answer: the workload ran through the fallback.
+
+    The syscalls of argspec.ARG_RULES whose arguments ``needed`` recorded (complain mode) are
+    added, or widened, by the values it used (an argument rule per value, as ``generate``
+    writes it), never as the bare name; one the old profile allows by its argument rules and
+    whose refused values are unknown (enforce mode) stays as it was."""
     conditional = (profile.allowed_syscalls(conditional=True)
                    - profile.allowed_syscalls(conditional=False))
     keep = conditional | set(profile.enosys_by_design())
     names = {n for n in recorded_syscalls(needed)
              if any(syscall_number(a, n) is not None for a in profile.architectures)
              and n not in keep}
-    return build_profile(profile, plain_allowed(profile) | names, other_rules(profile),
+    rules = other_rules(profile)
+    args = recorded_args(needed) if profile.default_action.blocks else None
+    if args is not None:
+        narrowable = (names | (conditional & set(argrules.conditional_allows(profile)))) \
+            - plain_allowed(profile)
+        plan = argrules.plan({n for n in narrowable if args.get(n)}, args)
+        rules += plan.rules
+        names -= plan.narrowed
+        # a send call that used MSG_FASTOPEN: allowed as recorded, without its old condition
+        names |= {n for n in narrowable & conditional if args.get(n) and n not in plan.narrowed}
+    return build_profile(profile, plain_allowed(profile) | names, rules,
                          profile.architectures, profile.flags)
 
 

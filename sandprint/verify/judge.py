@@ -4,8 +4,10 @@ This is the judge shared by complain mode (``verify --complain``), the drift che
 (``check``) and ``--fix``: it never runs anything, it only compares.
 
 Seccomp: a syscall is allowed when the profile's :meth:`SeccompProfile.allowed_syscalls` says
-so (a rule with argument conditions counts as allowed: the recording has no arguments to test
-it with, and this is said in the report's notes).
+so; for the syscalls of argspec.ARG_RULES, whose decisive arguments the recording holds, each
+recorded value tuple must also pass one of the profile's allow rules for it
+(:func:`sandprint.seccomp.argrules.judge`). A rule with conditions on other arguments (clone's
+flags) counts as allowed, and this is said in the report's notes.
 
 Landlock, evaluated the way the kernel does it (the kernel has no permissive mode, so complain
 mode has to reproduce its decision):

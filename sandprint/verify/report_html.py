@@ -159,8 +159,10 @@ def render(result) -> str:
     rows = []
     for d in sorted(result.denials, key=lambda d: (-d.count, d.kind, d.name)):
         rows.append(f'<tr class="denied"><td>{escape(d.detail.get("layer", ""))}</td>'
-                    f"<td>{escape(d.kind)}</td><td>{escape(d.name)}</td>"
-                    f"<td>{escape(', '.join(d.rights))}</td><td>{d.count}</td>"
+                    f"<td>{escape(d.kind)}</td><td>{escape(d.name)}"
+                    + (f' <span class="rights">{escape(d.detail["why"])}</span>'
+                       if d.detail.get("why") else "")       # an argument denial
+                    + f"</td><td>{escape(', '.join(d.rights))}</td><td>{d.count}</td>"
                     f"<td>{escape(who(d.processes))}</td></tr>")
     denials = ("<table id=\"denials\"><tr><th>layer</th><th>kind</th><th>what</th>"
                "<th>rights</th><th>calls</th><th>process</th></tr>" + "".join(rows) +

@@ -44,6 +44,8 @@ def denial_line(d, mode: str) -> str:
     proc = who(d.processes)
     word = "WOULD DENY" if mode == "complain" else "DENIED"
     line = f"  {word:<10} {layer:<8} {d.kind:<7} {d.name}{rights} x{d.count}"
+    if d.detail.get("why"):          # an argument denial: what the profile allows instead
+        line += f" {d.detail['why']}"
     return line + (f"  by {proc}" if proc else "")
 
 

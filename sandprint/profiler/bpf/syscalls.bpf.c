@@ -51,33 +51,7 @@ static __always_inline void count_syscall(u32 target, u64 nr)
         (*v)++;
 }
 
-/* The six arguments: from the regular tracepoint's record, or, on the raw tracepoint, from the
- * caller's saved registers at the offsets the running kernel's BTF gives (btf.py). Read only
- * for a tracked task's file syscalls and execs. */
-#ifndef RAW_SYSCALL_ARGS
-#define SC_ARG0 0
-#define SC_ARG1 0
-#define SC_ARG2 0
-#define SC_ARG3 0
-#define SC_ARG4 0
-#define SC_ARG5 0
-#endif
-
-static __always_inline void syscall_args(u64 out[6], const void *regs, const unsigned long *tp)
-{
-    if (tp) {
-#pragma unroll
-        for (int i = 0; i < 6; i++)
-            out[i] = tp[i];
-        return;
-    }
-    bpf_probe_read_kernel(&out[0], 8, regs + SC_ARG0);
-    bpf_probe_read_kernel(&out[1], 8, regs + SC_ARG1);
-    bpf_probe_read_kernel(&out[2], 8, regs + SC_ARG2);
-    bpf_probe_read_kernel(&out[3], 8, regs + SC_ARG3);
-    bpf_probe_read_kernel(&out[4], 8, regs + SC_ARG4);
-    bpf_probe_read_kernel(&out[5], 8, regs + SC_ARG5);
-}
+/* The six arguments are read by syscall_args() (args.bpf.c). */
 
 static __always_inline int on_sys_enter(long nr, const void *regs, const unsigned long *tp)
 {
@@ -113,6 +87,7 @@ static __always_inline int on_sys_enter(long nr, const void *regs, const unsigne
         t->flags &= ~TASK_PENDING_EXEC;
     }
     count_syscall(t->target, nr);
+    args_enter(t->target, nr, regs, tp);      /* argspec.py's arguments (args.bpf.c) */
 #ifdef ATTRIBUTE
     attribute(pid_tgid, (u32)nr);
 #endif

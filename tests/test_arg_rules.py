@@ -1,0 +1,234 @@
+"""Learned argument rules without a kernel (issue 13): what the generator writes for each
+syscall of argspec.ARG_RULES, the formats that carry them (OCI, SPO, systemd), libseccomp
+taking them, complain-mode judging and its words, --fix, merge and diff."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pyseccomp
+import pytest
+import yaml
+
+from sandprint.generators.seccomp import generate_file
+from sandprint.recording import Recording
+from sandprint.seccomp import argrules as A
+from sandprint.seccomp.filter import build_filter
+from sandprint.seccomp.ops import diff_profiles, merge_profiles
+from sandprint.seccomp.profile import load_profile, profile_from_data
+from sandprint.syscalls import native_arch
+from sandprint.verify.fix import fixed_profile
+
+ARCH = native_arch()
+BASE = ["read", "write", "close", "execve", "exit_group", "connect"]
+AF_INET, AF_UNIX, AF_NETLINK = socket.AF_INET, socket.AF_UNIX, socket.AF_NETLINK
+STREAM, DGRAM, RAW = socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW
+
+
+def recording(args: dict[str, list[tuple[int, ...]]], *, recorded: bool = True) -> Recording:
+    rec = Recording.new({"type": "command", "command": ["x"]}, arch=ARCH)
+    rec.metadata["argsRecorded"] = recorded
+    t = rec.target("main")
+    for n in BASE + list(args):
+        t.add_syscall(n)
+    for name, values in args.items():
+        for v in values:
+            t.add_args(name, v)
+    return rec
+
+
+def generate(tmp_path, rec, name="p.json", **kw):
+    out = tmp_path / name
+    summary = generate_file(rec, str(out), baseline_path=None, **kw)
+    return out, summary
+
+
+def rules_of(path, name):
+    return [r for r in json.loads(path.read_text())["syscalls"] if name in r["names"]]
+
+
+def allows(path, name, raw):
+    """Whether the profile at ``path`` lets ``name`` with six raw arguments through."""
+    rules = [r for r in load_profile(str(path)).rules if name in r.names and r.action.passes]
+    return any(A.matches(r.args, raw) for r in rules)
+
+
+def test_socket_allows_the_recorded_domain_and_type_only(tmp_path):
+    rec = recording({"socket": [(AF_INET, STREAM, 6), (AF_UNIX, STREAM, 0),
+                                (AF_NETLINK, RAW, 0)]})
+    path, summary = generate(tmp_path, rec)
+    assert not any(not r.get("args") for r in rules_of(path, "socket"))
+    # inet stream: protocol 0 and IPPROTO_TCP are the same socket; CLOEXEC/NONBLOCK masked off
+    for proto in (0, 6):
+        assert allows(path, "socket", [AF_INET, STREAM | socket.SOCK_CLOEXEC, proto, 0, 0, 0])
+    assert not allows(path, "socket", [AF_INET, STREAM, 132, 0, 0, 0])      # SCTP
+    assert not allows(path, "socket", [AF_INET, DGRAM, 0, 0, 0, 0])
+    assert allows(path, "socket", [AF_UNIX, STREAM, 0, 0, 0, 0])
+    assert not allows(path, "socket", [AF_UNIX, DGRAM, 0, 0, 0, 0])
+    # netlink: the protocol decides (NETLINK_ROUTE recorded, not NETLINK_AUDIT)
+    assert allows(path, "socket", [AF_NETLINK, RAW, 0, 0, 0, 0])
+    assert not allows(path, "socket", [AF_NETLINK, RAW, 9, 0, 0, 0])
+    # upper bits the kernel ignores do not widen anything
+    assert not allows(path, "socket", [(1 << 32) | AF_NETLINK, RAW, 9, 0, 0, 0])
+    assert ("socket allowed only as recorded: AF_UNIX/SOCK_STREAM, AF_INET/SOCK_STREAM, "
+            "AF_NETLINK/SOCK_RAW") in summary
+
+
+def test_send_calls_refuse_fastopen_unless_recorded(tmp_path):
+    path, summary = generate(tmp_path, recording({"sendto": [(0,)], "sendmsg": [(A.MSG_FASTOPEN,)]}))
+    assert allows(path, "sendto", [3, 0, 1, socket.MSG_DONTWAIT, 0, 0])
+    assert not allows(path, "sendto", [3, 0, 1, A.MSG_FASTOPEN | socket.MSG_DONTWAIT, 0, 0])
+    assert rules_of(path, "sendmsg") == [r for r in rules_of(path, "sendmsg") if not r.get("args")]
+    assert "sendmsg allowed with MSG_FASTOPEN: the workload used it" in summary
+
+
+def test_setsockopt_prctl_personality_and_ioctl_only_as_recorded(tmp_path):
+    path, _ = generate(tmp_path, recording({
+        "setsockopt": [(socket.IPPROTO_TCP, socket.TCP_NODELAY)], "prctl": [(15,)],
+        "personality": [(0xFFFFFFFF,)], "ioctl": [(0x541B,)]}))
+    assert allows(path, "setsockopt", [3, 6, 1, 0, 4, 0])
+    assert not allows(path, "setsockopt", [3, 6, A.TCP_FASTOPEN_CONNECT, 0, 4, 0])
+    assert allows(path, "prctl", [15, 0, 0, 0, 0, 0]) and not allows(path, "prctl", [36, 1, 0, 0, 0, 0])
+    assert allows(path, "personality", [0xFFFFFFFF, 0, 0, 0, 0, 0])
+    assert not allows(path, "personality", [0x0040000, 0, 0, 0, 0, 0])
+    assert allows(path, "ioctl", [0, 0x541B, 0, 0, 0, 0])
+    assert allows(path, "ioctl", [0, (1 << 32) | 0x541B, 0, 0, 0, 0])  # the kernel sees FIONREAD
+    assert not allows(path, "ioctl", [0, A.TIOCSTI, 0, 0, 0, 0])
+
+
+def test_many_ioctl_requests_are_generalised_but_never_to_tiocsti(tmp_path):
+    many = [(0x5400 + i,) for i in range(A.IOCTL_GENERALISE_AT + 8)
+            if 0x5400 + i not in A.DANGEROUS_IOCTLS]
+    assert len(many) > A.IOCTL_GENERALISE_AT
+    path, summary = generate(tmp_path, recording({"ioctl": many}))
+    assert "ioctl generalised" in summary and "TIOCSTI" in summary
+    for bad in A.DANGEROUS_IOCTLS:
+        assert not allows(path, "ioctl", [0, bad, 0, 0, 0, 0])
+        assert not allows(path, "ioctl", [0, (7 << 32) | bad, 0, 0, 0, 0])
+    for ok in (0x5401, 0x40086602, 0xC0045877, 0x8913):
+        assert allows(path, "ioctl", [0, ok, 0, 0, 0, 0])
+
+
+def test_an_older_recording_keeps_the_names_and_says_so(tmp_path):
+    path, summary = generate(tmp_path, recording({"socket": [(AF_INET, STREAM, 0)]},
+                                                 recorded=False))
+    assert rules_of(path, "socket") and not any(r.get("args") for r in rules_of(path, "socket"))
+    assert "arguments not narrowed" in summary
+
+
+def test_the_formats_carry_the_rules_and_libseccomp_takes_them(tmp_path):
+    rec = recording({"socket": [(AF_INET, STREAM, 0)], "ioctl": [(0x541B,)]})
+    oci, _ = generate(tmp_path, rec)
+    spo, _ = generate(tmp_path, rec, name="p.yaml")
+    conf, summary = generate(tmp_path, rec, name="p.conf")
+    build_filter(load_profile(str(oci)))           # libseccomp accepts every rule
+    spec = yaml.safe_load(spo.read_text())["spec"]
+    assert [r for r in spec["syscalls"] if r["names"] == ["socket"]][0]["args"]
+    assert load_profile(str(spo)).to_oci()["syscalls"] == load_profile(str(oci)).to_oci()["syscalls"]
+    text = conf.read_text()
+    assert "RestrictAddressFamilies=AF_INET\n" in text
+    assert "NOT expressed" in text and "ioctl" in text
+    assert "NOT expressed" in summary
+
+
+def test_complain_judging_names_the_call_and_what_was_recorded(tmp_path):
+    path, _ = generate(tmp_path, recording({"socket": [(AF_INET, STREAM, 0),
+                                                       (AF_UNIX, STREAM, 0)]}))
+    denials = A.judge(load_profile(str(path)), {"socket": {(AF_NETLINK, RAW, 0): 2,
+                                                           (AF_INET, STREAM, 6): 1}})
+    assert len(denials) == 1
+    d = denials[0]
+    assert f"{d.call} {d.why}" == ("socket(AF_NETLINK, SOCK_RAW) refused: recorded only "
+                                   "AF_INET/SOCK_STREAM, AF_UNIX/SOCK_STREAM")
+
+
+def test_fix_adds_values_and_never_the_bare_name(tmp_path):
+    path, _ = generate(tmp_path, recording({"socket": [(AF_INET, STREAM, 0)]}))
+    needed = recording({"socket": [(AF_INET, STREAM, 0), (AF_UNIX, DGRAM, 0)],
+                        "ioctl": [(0x541B,)]})
+    fixed = profile_from_data(fixed_profile(load_profile(str(path)), needed))
+    assert "socket" not in fixed.allowed_syscalls(conditional=False)
+    assert "ioctl" not in fixed.allowed_syscalls(conditional=False)
+    changes = diff_profiles(load_profile(str(path)), fixed)
+    assert "+ argument rule socket AF_UNIX/SOCK_DGRAM" in changes
+    assert "+ argument rule ioctl FIONREAD" in changes
+
+
+def test_merge_unions_values_and_diff_shows_them(tmp_path):
+    a, _ = generate(tmp_path, recording({"socket": [(AF_INET, STREAM, 0)]}), name="a.json")
+    b, _ = generate(tmp_path, recording({"socket": [(AF_UNIX, STREAM, 0)]}), name="b.json")
+    merged = profile_from_data(merge_profiles([load_profile(str(a)), load_profile(str(b))]))
+    judged = A.judge(merged, {"socket": {(AF_INET, STREAM, 0): 1, (AF_UNIX, STREAM, 0): 1,
+                                         (AF_INET, DGRAM, 0): 1}})
+    assert [d.values for d in judged] == [(AF_INET, DGRAM, 0)]
+    assert "+ argument rule socket AF_UNIX/SOCK_STREAM" in diff_profiles(load_profile(str(a)),
+                                                                         merged)
+    # an input allowing socket by name (an older recording's) covers the argument rules
+    old, _ = generate(tmp_path, recording({"socket": [(AF_INET, STREAM, 0)]}, recorded=False),
+                      name="old.json")
+    wide = merge_profiles([load_profile(str(a)), load_profile(str(old))])
+    assert not [r for r in wide["syscalls"] if "socket" in r["names"] and r.get("args")]
+    build_filter(profile_from_data(wide))
+
+
+def test_complement_prefixes_cover_everything_but_the_excluded():
+    import random
+
+    excluded = sorted(A.DANGEROUS_IOCTLS)
+    pairs = A.complement_prefixes(excluded)
+    hit = lambda x: any(x & m == v for m, v in pairs)   # noqa: E731
+    assert not any(hit(e) for e in excluded)
+    rng = random.Random(13)
+    samples = [rng.getrandbits(32) for _ in range(20000)] + list(range(0x5400, 0x5500))
+    assert all(hit(x) for x in samples if x not in excluded)
+    assert len(pairs) <= 32 * len(excluded)
+
+
+def test_the_hot_conditional_calls_come_first_in_the_filter(tmp_path):
+    """Counted, not timed (seccomp/filter_cost.py emulates the program libseccomp builds):
+    a call allowed whatever its arguments is answered by the kernel's action cache; the
+    argument-checked ones are found after a few instructions, not after every other syscall."""
+    from sandprint.seccomp import filter_cost as F
+
+    many = BASE + ["openat", "mmap", "munmap", "brk", "futex", "getpid", "fstat", "lseek",
+                   "rt_sigaction", "rt_sigprocmask", "poll", "getrandom", "newfstatat"]
+    rec = recording({"ioctl": [(0x541B,), (0x5401,)], "socket": [(AF_INET, DGRAM, 0)],
+                     "sendto": [(0x40,)]})
+    for n in many:
+        rec.targets[0].add_syscall(n)
+    path, _ = generate(tmp_path, rec)
+    prog = F.program(load_profile(str(path)))
+    assert F.call_cost(prog, "read").cached
+    ioctl = F.call_cost(prog, "ioctl", (3, 0x541B, 0, 0, 0, 0))
+    assert ioctl.allowed and not ioctl.cached and ioctl.instructions <= 16, ioctl
+    assert not F.call_cost(prog, "ioctl", (3, A.TIOCSTI, 0, 0, 0, 0)).allowed
+    assert F.call_cost(prog, "sendto", (3, 0, 1, 0x40, 0, 0)).instructions <= 20
+    assert not F.call_cost(prog, "sendto", (3, 0, 1, A.MSG_FASTOPEN, 0, 0)).allowed
+    assert F.call_cost(prog, "socket", (AF_INET, DGRAM, 0, 0, 0, 0)).allowed
+    assert not F.call_cost(prog, "socket", (AF_NETLINK, RAW, 0, 0, 0, 0)).allowed
+
+
+def test_recording_diff_shows_argument_values():
+    from sandprint.recording import diff_recordings
+
+    a = recording({"socket": [(AF_INET, STREAM, 0)]})
+    b = recording({"socket": [(AF_INET, STREAM, 0), (AF_UNIX, DGRAM, 0)]})
+    assert diff_recordings(a, b) == ["+ argument socket AF_UNIX/SOCK_DGRAM"]
+
+
+def test_socket_rules_on_a_socketcall_abi_come_with_a_warning(tmp_path):
+    _, summary = generate(tmp_path, recording({"sendto": [(0,)]}))
+    arches = json.loads((tmp_path / "p.json").read_text())["architectures"]
+    assert ("warning: on SCMP_ARCH_X86 the socket calls also go through socketcall()" in summary) \
+        == ("SCMP_ARCH_X86" in arches)
+
+
+def test_a_syscall_added_by_hand_is_allowed_by_name(tmp_path):
+    path, summary = generate(tmp_path, recording({"socket": [(AF_INET, STREAM, 0)],
+                                                  "ioctl": [(0x541B,)]}),
+                             add_syscalls=["socket"])
+    assert not any(r.get("args") for r in rules_of(path, "socket"))
+    assert any(r.get("args") for r in rules_of(path, "ioctl"))
+    assert "allowed with any arguments (added by hand with --add-syscall, or no values " \
+        "recorded): socket" in summary
