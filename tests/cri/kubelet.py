@@ -67,7 +67,7 @@ class PodSpec:
 @dataclass
 class RunningPod:
     spec: PodSpec
-    sandbox_id: str
+    sandbox_id: str | None          # None: admitted (in the API server), not yet run
     sandbox_config: Any
     ids: dict[str, str] = field(default_factory=dict)      # container name -> CRI id
     deleted: bool = False
@@ -101,6 +101,12 @@ class Kubelet:
         return SP(profile_type=SP.Unconfined)
 
     # -- the pod's life --------------------------------------------------------------------
+    def admit(self, spec: PodSpec) -> RunningPod:
+        """The pod exists in the API server, bound to this node, Pending: nothing runs yet."""
+        pod = RunningPod(spec, None, None)
+        self.pods[(spec.namespace, spec.name)] = pod
+        return pod
+
     def run_pod(self, spec: PodSpec, *, init_timeout: float = 60.0) -> RunningPod:
         m = self.pb
         log_dir = os.path.join(self.log_root, f"{spec.namespace}_{spec.name}_{spec.uid}")
@@ -118,7 +124,8 @@ class Kubelet:
                 security_context=m.LinuxSandboxSecurityContext(
                     namespace_options=m.NamespaceOption(network=m.POD, pid=m.CONTAINER,
                                                         ipc=m.POD),
-                    seccomp=self.security_profile({"type": "RuntimeDefault"}))))
+                    # the sandbox takes the pod-level profile, as the kubelet passes it
+                    seccomp=self.security_profile(spec.seccomp))))
         sid = self.cri.RunPodSandbox(m.RunPodSandboxRequest(config=config)).pod_sandbox_id
         pod = RunningPod(spec, sid, config)
         self.pods[(spec.namespace, spec.name)] = pod
@@ -186,6 +193,10 @@ class Kubelet:
     def delete_pod(self, pod: RunningPod) -> None:
         """StopPodSandbox then RemovePodSandbox (both idempotent, as the kubelet relies on)."""
         if pod.deleted:
+            return
+        if pod.sandbox_id is None:
+            self.pods.pop((pod.spec.namespace, pod.spec.name), None)
+            pod.deleted = True
             return
         m = self.pb
         try:
