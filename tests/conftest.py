@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from cri_node import cri_node  # noqa: F401  (the session's private containerd)
+from cri_node import cri_node, recorded  # noqa: F401  (the private containerd, a pod recorded on it)
 from helpers import (REPO, STRICT, bpf_ids, have_bcc, is_root, need,  # noqa: F401
                      owned_bpf_ids, run_sandprint, sandprint_env, wait_attached)
 

@@ -14,88 +14,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import pytest
 import yaml
 
-from cri_node import unique_pod_name
+from cri_node import APP, RUNC_SETUP, by_name, unique_pod_name
 from helpers import run_sandprint
 
 pytestmark = [pytest.mark.kernel, pytest.mark.containerd]
-
-# what each container does, told apart by a syscall only it makes
-SETUP = "echo init > /tmp/init; cat /tmp/init > /dev/null"
-APP = ("mkdir /tmp/d && rmdir /tmp/d; cat /proc/self/status | head -n 1 > /dev/null; "
-       "echo app done; sleep 1")
-SIDE = "sync; echo side done; sleep 1"
-# runc's setup of a container, before its exec: never the workload's
-RUNC_SETUP = {"pivot_root", "mount", "umount2", "sethostname", "mknodat", "unshare"}
-
-
-def workload_pod(name: str, seccomp: dict | None = None):
-    from cri.kubelet import ContainerSpec, PodSpec
-
-    return PodSpec("shop", name, [
-        ContainerSpec("setup", ["sh", "-c", SETUP], init=True),
-        ContainerSpec("app", ["sh", "-c", APP], seccomp=seccomp),
-        ContainerSpec("side", ["sh", "-c", SIDE]),
-    ])
-
-
-def wait_done(node, pod, names, timeout=60):
-    for n in names:
-        assert node.kubelet.wait_exit(pod, n, timeout) == 0, node.kubelet.logs(pod, n)
-
-
-def finish(proc, timeout=90):
-    try:
-        _, err = proc.communicate(timeout=timeout)
-    except Exception:
-        proc.kill()
-        raise
-    assert proc.returncode == 0, err
-    return err
-
-
-@pytest.fixture(scope="module")
-def recorded(cri_node, tmp_path_factory):
-    """One pod recorded twice at once: whole (``record --pod``) and one container
-    (``--container-name app``). The pod exists in the API server, Pending, when the
-    recorders start; the kubelet runs it after they attached."""
-    from helpers import have_bcc, is_root, need
-
-    need(is_root() and have_bcc(), "needs root and bcc")
-    d = tmp_path_factory.mktemp("cri-rec")
-    node = cri_node
-    spec = workload_pod(unique_pod_name("web"))
-    node.kubelet.admit(spec)
-    ref = f"{spec.namespace}/{spec.name}"
-    whole = node.start("record", "--pod", ref, "--runtime-timeout", "120", "-o", str(d / "pod.json"))
-    one = node.start("record", "--pod", ref, "--container-name", "app", "--runtime-timeout",
-                     "120", "-o", str(d / "app.json"))
-    try:
-        pod = node.kubelet.run_pod(spec)
-        wait_done(node, pod, ["app", "side"])
-        err = finish(whole)
-        finish(one)
-        ids = dict(pod.ids)
-        logs = {n: node.kubelet.logs(pod, n) for n in ids}
-    finally:
-        for p in (whole, one):
-            if p.poll() is None:
-                p.kill()
-        pod = node.kubelet.pods.get((spec.namespace, spec.name))
-        if pod is not None:
-            node.kubelet.delete_pod(pod)
-    return {"pod": json.loads((d / "pod.json").read_text()),
-            "one": json.loads((d / "app.json").read_text()),
-            "ids": ids, "logs": logs, "stderr": err, "spec": spec, "dir": d}
-
-
-def by_name(rec):
-    return {t["name"]: t for t in rec["targets"]}
-
 
 def test_record_pod_through_cri(recorded):
     rec = recorded["pod"]

@@ -130,7 +130,7 @@ class Kubelet:
         pod = RunningPod(spec, sid, config)
         self.pods[(spec.namespace, spec.name)] = pod
         for c in spec.containers:
-            cid = self.start_container(pod, c)
+            self.start_container(pod, c)
             if c.init:
                 code = self.wait_exit(pod, c.name, init_timeout)
                 if code != 0:
