@@ -35,6 +35,7 @@ class ContainerSpec:
     # securityContext.seccompProfile: {"type": "Localhost", "localhostProfile": "x/y.json"},
     # {"type": "RuntimeDefault"} or {"type": "Unconfined"}; None: the pod's (or Unconfined)
     seccomp: dict | None = None
+    no_new_privs: bool = False         # securityContext.allowPrivilegeEscalation: false
 
 
 @dataclass
@@ -58,7 +59,9 @@ class PodSpec:
                 containers.append(ContainerSpec(
                     name=c["name"], command=list(c.get("command") or []) + list(c.get("args") or []),
                     init=init, image=c.get("image") or BUSYBOX_IMAGE,
-                    seccomp=(c.get("securityContext") or {}).get("seccompProfile")))
+                    seccomp=(c.get("securityContext") or {}).get("seccompProfile"),
+                    no_new_privs=(c.get("securityContext") or {}).get(
+                        "allowPrivilegeEscalation") is False))
         return cls(namespace=meta.get("namespace", "default"), name=meta["name"],
                    containers=containers,
                    seccomp=(spec.get("securityContext") or {}).get("seccompProfile"), **kw)
@@ -94,6 +97,7 @@ class Kubelet:
         SP = self.pb.SecurityProfile
         kind = (profile or {}).get("type", "Unconfined")
         if kind == "Localhost":
+            # (an absolute localhostProfile is taken as it is: the measuring script's own)
             path = os.path.join(self.seccomp_root, profile["localhostProfile"])
             return SP(profile_type=SP.Localhost, localhost_ref=path)
         if kind == "RuntimeDefault":
@@ -157,6 +161,7 @@ class Kubelet:
                     namespace_options=m.NamespaceOption(network=m.POD, pid=m.CONTAINER,
                                                         ipc=m.POD),
                     seccomp=self.security_profile(c.seccomp or spec.seccomp),
+                    no_new_privs=c.no_new_privs,
                     masked_paths=["/proc/kcore", "/proc/keys", "/proc/timer_list"],
                     readonly_paths=["/proc/sys", "/proc/sysrq-trigger"])))
         cid = self.cri.CreateContainer(m.CreateContainerRequest(
