@@ -215,8 +215,8 @@ class PodScope(CgroupScope):
                  kubeconfig: str | None = None, node: str | None = None):
         from ..profiler.pod_record import PodAPI, node_name, parse_pod_ref
 
-        super().__init__()
         self.namespace, self.pod_name = parse_pod_ref(ref)
+        super().__init__()
         self.api = PodAPI(kubeconfig or os.environ.get("SANDPRINT_KUBECONFIG"))
         pod = self.api.read(self.namespace, self.pod_name)
         if pod is None:
@@ -327,14 +327,14 @@ def watch(scope: Scope, *, duration: float | None = None, log: Log = print,
     rec.metadata["argsRecorded"] = False       # nor of arguments
     denials: dict[str, dict[str, Denial]] = {}
     counts = {"records": 0, "others": 0, "unattributed": 0}
-    log(f"sandprint: attached; watching the seccomp audit records ({src.kind}) of "
-        f"{scope.description}")
     deadline = None if duration is None else time.monotonic() + duration
     last_look = 0.0
     reason = None
     try:
         with StopSignals() as signals:
             scope.look()
+            log(f"sandprint: attached; watching the seccomp audit records ({src.kind}) of "
+                f"{scope.description}")
             while True:
                 for r in src.read(0.05):
                     _take(r, scope, denials, counts, arch)

@@ -1,0 +1,69 @@
+"""``sandprint watch --pid``: the seccomp audit records of a process tree under a log-mode
+profile, named with their processes (also the short-lived ones), and SIGINT ending a watch
+with its recording written. (Pods: tests/test_cri_watch.py.)"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from helpers import is_root, need, sandprint_env, wait_attached
+
+pytestmark = pytest.mark.kernel
+
+LOG_PROFILE = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["uname", "getppid"], "action": "SCMP_ACT_LOG"}]}
+
+
+def start_watch(pid: int, out, *extra) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "sandprint", "watch", "--pid", str(pid),
+                             "-o", str(out), *extra], env=sandprint_env(),
+                            stderr=subprocess.PIPE, text=True)
+    wait_attached(proc)
+    return proc
+
+
+def test_watch_pid_tree(tmp_path):
+    need(is_root(), "needs root")
+    prof = tmp_path / "log.json"
+    prof.write_text(json.dumps(LOG_PROFILE))
+    go = tmp_path / "go"
+    inner = "uname > /dev/null; busybox uname > /dev/null; echo $PPID > /dev/null"
+    tree = subprocess.Popen(
+        ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; "
+                     f"exec {sys.executable} -m sandprint exec --seccomp {prof} -- "
+                     f"sh -c '{inner}'"], env=sandprint_env())
+    out = tmp_path / "w.json"
+    w = start_watch(tree.pid, out, "--duration", "60")
+    go.touch()
+    assert tree.wait(30) == 0
+    _, err = w.communicate(timeout=30)
+    assert w.returncode == 0, err
+    rec = json.loads(out.read_text())
+    assert rec["metadata"]["stopReason"] == "exited"
+    (t,) = rec["targets"]
+    assert t["syscalls"]["uname"] == 2, (t, err)
+    comms = {p["comm"] for p in t["info"]["auditRecords"]["uname"]["processes"]}
+    assert comms == {"uname", "busybox"}, comms
+    assert "main: uname x2 [log] by" in err
+    assert rec["metadata"]["watch"]["unattributed"] == 0
+
+
+def test_watch_sigint_writes_recording(tmp_path):
+    need(is_root(), "needs root")
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        out = tmp_path / "w.json"
+        w = start_watch(sleeper.pid, out)
+        w.send_signal(signal.SIGINT)
+        _, err = w.communicate(timeout=30)
+        assert w.returncode == 0, err
+        rec = json.loads(out.read_text())
+        assert rec["metadata"]["stopReason"] == "signal SIGINT" and rec["targets"] == []
+        assert "watched 0 seccomp audit record(s)" in err
+    finally:
+        sleeper.kill()
