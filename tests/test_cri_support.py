@@ -74,3 +74,41 @@ def test_measured_runc_window_covers_containerd_path():
     measured = measured_syscalls("runc", variant="containerd") | \
         measured_syscalls("runc", variant="containerdNoNewPrivileges")
     assert measured <= set(runtime_syscalls("runc").syscalls)
+
+
+def test_daemonset_records_and_watches():
+    """The in-cluster example: validates (test_k8s_manifests validates every example), and
+    gives the recorder and the watcher what each needs on the node."""
+    from pathlib import Path
+
+    import yaml
+
+    from sandprint.k8s.manifests import validate
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "k8s" / "recorder-daemonset.yaml"
+    docs = list(yaml.safe_load_all(path.read_text()))
+    assert validate(docs, source=str(path)), "kubernetes-validate is not installed"
+    ds = next(d for d in docs if d["kind"] == "DaemonSet")
+    spec = ds["spec"]["template"]["spec"]
+    assert spec["hostPID"] and spec["hostNetwork"]      # PIDs of audit records; audit socket
+    containers = {c["name"]: c for c in spec["containers"]}
+    assert "sandprint record --pod" in containers["recorder"]["args"][0]
+    assert "sandprint watch --pod" in containers["watcher"]["args"][0]
+    init = spec["initContainers"][0]
+    assert "sandprint k8s install" in init["args"][0]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+
+    def mounted(c):
+        return {volumes[m["name"]].get("hostPath", {}).get("path") for m in c["volumeMounts"]}
+
+    for c in containers.values():
+        assert c["securityContext"]["privileged"] is True
+        assert "/sys/fs/cgroup" in mounted(c)
+    assert {"/sys/kernel/tracing", "/lib/modules"} <= mounted(containers["recorder"])
+    assert "/var/lib/kubelet/seccomp" in mounted(init)
+    sa = spec["serviceAccountName"]
+    rbac = list(yaml.safe_load_all((path.parent / "rbac.yaml").read_text()))
+    role = next(d for d in rbac if d["kind"] == "ClusterRole")
+    assert {"get", "list"} <= set(role["rules"][0]["verbs"])
+    binding = next(d for d in rbac if d["kind"] == "ClusterRoleBinding")
+    assert binding["subjects"][0]["name"] == sa
