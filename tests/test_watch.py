@@ -12,11 +12,15 @@ import sys
 import pytest
 
 from helpers import is_root, need, sandprint_env, wait_attached
+from sandprint.syscalls import native_arch, syscall_number
 
 pytestmark = pytest.mark.kernel
 
 LOG_PROFILE = {"defaultAction": "SCMP_ACT_ALLOW",
-               "syscalls": [{"names": ["uname", "getppid"], "action": "SCMP_ACT_LOG"}]}
+               "syscalls": [{"names": ["uname", "getppid", "acct"], "action": "SCMP_ACT_LOG"}]}
+# acct(NULL): turns process accounting off (it is off); the engine's default profile refuses it
+ACCT = ("import ctypes; ctypes.CDLL(None).syscall("
+        f"{syscall_number(native_arch(), 'acct')}, None)")
 
 
 def start_watch(pid: int, out, *extra) -> subprocess.Popen:
@@ -32,7 +36,8 @@ def test_watch_pid_tree(tmp_path):
     prof = tmp_path / "log.json"
     prof.write_text(json.dumps(LOG_PROFILE))
     go = tmp_path / "go"
-    inner = "uname > /dev/null; busybox uname > /dev/null; echo $PPID > /dev/null"
+    inner = (f"uname > /dev/null; busybox uname > /dev/null; echo $PPID > /dev/null; "
+             f"{sys.executable} -c '\\''{ACCT}'\\''")
     tree = subprocess.Popen(
         ["sh", "-c", f"while [ ! -e {go} ]; do sleep 0.05; done; "
                      f"exec {sys.executable} -m sandprint exec --seccomp {prof} -- "
@@ -51,6 +56,10 @@ def test_watch_pid_tree(tmp_path):
     assert comms == {"uname", "busybox"}, comms
     assert "main: uname x2 [log] by" in err
     assert rec["metadata"]["watch"]["unattributed"] == 0
+    # what complain mode let through that the engine's default refuses is called out
+    assert t["syscalls"].get("acct") == 1, t
+    assert rec["metadata"]["watch"]["beyondBaseline"] == ["acct"], rec["metadata"]["watch"]
+    assert "the container engine's default profile refuses too: acct" in err, err
 
 
 def test_watch_sigint_writes_recording(tmp_path):

@@ -24,6 +24,11 @@ target's cgroups (every 0.1 s), or, for a process already gone, by the process i
 from (:mod:`.proc_events`). A process none of these can place is counted as
 ``unattributed`` and the recording says so (it may have been the target's).
 
+Syscalls the container engine's default profile refuses too (``generators.baseline``) are
+named in the summary and in ``metadata.watch.beyondBaseline``: in complain mode a compromised
+workload gets every syscall through and into the watch recording, so what merging would add
+beyond the usual must be a reviewed decision.
+
 The session ends at ``--duration``, on SIGINT/SIGTERM, or when the target ends (the pod is
 deleted or finished, the container or process tree exited); the recording is written in every
 case.
@@ -375,6 +380,16 @@ def watch(scope: Scope, *, duration: float | None = None, log: Log = print,
                              "otherProcesses": counts["others"],
                              "unattributed": counts["unattributed"],
                              "actionsLogged": sorted(logged)}
+    # What a compromised workload would ask for in complain mode: calls the container engine's
+    # own default profile refuses are named, so that merging them in is a decision, not a habit.
+    wanted = {n for t in rec.targets for n in t.syscalls}
+    if wanted:
+        from ..generators.baseline import compare_with_baseline
+
+        _, base = compare_with_baseline(wanted, arch)
+        if not base.get("skipped"):
+            rec.metadata["watch"]["beyondBaseline"] = base["beyondBaseline"]
+            rec.metadata["watch"]["baseline"] = base["baseline"]
     if counts["unattributed"]:
         rec.mark_incomplete(
             f"{counts['unattributed']} seccomp audit record(s) came from processes that had "
@@ -414,6 +429,11 @@ def summarise(result: WatchResult, output: str, log: Log) -> None:
     log(f"sandprint: watched {result.records} seccomp audit record(s) ({result.source}); "
         f"{n} syscall(s) the profile refuses or would refuse, in "
         f"{len(result.denials)} target(s) -> {output}")
+    beyond = result.recording.metadata["watch"].get("beyondBaseline")
+    if beyond:
+        log(f"sandprint: WARNING: {len(beyond)} of them the container engine's default profile "
+            f"refuses too: {', '.join(beyond)}; a workload rarely needs these and a compromised "
+            "one would ask for them in complain mode: review before merging them in")
     for reason in result.recording.metadata.get("incompleteReasons") or []:
         log(f"sandprint: incomplete: {reason}")
 
