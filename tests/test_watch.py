@@ -76,3 +76,40 @@ def test_watch_sigint_writes_recording(tmp_path):
         assert "watched 0 seccomp audit record(s)" in err
     finally:
         sleeper.kill()
+
+
+@pytest.mark.podman
+def test_watch_podman_container(podman_ready, busybox_image, tmp_path):
+    from helpers import LIMITS, PODMAN, rm_container, unique
+
+    prof = tmp_path / "log.json"
+    prof.write_text(json.dumps(LOG_PROFILE))
+    name = unique("cri-watch")
+    go = tmp_path / "go"
+    tmp_path.chmod(0o755)
+    try:
+        subprocess.run(PODMAN + ["run", "-d", "--name", name, *LIMITS, "-v",
+                                 f"{tmp_path}:/w:ro", "--security-opt", f"seccomp={prof}",
+                                 busybox_image, "sh", "-c",
+                                 "while [ ! -e /w/go ]; do sleep 0.05; done; uname; uname -a"],
+                       check=True, capture_output=True, timeout=120)
+        out = tmp_path / "w.json"
+        w = start_watch_args(["--container", name], out)
+        go.touch()
+        _, err = w.communicate(timeout=60)
+        assert w.returncode == 0, err
+    finally:
+        rm_container(name)
+    rec = json.loads(out.read_text())
+    assert rec["metadata"]["stopReason"] == "exited", rec["metadata"]
+    (t,) = rec["targets"]
+    assert t["name"] == name and t["syscalls"]["uname"] == 2, (t, err)
+    assert {p["comm"] for p in t["info"]["auditRecords"]["uname"]["processes"]} == {"uname"}
+
+
+def start_watch_args(args, out) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "sandprint", "watch", *args, "-o", str(out),
+                             "--duration", "60"], env=sandprint_env(), stderr=subprocess.PIPE,
+                            text=True)
+    wait_attached(proc)
+    return proc
