@@ -51,14 +51,16 @@ class APIServer:
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def kubeconfig(self, path: str) -> str:
+    def kubeconfig(self, path, port: int | None = None) -> str:
+        """A kubeconfig at ``path`` for this server (or for another ``port``)."""
         cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "t",
-               "clusters": [{"name": "t", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+               "clusters": [{"name": "t", "cluster": {
+                   "server": f"http://127.0.0.1:{port or self.port}"}}],
                "users": [{"name": "t", "user": {"token": "stand-in"}}],
                "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}]}
         with open(path, "w") as f:
             json.dump(cfg, f)
-        return path
+        return str(path)
 
     def close(self) -> None:
         self.server.shutdown()
