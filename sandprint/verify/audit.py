@@ -100,6 +100,7 @@ class AuditSource:
     def __init__(self, prefer: str = "netlink"):
         self.kind = None
         self.lossy = False
+        self.overflows = 0                       # times the kernel dropped records for us
         self.fd: int | None = None
         self.sock: socket.socket | None = None
         self.why_not_netlink: str | None = None
@@ -141,7 +142,7 @@ class AuditSource:
                     break
                 except OSError as e:
                     if e.errno == errno.ENOBUFS:      # the socket overflowed: records lost
-                        self.overflows = getattr(self, "overflows", 0) + 1
+                        self.overflows += 1
                         continue
                     raise
                 off = 0
@@ -162,7 +163,7 @@ class AuditSource:
                 break
             except OSError as e:
                 if e.errno == errno.EPIPE:            # overwritten before we read it
-                    self.overflows = getattr(self, "overflows", 0) + 1
+                    self.overflows += 1
                     continue
                 raise
             if not line:

@@ -394,6 +394,11 @@ def watch(scope: Scope, *, duration: float | None = None, log: Log = print,
         rec.mark_incomplete(
             f"{counts['unattributed']} seccomp audit record(s) came from processes that had "
             "exited before sandprint could place them; some may have been the target's")
+    if src.overflows:
+        rec.metadata["watch"]["overflows"] = src.overflows
+        rec.mark_incomplete(f"the kernel dropped audit records for sandprint {src.overflows} "
+                            "time(s) (its socket buffer overflowed): some denials may be "
+                            "missing")
     if src.lossy:
         rec.mark_incomplete("read from /dev/kmsg, where the kernel rate-limits audit records: "
                             "some may have been dropped")
