@@ -68,6 +68,7 @@ class Scope:
     description: str
 
     forks: ProcEvents | None = None
+    log: Log = print
 
     def name_of(self, pid: int) -> str | None:
         raise NotImplementedError
@@ -248,6 +249,7 @@ class PodScope(CgroupScope):
         self.deleted = False
         self.seen_running = False
         self._last_read = time.monotonic()
+        self.api_error: str | None = None
 
     def _learn(self, pod) -> None:
         for c in pod.statuses:
@@ -269,7 +271,14 @@ class PodScope(CgroupScope):
         now = time.monotonic()
         if now - self._last_read >= 1.0:
             self._last_read = now
-            pod = self.api.read(self.namespace, self.pod_name)
+            try:
+                pod = self.api.read(self.namespace, self.pod_name)
+            except InputError as e:          # the API server went away: go on with what is known
+                if not self.api_error:
+                    self.api_error = str(e)
+                    self.log(f"sandprint: WARNING: {e}; watching goes on with the containers "
+                             "known so far")
+                pod = self.pod
             if pod is None:
                 self.deleted = True
             else:
@@ -316,6 +325,7 @@ def watch(scope: Scope, *, duration: float | None = None, log: Log = print,
         log("sandprint: WARNING: 'log' is not in /proc/sys/kernel/seccomp/actions_logged: a "
             "log-mode profile's would-be denials are not recorded by the kernel "
             "(echo log >> that file to turn them on)")
+    scope.log = log
     src = source or AuditSource()
     if src.kind == "kmsg":
         log(f"sandprint: WARNING: the audit netlink socket is closed "
