@@ -112,3 +112,36 @@ def _seccomp_of(node, pod, name) -> int | None:
     info = json.loads(st.info.get("info", "{}"))
     linux = (info.get("runtimeSpec") or {}).get("linux") or {}
     return 2 if linux.get("seccomp") else 0
+
+
+def test_record_pod_already_running_is_incomplete(cri_node, tmp_path):
+    """A pod whose container runs before the recorder attaches: recorded from then on, the
+    recording marked incomplete (the container named), and generate refuses it unless told
+    to accept it."""
+    from cri.kubelet import ContainerSpec, PodSpec
+
+    from helpers import have_bcc, is_root, need
+
+    need(is_root() and have_bcc(), "needs root and bcc")
+    node = cri_node
+    spec = PodSpec("shop", unique_pod_name("late"), [ContainerSpec(
+        "app", ["sh", "-c", "while true; do cat /proc/self/stat > /dev/null; sleep 0.1; done"])])
+    pod = node.kubelet.run_pod(spec)
+    try:
+        out = tmp_path / "late.json"
+        rec = node.start("record", "--pod", f"shop/{spec.name}", "--duration", "2",
+                         "-o", str(out))
+        _, err = rec.communicate(timeout=90)
+        assert rec.returncode == 0, err
+    finally:
+        node.kubelet.delete_pod(pod)
+    data = json.loads(out.read_text())
+    meta = data["metadata"]
+    assert meta["complete"] is False and meta["target"]["missedStarts"] == ["app"], meta
+    assert meta["target"]["startedBeforeRecorder"] is True
+    assert any("container app of pod" in r and "already running" in r
+               for r in meta["incompleteReasons"]), meta["incompleteReasons"]
+    assert "container app of pod" in err and "marked incomplete" in err, err
+    assert "read" in by_name(data)["app"]["syscalls"]        # recorded from then on
+    r = run_sandprint("generate", "seccomp", str(out), "-o", str(tmp_path / "p.json"))
+    assert r.returncode == 2 and "misses its container's start" in r.stderr, r.stderr
