@@ -60,6 +60,7 @@ def test_watch_then_enforce(cri_node, recorded, tmp_path):
     assert "mkfifo=0" in logs and "grown done" in logs, logs      # log mode: nothing refused
     rec = json.loads(out.read_text())
     assert rec["metadata"]["target"]["type"] == "watch", rec["metadata"]
+    assert rec["metadata"]["target"]["of"]["uid"] == spec.uid
     assert rec["metadata"]["stopReason"] == "pod succeeded", rec["metadata"]
     (t,) = rec["targets"]
     assert t["name"] == "app" and t["info"]["containerID"] == pod.ids["app"]

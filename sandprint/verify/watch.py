@@ -5,7 +5,7 @@ write an audit record (type 1326, AUDIT_SECCOMP) for each syscall it would have 
 enforcing profile's refusals are recorded too when its action is logged (kill, or any action
 with ``SECCOMP_FILTER_FLAG_LOG``). ``watch`` reads those records (:mod:`.audit`: the audit
 netlink socket, else /dev/kmsg; no auditd), keeps the ones of its target's processes and
-writes them as a recording (``metadata.target.type: watch``) that ``merge`` and ``generate``
+writes them as a recording (``metadata.target``: ``{type: watch, of: TARGET}``) that ``merge`` and ``generate``
 take: merged with the recording the profile came from, it gives the profile the workload
 needs in production.
 
@@ -335,9 +335,7 @@ def watch(scope: Scope, *, duration: float | None = None, log: Log = print,
     if scope.forks.error:
         log(f"sandprint: WARNING: cannot listen to process events ({scope.forks.error}): "
             "records of processes that exit quickly may stay unattributed")
-    rec = Recording.new(dict(scope.meta), arch=arch)
-    rec.metadata["target"]["type"] = "watch"
-    rec.metadata["target"]["of"] = scope.meta
+    rec = Recording.new({"type": "watch", "of": scope.meta}, arch=arch)
     rec.metadata["filesRecorded"] = False      # audit records say nothing of files
     rec.metadata["argsRecorded"] = False       # nor of arguments
     denials: dict[str, dict[str, Denial]] = {}
