@@ -96,3 +96,33 @@ def test_watch_then_enforce(cri_node, recorded, tmp_path):
     finally:
         node.kubelet.delete_pod(pod3)
     assert "mkfifo=1" in logs3, logs3
+
+
+def test_watch_reports_real_denials(cri_node, recorded, tmp_path):
+    """An enforcing profile whose refusals the kernel logs: a kill action always is (errno
+    only with SECCOMP_FILTER_FLAG_LOG, which runc 1.1 refuses: "seccomp flags are not yet
+    supported by runc"). The killed call reaches watch with its action and process."""
+    node = cri_node
+    first = recorded["dir"] / "pod.json"
+    rel, prof = install(node, [first], "app-kill.json", tmp_path, "--default-action", "kill")
+    assert prof["defaultAction"].startswith("SCMP_ACT_KILL")
+    spec = run_app(node, rel, "denied")
+    node.kubelet.admit(spec)
+    out = tmp_path / "watch.json"
+    w = node.start("watch", "--pod", f"shop/{spec.name}", "-o", str(out), "--duration", "60")
+    try:
+        pod = node.kubelet.run_pod(spec)
+        node.kubelet.wait_exit(pod, "app", 60)
+        logs = node.kubelet.logs(pod, "app")
+        err = finish(w)
+    finally:
+        if w.poll() is None:
+            w.kill()
+        pod = node.kubelet.pods.get(("shop", spec.name))
+        if pod is not None:
+            node.kubelet.delete_pod(pod)
+    assert "mkfifo=159" in logs, logs                 # 128 + SIGSYS
+    (t,) = json.loads(out.read_text())["targets"]
+    seen = t["info"]["auditRecords"]
+    assert seen["mknodat"]["actions"][0].startswith("kill"), (seen, err)
+    assert {p["comm"] for p in seen["mknodat"]["processes"]} == {"mkfifo"}
