@@ -28,6 +28,25 @@ def run_app(node, profile_rel: str, prefix: str):
     return spec
 
 
+def watched_run(node, spec, out):
+    """Admit the pod, start `watch --pod` on it, run it until its container exits, delete
+    it; (container IDs, exit status, its output, watch's stderr)."""
+    node.kubelet.admit(spec)
+    w = node.start("watch", "--pod", f"shop/{spec.name}", "-o", str(out), "--duration", "60")
+    try:
+        pod = node.kubelet.run_pod(spec)
+        code = node.kubelet.wait_exit(pod, "app", 60)
+        logs = node.kubelet.logs(pod, "app")
+        err = finish(w)
+        return dict(pod.ids), code, logs, err
+    finally:
+        if w.poll() is None:
+            w.kill()
+        pod = node.kubelet.pods.get(("shop", spec.name))
+        if pod is not None:
+            node.kubelet.delete_pod(pod)
+
+
 def install(node, recs, name, tmp_path, *extra):
     profile = tmp_path / name
     run_sandprint("generate", "seccomp", *map(str, recs), "--target", "app", "--runtime",
@@ -43,27 +62,16 @@ def test_watch_then_enforce(cri_node, recorded, tmp_path):
     rel, prof = install(node, [first], "app-log.json", tmp_path, "--default-action", "log")
     assert prof["defaultAction"] == "SCMP_ACT_LOG"
     spec = run_app(node, rel, "complain")
-    node.kubelet.admit(spec)
     out = tmp_path / "watch.json"
-    w = node.start("watch", "--pod", f"shop/{spec.name}", "-o", str(out), "--duration", "60")
-    try:
-        pod = node.kubelet.run_pod(spec)
-        assert node.kubelet.wait_exit(pod, "app", 60) == 0
-        logs = node.kubelet.logs(pod, "app")
-        err = finish(w)
-    finally:
-        if w.poll() is None:
-            w.kill()
-        pod = node.kubelet.pods.get(("shop", spec.name))
-        if pod is not None:
-            node.kubelet.delete_pod(pod)
+    ids, code, logs, err = watched_run(node, spec, out)
+    assert code == 0
     assert "mkfifo=0" in logs and "grown done" in logs, logs      # log mode: nothing refused
     rec = json.loads(out.read_text())
     assert rec["metadata"]["target"]["type"] == "watch", rec["metadata"]
     assert rec["metadata"]["target"]["of"]["uid"] == spec.uid
     assert rec["metadata"]["stopReason"] == "pod succeeded", rec["metadata"]
     (t,) = rec["targets"]
-    assert t["name"] == "app" and t["info"]["containerID"] == pod.ids["app"]
+    assert t["name"] == "app" and t["info"]["containerID"] == ids["app"]
     seen = t["info"]["auditRecords"]
     assert {"mknodat", "sync"} <= set(t["syscalls"]), (t["syscalls"], err)
     assert rec["metadata"]["watch"]["unattributed"] == 0, rec["metadata"]
@@ -106,21 +114,8 @@ def test_watch_reports_real_denials(cri_node, recorded, tmp_path):
     first = recorded["dir"] / "pod.json"
     rel, prof = install(node, [first], "app-kill.json", tmp_path, "--default-action", "kill")
     assert prof["defaultAction"].startswith("SCMP_ACT_KILL")
-    spec = run_app(node, rel, "denied")
-    node.kubelet.admit(spec)
     out = tmp_path / "watch.json"
-    w = node.start("watch", "--pod", f"shop/{spec.name}", "-o", str(out), "--duration", "60")
-    try:
-        pod = node.kubelet.run_pod(spec)
-        node.kubelet.wait_exit(pod, "app", 60)
-        logs = node.kubelet.logs(pod, "app")
-        err = finish(w)
-    finally:
-        if w.poll() is None:
-            w.kill()
-        pod = node.kubelet.pods.get(("shop", spec.name))
-        if pod is not None:
-            node.kubelet.delete_pod(pod)
+    _, _, logs, err = watched_run(node, run_app(node, rel, "denied"), out)
     assert "mkfifo=159" in logs, logs                 # 128 + SIGSYS
     (t,) = json.loads(out.read_text())["targets"]
     seen = t["info"]["auditRecords"]
