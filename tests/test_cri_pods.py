@@ -33,6 +33,10 @@ def test_record_pod_through_cri(recorded):
         assert t["info"]["init"] is (name == "setup")
         calls = set(t["syscalls"])
         assert "execve" in calls and not calls & RUNC_SETUP, (name, calls & RUNC_SETUP)
+        # from the workload's exec: the container's command is the first, nothing of runc's
+        cmd = next(c.command for c in recorded["spec"].containers if c.name == name)
+        assert t["execs"][0]["argv"] == cmd, t["execs"]
+        assert not [e for e in t["execs"] if "runc" in e["path"] or "pause" in e["path"]]
     assert "mkdirat" in targets["app"]["syscalls"] or "mkdir" in targets["app"]["syscalls"]
     assert "sync" in targets["side"]["syscalls"] and "sync" not in targets["app"]["syscalls"]
     assert not {"mkdir", "mkdirat"} & set(targets["side"]["syscalls"])
