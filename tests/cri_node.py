@@ -107,14 +107,7 @@ def finish(proc, timeout=90):
     return err
 
 
-@pytest.fixture(scope="session")
-def recorded(cri_node, tmp_path_factory):
-    """One pod recorded twice at once: whole (``record --pod``) and one container
-    (``--container-name app``). The pod exists in the API server, Pending, when the
-    recorders start; the kubelet runs it after they attached."""
-    need(is_root() and have_bcc(), "needs root and bcc")
-    d = tmp_path_factory.mktemp("cri-rec")
-    node = cri_node
+def record_pod_once(node, d) -> dict:
     spec = workload_pod(unique_pod_name("web"))
     node.kubelet.admit(spec)
     ref = f"{spec.namespace}/{spec.name}"
@@ -138,6 +131,29 @@ def recorded(cri_node, tmp_path_factory):
     return {"pod": json.loads((d / "pod.json").read_text()),
             "one": json.loads((d / "app.json").read_text()),
             "ids": ids, "logs": logs, "stderr": err, "spec": spec, "dir": d}
+
+
+@pytest.fixture(scope="session")
+def recorded(cri_node, tmp_path_factory):
+    """One pod recorded twice at once: whole (``record --pod``) and one container
+    (``--container-name app``). The pod exists in the API server, Pending, when the
+    recorders start; the kubelet runs it after they attached.
+
+    The recorder claims a container's cgroup when user space handles the kernel's mkdir event;
+    on a machine loaded enough that this comes after the container's exec (StartContainer
+    follows CreateContainer by a few tens of ms), the start is missed -- and said so
+    (``missedStarts``, test_record_pod_already_running_is_incomplete). Such a run is recorded
+    again, up to twice, so that the tests below judge a recording of the whole start."""
+    need(is_root() and have_bcc(), "needs root and bcc")
+    node = cri_node
+    for attempt in range(3):
+        got = record_pod_once(node, tmp_path_factory.mktemp("cri-rec"))
+        missed = [got[k]["metadata"]["target"].get("missedStarts") for k in ("pod", "one")]
+        if not any(missed):
+            break
+        print(f"cri recording {attempt}: missed the start of {missed} (a loaded machine); again")
+    got["attempts"] = attempt + 1
+    return got
 
 
 def by_name(rec):
