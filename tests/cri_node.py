@@ -111,7 +111,8 @@ def record_pod_once(node, d) -> dict:
     spec = workload_pod(unique_pod_name("web"))
     node.kubelet.admit(spec)
     ref = f"{spec.namespace}/{spec.name}"
-    whole = node.start("record", "--pod", ref, "--runtime-timeout", "120", "-o", str(d / "pod.json"))
+    whole = node.start("record", "--pod", ref, "--runtime-timeout", "120",
+                       "-o", str(d / "pod.json"))
     one = node.start("record", "--pod", ref, "--container-name", "app", "--runtime-timeout",
                      "120", "-o", str(d / "app.json"))
     try:

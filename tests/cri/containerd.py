@@ -162,7 +162,8 @@ class Containerd:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"containerd exited ({self.proc.returncode}):\n{self.log_tail()}")
+                raise RuntimeError(f"containerd exited ({self.proc.returncode}):\n"
+                                   f"{self.log_tail()}")
             if os.path.exists(self.socket) and self.ctr("version", check=False).returncode == 0:
                 break
             if time.monotonic() > deadline:

@@ -80,7 +80,8 @@ def busybox_archive(out: str, ref: str = BUSYBOX_IMAGE) -> str:
                 info.type = tarfile.SYMTYPE
                 info.linkname = "busybox"
                 tar.addfile(info)
-        _add_file(tar, "etc/passwd", b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
+        _add_file(tar, "etc/passwd",
+                  b"root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
         _add_file(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n")
         _add_file(tar, "www/index.html", b"hello from sandprint\n")
     return _docker_archive(out, ref, buf.getvalue(),

@@ -57,7 +57,8 @@ class PodSpec:
         for key, init in (("initContainers", True), ("containers", False)):
             for c in spec.get(key) or []:
                 containers.append(ContainerSpec(
-                    name=c["name"], command=list(c.get("command") or []) + list(c.get("args") or []),
+                    name=c["name"],
+                    command=list(c.get("command") or []) + list(c.get("args") or []),
                     init=init, image=c.get("image") or BUSYBOX_IMAGE,
                     seccomp=(c.get("securityContext") or {}).get("seccompProfile"),
                     no_new_privs=(c.get("securityContext") or {}).get(
