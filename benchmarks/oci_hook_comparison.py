@@ -9,7 +9,14 @@ the hook: its own output as is), then run the same container under each profile 
 
   syscalls allowed | runc setup syscalls in it (mount, pivot_root, ...) | started | workload ok
 
-    sudo PYTHONPATH=. .venv/bin/python benchmarks/oci_hook_comparison.py [--json OUT]
+With ``--pods``, the same workloads also run as the containers of one pod on containerd
+(tests/cri: a private containerd driven over CRI as the kubelet drives it): sandprint records
+the pod (`record --pod`, one profile per container), the hook records each workload through
+podman (it is a podman/CRI-O hook; containerd does not run OCI hooks from annotations), and
+both profiles are applied by containerd through CRI as Localhost profiles (rows with engine
+``containerd``).
+
+    sudo PYTHONPATH=. .venv/bin/python benchmarks/oci_hook_comparison.py [--pods] [--json OUT]
 """
 
 from __future__ import annotations
@@ -112,15 +119,99 @@ def replay(image: str, cmd: list[str], profile: str, expect: str) -> tuple[bool,
     return not not_started, r.returncode == 0 and expect in r.stdout, text.strip()[-200:]
 
 
+def pod_rows(workloads: list[str], work: str, podman_image: str) -> list[dict]:
+    """The workloads as the containers of one pod on containerd (see the module's doc)."""
+    import shutil
+
+    from cri.apiserver import APIServer
+    from cri.containerd import Containerd
+    from cri.kubelet import ContainerSpec, Kubelet, PodSpec
+
+    rows = []
+    rel_dir = f"sandprint-bench-{uuid.uuid4().hex[:8]}"
+    seccomp_dir = os.path.join("/var/lib/kubelet/seccomp", rel_dir)
+    with Containerd() as c:
+        c.import_test_images()
+        kubelet = Kubelet(c, node="bench-node")
+        api = APIServer(kubelet.pod_json)
+        try:
+            spec = PodSpec("bench", f"hook-cmp-{uuid.uuid4().hex[:6]}",
+                           [ContainerSpec(wl, WORKLOADS[wl][0]) for wl in workloads])
+            kubelet.admit(spec)
+            out = os.path.join(work, "pod.json")
+            e = env()
+            e.update(KUBECONFIG=api.kubeconfig(os.path.join(work, "kubeconfig")),
+                     NODE_NAME="bench-node")
+            rec = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "--pod",
+                                    f"bench/{spec.name}", "-o", out], env=e,
+                                   stderr=subprocess.PIPE, text=True)
+            while True:
+                line = rec.stderr.readline()
+                if not line or "attached" in line:
+                    break
+            pod = kubelet.run_pod(spec)
+            for wl in workloads:
+                kubelet.wait_exit(pod, wl, 120)
+            _, err = rec.communicate(timeout=120)
+            kubelet.delete_pod(pod)
+            if rec.returncode != 0:
+                raise RuntimeError(err)
+            os.makedirs(seccomp_dir, exist_ok=True)
+            profiles = {}
+            for wl in workloads:
+                sp = os.path.join(seccomp_dir, f"{wl}-sandprint.json")
+                r = sandprint("generate", "seccomp", out, "--target", wl, "--runtime", "runc",
+                              "-o", sp)
+                if r.returncode != 0:
+                    raise RuntimeError(r.stderr)
+                hook = os.path.join(seccomp_dir, f"{wl}-hook.json")
+                record_hook(podman_image, WORKLOADS[wl][0], hook)
+                profiles[wl] = {"sandprint": sp, "oci-seccomp-bpf-hook": hook}
+            for tool in ("sandprint", "oci-seccomp-bpf-hook"):
+                replay_spec = PodSpec("bench", f"replay-{uuid.uuid4().hex[:6]}", [])
+                pod = kubelet.run_pod(replay_spec)
+                try:
+                    for wl in workloads:
+                        cmd, expect = WORKLOADS[wl]
+                        cs = ContainerSpec(wl, cmd, seccomp={
+                            "type": "Localhost",
+                            "localhostProfile": f"{rel_dir}/{os.path.basename(profiles[wl][tool])}"})
+                        started, ok, tail = True, False, ""
+                        try:
+                            kubelet.start_container(pod, cs)
+                            code = kubelet.wait_exit(pod, wl, 120)
+                            logs = kubelet.logs(pod, wl)
+                            ok = code == 0 and expect in logs
+                            tail = "" if ok else logs.strip()[-200:]
+                        except Exception as ex:      # noqa: BLE001 - CRI refused to start it
+                            started, tail = False, str(getattr(ex, "details", lambda: ex)())[-200:]
+                        names = allowed(profiles[wl][tool])
+                        rows.append({"workload": wl, "engine": "containerd", "tool": tool,
+                                     "allowed": len(names),
+                                     "setupSyscalls": sorted(names & SETUP),
+                                     "started": started, "workloadOk": ok, "tail": tail})
+                finally:
+                    kubelet.delete_pod(pod)
+        finally:
+            api.close()
+            kubelet.close()
+            shutil.rmtree(seccomp_dir, ignore_errors=True)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", help="also write the results as JSON")
     ap.add_argument("--workload", action="append", choices=sorted(WORKLOADS))
+    ap.add_argument("--pods", action="store_true",
+                    help="also as the containers of a pod on containerd, through CRI")
+    ap.add_argument("--pods-only", action="store_true", help="only the pod rows")
     args = ap.parse_args()
     image = ensure_busybox_image()
     rows = []
+    workloads = args.workload or list(WORKLOADS)
     with tempfile.TemporaryDirectory() as work:
-        for wl in args.workload or list(WORKLOADS):
+        for wl in workloads if not args.pods_only else []:
             cmd, expect = WORKLOADS[wl]
             sp_prof = os.path.join(work, f"{wl}-sandprint.json")
             profile_sandprint(record_sandprint(image, cmd, work), sp_prof)
@@ -129,14 +220,18 @@ def main() -> int:
             for tool, prof in (("sandprint", sp_prof), ("oci-seccomp-bpf-hook", hook_prof)):
                 names = allowed(prof)
                 started, ok, tail = replay(image, cmd, prof, expect)
-                rows.append({"workload": wl, "tool": tool, "allowed": len(names),
+                rows.append({"workload": wl, "engine": "podman", "tool": tool,
+                             "allowed": len(names),
                              "setupSyscalls": sorted(names & SETUP), "started": started,
                              "workloadOk": ok, "tail": "" if ok else tail})
-    print(f"{'workload':14} {'tool':22} {'allowed':>7} {'started':>8} {'works':>6}  "
-          "runc setup syscalls allowed")
+        if args.pods or args.pods_only:
+            rows += pod_rows(workloads, work, image)
+    print(f"{'workload':14} {'engine':10} {'tool':22} {'allowed':>7} {'started':>8} "
+          f"{'works':>6}  runc setup syscalls allowed")
     for r in rows:
-        print(f"{r['workload']:14} {r['tool']:22} {r['allowed']:7d} {str(r['started']):>8} "
-              f"{str(r['workloadOk']):>6}  {', '.join(r['setupSyscalls']) or '-'}")
+        print(f"{r['workload']:14} {r['engine']:10} {r['tool']:22} {r['allowed']:7d} "
+              f"{str(r['started']):>8} {str(r['workloadOk']):>6}  "
+              f"{', '.join(r['setupSyscalls']) or '-'}")
         if r["tail"]:
             print(f"{'':14} -> {r['tail']}")
     if args.json:

@@ -88,6 +88,37 @@ def record(output, duration, pid, container, pod, container_name, runtime_timeou
     sys.exit(result)
 
 
+# -- watch ---------------------------------------------------------------------------------
+
+@main.command()
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write what was seen, as a recording (JSON), atomically.")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True),
+              help="Stop after this many seconds.")
+@click.option("--pid", type=click.IntRange(min=1), help="Watch a process tree.")
+@click.option("--container", "container", metavar="NAME_OR_ID", help="Watch a container.")
+@click.option("--pod", metavar="NAMESPACE/NAME", help="Watch a Kubernetes pod on this node.")
+@click.option("--container-name", "container_name", help="With --pod: only this container.")
+def watch(output, duration, pid, container, pod, container_name):
+    """Collect the seccomp denials (would-be denials of a --default-action log profile) of a
+    running target from the kernel's audit records, as a recording to merge.
+
+    \b
+    No auditd needed: the records are read from the audit netlink socket (else /dev/kmsg).
+    Ends when the target ends, at --duration, or on SIGINT/SIGTERM; the recording is
+    written in every case.
+    """
+    from .verify.watch import watch_cli
+
+    chosen = [x for x in (pid, container, pod) if x]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one target: --pid, --container or --pod")
+    if container_name and not pod:
+        raise click.UsageError("--container-name only goes with --pod")
+    sys.exit(watch_cli(output=output, duration=duration, pid=pid, container=container,
+                       pod=pod, container_name=container_name, log=echo_err))
+
+
 # -- generate ------------------------------------------------------------------------------
 
 @main.group(cls=SandprintGroup)

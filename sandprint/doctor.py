@@ -100,7 +100,29 @@ def checks() -> list[Check]:
     else:
         out.append(Check("podman+runc", False, "not installed", "apt-get install podman runc",
                          required=False))
+    out.append(_watch_check())
     return out
+
+
+def _watch_check() -> Check:
+    """Can `watch` read the kernel's seccomp audit records, and does the kernel log the
+    would-be denials of a log-mode profile?"""
+    from .verify.audit import AuditSource, actions_logged
+
+    logged = actions_logged()
+    try:
+        src = AuditSource()
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        return Check("seccomp audit (watch)", False, str(e), "run as root", required=False)
+    kind = src.kind
+    src.close()
+    if "log" not in logged:
+        return Check("seccomp audit (watch)", False,
+                     f"'log' is not in /proc/sys/kernel/seccomp/actions_logged ({' '.join(sorted(logged))})",
+                     "echo log >> /proc/sys/kernel/seccomp/actions_logged", required=False)
+    detail = "audit netlink socket" if kind == "netlink" else \
+        "/dev/kmsg only (rate-limited by the kernel; the audit socket needs CAP_AUDIT_READ)"
+    return Check("seccomp audit (watch)", True, detail, required=False)
 
 
 PRIVILEGES = (
@@ -111,6 +133,8 @@ PRIVILEGES = (
     ("generate, merge, diff, k8s patch", "nothing: they read and write files"),
     ("k8s install", "write access to the kubelet's seccomp directory (root on a node)"),
     ("record --container/--pod", "root, plus access to podman / the Kubernetes API"),
+    ("watch", "CAP_AUDIT_READ (else CAP_SYSLOG for /dev/kmsg), CAP_NET_ADMIN for process "
+              "events, in the host's PID and network namespaces; --pod: the Kubernetes API"),
 )
 
 

@@ -1,7 +1,8 @@
 """pytest's own wiring: markers, strict mode and fixtures (the helpers are in helpers.py).
 
 Tests that need the real kernel (eBPF, seccomp, Landlock) are marked ``kernel``; tests that
-need podman are marked ``podman``. On a machine without them they skip, but when
+need podman are marked ``podman``; tests that drive a private containerd over CRI
+(tests/cri) are marked ``containerd``. On a machine without them they skip, but when
 ``SANDPRINT_STRICT=1`` (set by .ci/run) any skip of such a test is turned into a failure:
 CI runs as root on a machine that has them all, so a skip there would hide a break.
 """
@@ -14,10 +15,11 @@ import subprocess
 
 import pytest
 
+from cri_node import cri_node, recorded  # noqa: F401  (the private containerd, a pod recorded on it)
 from helpers import (REPO, STRICT, bpf_ids, have_bcc, is_root, need,  # noqa: F401
                      owned_bpf_ids, run_sandprint, sandprint_env, wait_attached)
 
-STRICT_MARKERS = ("kernel", "podman")
+STRICT_MARKERS = ("kernel", "podman", "containerd")
 
 
 @pytest.fixture

@@ -38,3 +38,28 @@ def test_hook_comparison_shell_script(bpf_ready, podman_ready, tmp_path):
     assert sp["started"] and sp["workloadOk"] and sp["setupSyscalls"] == []
     assert hook["allowed"] > 0
     print(r.stdout)
+
+
+@pytest.mark.podman
+@pytest.mark.kernel
+@pytest.mark.containerd
+def test_hook_comparison_pod_on_containerd(bpf_ready, podman_ready, tmp_path):
+    """The same workload as a pod's container on containerd: sandprint's profile (from
+    `record --pod`) is applied by containerd through CRI and the workload runs; the hook's
+    row is reported."""
+    from cri.containerd import available
+
+    need(Path("/usr/libexec/oci/hooks.d/oci-seccomp-bpf-hook").exists(),
+         "oci-seccomp-bpf-hook not installed")
+    need(available() is None, available() or "")
+    out = tmp_path / "bench.json"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "oci_hook_comparison.py"),
+                        "--pods-only", "--workload", "shell-script", "--json", str(out)],
+                       env=sandprint_env(), capture_output=True, text=True, timeout=400)
+    assert r.returncode == 0, r.stderr
+    rows = {row["tool"]: row for row in json.loads(out.read_text())}
+    sp = rows["sandprint"]
+    assert sp["engine"] == "containerd" and sp["started"] and sp["workloadOk"], sp
+    assert sp["setupSyscalls"] == []
+    assert rows["oci-seccomp-bpf-hook"]["allowed"] > 0
+    print(r.stdout)

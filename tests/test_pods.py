@@ -12,13 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from cri.apiserver import APIServer
 from helpers import need, run_sandprint, sandprint_env, wait_attached
 
 NODE = "node-a"
@@ -61,47 +60,13 @@ def status(name: str, cid: str | None, state: str = "running", restarts: int = 0
     return s
 
 
-class StandIn:
+class StandIn(APIServer):
     """A tiny API server: GET /api/v1/namespaces/shop/pods/checkout-7d9f -> self.pod."""
 
     def __init__(self):
         self.pod: dict | None = None
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_GET(self):
-                if self.path.split("?")[0] == "/api/v1/namespaces/shop/pods/checkout-7d9f" \
-                        and outer.pod is not None:
-                    body, code = json.dumps(outer.pod).encode(), 200
-                else:
-                    body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                       "reason": "NotFound", "code": 404,
-                                       "message": "pods not found"}).encode()
-                    code = 404
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def kubeconfig(self, path, port: int | None = None) -> str:
-        cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "t",
-               "clusters": [{"name": "t", "cluster": {
-                   "server": f"http://127.0.0.1:{port or self.port}"}}],
-               "users": [{"name": "t", "user": {"token": "stand-in"}}],
-               "contexts": [{"name": "t", "context": {"cluster": "t", "user": "t"}}]}
-        path.write_text(json.dumps(cfg))
-        return str(path)
-
-    def close(self):
-        self.server.shutdown()
+        super().__init__(lambda ns, name: self.pod if (ns, name) == ("shop", "checkout-7d9f")
+                         else None)
 
 
 @pytest.fixture

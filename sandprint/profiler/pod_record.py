@@ -11,6 +11,11 @@ is made, before the runtime starts anything in it; the API status then says whic
 (a new ID for the same name) is merged into its name's target, and the sandbox ("pause")
 container, whose ID the status never lists, is dropped.
 
+A container whose workload was already running when its cgroup was claimed (sandprint
+started after the pod) is recorded from then on, and the recording is marked incomplete
+(``metadata.target.startedBeforeRecorder``, ``missedStarts`` naming the containers), which
+``generate`` refuses without ``--allow-lossy``.
+
 The session ends at ``--duration``, on SIGINT/SIGTERM, when the pod is deleted, or when the
 pod has finished (phase Succeeded/Failed) and none of its containers runs any more.
 """
@@ -225,6 +230,20 @@ def record_pod(ref: str, *, container_name: str | None = None, duration: float |
 
         with Session(recorder, duration, poller=poller) as session:
             reason = session.run(step)
+        missed = {st.name: watch.missed_start(key) for key, st in watch.keys.items()
+                  if st.name is not None and not st.dropped and watch.missed_start(key)}
+        if missed:
+            meta["startedBeforeRecorder"] = True
+            meta["missedStarts"] = sorted(missed)
         rec = watch.finish(stopReason=reason, exitStatus=None)
         rec.metadata["target"] = meta
+        for cname, pids in sorted(missed.items()):
+            log(f"sandprint: container {cname} of pod {namespace}/{name} was already running "
+                "when sandprint followed it: the recording misses its start and is marked "
+                "incomplete")
+            rec.mark_incomplete(
+                f"container {cname} of pod {namespace}/{name} had started its workload before "
+                f"sandprint followed it ({len(pids)} process(es) already running): its start "
+                "(the first exec and what ran before) is not in the recording; record again "
+                "with sandprint started, and saying 'attached', before the pod's containers")
         return rec

@@ -16,6 +16,7 @@ import os
 import subprocess
 import tempfile
 import time
+from typing import Any, Callable
 
 from ..seccomp.profile import Action
 from ..syscalls import native_arch, syscall_name, syscall_number
@@ -32,8 +33,14 @@ def podman_base(runtime: str) -> list[str]:
 
 
 def measure(image: str, command: list[str], *, runtime: str = "runc",
-            no_new_privileges: bool = False, timeout: float = 60) -> dict:
-    """Run ``image command`` once; return {"syscalls": {name: count}, "windows": n, ...}."""
+            no_new_privileges: bool = False, timeout: float = 60,
+            launch: Callable[[str, bool], Any] | None = None) -> dict:
+    """Run ``image command`` once; return {"syscalls": {name: count}, "windows": n, ...}.
+
+    ``launch(profile, no_new_privileges)``, when given, starts the container another way
+    than podman (containerd through CRI, say) under the allow-all profile at the path
+    ``profile``, and returns something with ``poll()`` (None while it runs, else its exit
+    status) and ``communicate()`` (its output and error text), as a ``Popen`` has."""
     require_cgroup2()
     arch = native_arch()
     defines = L.container_defines()
@@ -55,12 +62,15 @@ def measure(image: str, command: list[str], *, runtime: str = "runc",
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(ALLOW_ALL, f)
             profile = f.name
-        argv = podman_base(runtime) + ["--security-opt", f"seccomp={profile}"]
-        if no_new_privileges:
-            argv += ["--security-opt", "no-new-privileges"]
-        argv += [image] + list(command)
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True)
+        if launch is not None:
+            proc = launch(profile, no_new_privileges)
+        else:
+            argv = podman_base(runtime) + ["--security-opt", f"seccomp={profile}"]
+            if no_new_privileges:
+                argv += ["--security-opt", "no-new-privileges"]
+            argv += [image] + list(command)
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True)
         deadline = time.monotonic() + timeout
         while proc.poll() is None and time.monotonic() < deadline:
             bpf.ring_buffer_poll(20)
