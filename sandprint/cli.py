@@ -227,8 +227,11 @@ def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, s
 @click.option("--compat", type=click.Choice(["best-effort", "soft", "hard"]),
               default="best-effort", show_default=True,
               help="Landlock compatibility: best effort, or refuse to run without full support.")
+@click.option("--shared-tmp", is_flag=True,
+              help="Do not give the command a private /tmp, /var/tmp, $TMPDIR and /dev/pts "
+                   "(the ruleset's rules there then grant the host's files).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(seccomp_path, landlock_path, compat, command):
+def exec_(seccomp_path, landlock_path, compat, shared_tmp, command):
     """Run COMMAND under a seccomp profile and/or Landlock ruleset (replaces sandprint)."""
     from . import enforce
 
@@ -236,7 +239,7 @@ def exec_(seccomp_path, landlock_path, compat, command):
         raise click.UsageError("give --seccomp and/or --landlock (without either the command "
                                "would run unconfined)")
     enforce.exec_sandboxed(list(command), seccomp=seccomp_path, landlock=landlock_path,
-                           compat=compat, log=echo_err)
+                           compat=compat, log=echo_err, private_tmp=not shared_tmp)
 
 
 @main.command(context_settings={"allow_interspersed_args": False})
