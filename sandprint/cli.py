@@ -8,6 +8,7 @@ its traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -193,12 +194,21 @@ def generate_seccomp(recordings, output, fmt, default_action, runtime, target_na
 @click.option("--no-proc-for-children", is_flag=True,
               help="Keep /proc/self reads on /proc/self even when child processes made "
                    "them (their own /proc entries are then refused).")
+@click.option("--secret-pattern", "secret_patterns", multiple=True, metavar="GLOB",
+              help="Also take files named GLOB for secrets: a directory holding one the "
+                   "workload never read is not granted as a whole.")
+@click.option("--allow-dir-write", "allow_dir_write", multiple=True, metavar="DIR",
+              help="Grant create/remove rights on the protected directory DIR where the "
+                   "workload created or renamed files in it (otherwise generate stops).")
+@click.option("--app-tmpdir", metavar="DIR",
+              help="Grant what was done in /tmp and /var/tmp on DIR instead (a self-sandboxing "
+                   "application then sets TMPDIR=DIR).")
 @click.option("--target", "target_name", help="Which target of the recording (default: all).")
 @click.option("--allow-lossy", is_flag=True,
               help="Accept recordings that lost events or missed their container's start.")
 def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, system_trees,
-                      protected, no_host_check, no_proc_for_children, target_name,
-                      allow_lossy):
+                      protected, no_host_check, no_proc_for_children, secret_patterns,
+                      allow_dir_write, app_tmpdir, target_name, allow_lossy):
     """Write a Landlock ruleset (landlockconfig JSON or TOML)."""
     from .generators import landlock
 
@@ -209,7 +219,10 @@ def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, s
         abi=abi, read_threshold=read_threshold, min_depth=min_depth,
         system_trees=landlock.Options.system_trees + tuple(system_trees),
         protected_trees=landlock.Options.protected_trees + tuple(protected),
-        host_check=not no_host_check, proc_for_children=not no_proc_for_children)
+        host_check=not no_host_check, proc_for_children=not no_proc_for_children,
+        secret_patterns=landlock.Options.secret_patterns + tuple(secret_patterns),
+        allow_dir_write=tuple(os.path.normpath(d) for d in allow_dir_write),
+        app_tmpdir=app_tmpdir)
     result = landlock.generate_file(rec, output, fmt=fmt, target=target_name, options=options,
                                     source=" + ".join(recordings))
     for note in result.notes:

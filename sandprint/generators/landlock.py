@@ -82,6 +82,15 @@ FORMATS = tuple(f.value for f in RulesetFormat)
 FILE_RIGHTS = R.FILE_RIGHTS
 DIR_ONLY_RIGHTS = R.DIR_ONLY_RIGHTS
 READ_RIGHTS = frozenset({"execute", "read_file", "read_dir"})
+# what a directory may be granted for what was read beneath it: never execute, which stays on
+# the exact programs executed (mmap of a library needs read_file only: Landlock checks
+# execute at execve, tests/test_landlock_exact.py shows it)
+TREE_READ_RIGHTS = frozenset({"read_file", "read_dir"})
+# rights on a directory that create or remove names in it: Landlock cannot limit them to a name
+NAMING_RIGHTS = frozenset(r for r in R.FS_RIGHTS if r.startswith("make_")) | {
+    "remove_file", "remove_dir", "refer"}
+# what a workload's own pseudo-terminal needs on /dev/pts (the slave's path is checked)
+PTS_RIGHTS = frozenset({"read_file", "write_file", "ioctl_dev"})
 WRITE_RIGHTS = frozenset({"write_file", "truncate"})
 MAKE_RIGHTS = frozenset(r for r in R.FS_RIGHTS if r.startswith("make_"))
 NET_RIGHTS = tuple(R.NET_RIGHTS)
@@ -118,6 +127,9 @@ class Options:
     host_check: bool = True              # look at this host: existence, kinds, secrets
     proc_for_children: bool = True       # /proc/self reads of a multi-process workload -> /proc
     container_paths: bool = False        # the paths are a container's (set from the recording)
+    secret_patterns: tuple[str, ...] = lp.SECRET_PATTERNS   # names never widened over
+    allow_dir_write: tuple[str, ...] = ()   # protected directories create/delete may go on
+    app_tmpdir: str | None = None        # temporary files go here (self-sandboxing apps)
 
     def validate(self) -> None:
         if self.abi is not None and self.abi < 1:
@@ -130,7 +142,8 @@ class Options:
         if self.min_depth < 1:
             raise InputError(f"invalid minimum depth {self.min_depth}", field="min_depth",
                              expected="an integer >= 1")
-        for p in self.system_trees + self.protected_trees:
+        for p in self.system_trees + self.protected_trees + self.allow_dir_write + (
+                (self.app_tmpdir,) if self.app_tmpdir else ()):
             if not p.startswith("/") or posixpath.normpath(p) == "/":
                 raise InputError(f"invalid tree {p!r}", field="system/protected trees",
                                  expected="an absolute path other than /")
@@ -230,6 +243,8 @@ class _Builder:
         self.maybe_missing: set[str] = set()
         self.read_paths: set[str] = set()
         self.processes = 0
+        self.pts_paths: set[str] = set()
+        self.pts_dropped: set[str] = set()
         self._collect(targets)
         # every directory something was recorded beneath: a directory, whatever else is said
         self.has_beneath: set[str] = {a for p in self.entries for a in _ancestors(p)}
@@ -256,6 +271,10 @@ class _Builder:
                 rights = set(fa.access)
                 for r in rights - self.known:
                     beyond[r].add(path)
+                if why == "pts":
+                    self.pts_dropped |= rights - PTS_RIGHTS
+                    rights &= PTS_RIGHTS
+                    self.pts_paths.add(fa.path)
                 e = self.entries.setdefault(path, _Entry())
                 e.rights |= rights & self.known
                 if why == "pts":
@@ -338,7 +357,11 @@ class _Builder:
                 continue
             if self.foldable(d):
                 for k in kids:
-                    self.grant(d, self.take(k, FILE_RIGHTS), "created-files directory")
+                    # what was executed stays on the program's own path
+                    self.grant(d, self.take(k, FILE_RIGHTS - {"execute"}),
+                               "created-files directory")
+                    if k in self.entries and self.entries[k].rights:
+                        self.maybe_missing.add(k)
                 e.why = "created-files directory" if _rank(e.why) < 2 else e.why
             else:
                 self.maybe_missing.update(kids)
@@ -360,7 +383,8 @@ class _Builder:
             if not looks_created:
                 continue
             if self.foldable(parent):
-                self.grant(parent, self.take(x, e.rights), "created-files directory")
+                self.grant(parent, self.take(x, e.rights - {"execute"}),
+                           "created-files directory")
                 for p in list(self.maybe_missing):
                     if lp.is_beneath(p, x):
                         self.maybe_missing.discard(p)
@@ -370,6 +394,76 @@ class _Builder:
                                   "rule applies only when it exists at apply time")
         self.prune()
 
+    def protected_writes(self, source: str | None) -> None:
+        """Create/delete rights on a protected directory: refused unless asked for.
+
+        Landlock cannot limit make_reg or remove_file to one name: on /etc they would let the
+        workload replace or remove any file there. A write-by-rename (``sed -i``, atomic
+        saves) in a protected tree therefore stops the generator, naming the file."""
+        for d in sorted(self.entries, key=lambda p: (lp.depth(p), p)):
+            e = self.entries[d]
+            naming = e.rights & NAMING_RIGHTS
+            # make_reg alone creates new, empty files (their content needs write_file on them,
+            # which stays on the file): it cannot replace, rename away or remove one
+            if naming <= {"make_reg"} or self.foldable(d) or lp.in_pseudo_fs(d):
+                continue
+            if d in self.opts.allow_dir_write:
+                self.notes.append(f"{', '.join(ordered(naming))} granted on protected {d} as "
+                                  f"asked (--allow-dir-write {d}): the workload may create, "
+                                  "replace and remove any file there")
+                continue
+            files = sorted(p for p in self.entries if _parent(p) == d and p != d)
+            written = [p for p in files if self.entries[p].rights & WRITE_RIGHTS]
+            what = (written or files or [d])[0]
+            raise InputError(
+                f"{what} was written by creating or renaming in the protected directory {d}, "
+                f"which Landlock can grant only as {', '.join(ordered(naming))} on all of {d}: "
+                f"have the workload write somewhere else, or pass --allow-dir-write {d}",
+                source=source, field="targets[].files",
+                expected=f"no file created, renamed or removed directly in {d}")
+
+    def temp_dirs(self) -> None:
+        """Rules on /tmp and /var/tmp: for a private one, or moved to the application's own."""
+        temps = [d for d in sorted(self.entries) if lp.is_temp_dir(d) and d != "/dev/shm"]
+        if not temps:
+            return
+        app = self.opts.app_tmpdir
+        if app:
+            app = posixpath.normpath(app)
+            for d in temps:
+                self.grant(app, self.take(d, self.entries[d].rights), "app temporary directory")
+            if self.opts.host_check and not os.path.isdir(app):
+                self.maybe_missing.add(app)
+            self.notes.append(
+                f"temporary files: what the workload did in {', '.join(temps)} is granted on "
+                f"{app} instead (--app-tmpdir); the application must create its temporary "
+                f"files there: set TMPDIR={app} (Python: tempfile.tempdir) before it makes any")
+            self.prune()
+            return
+        self.notes.append(
+            f"temporary files: the rules on {', '.join(temps)} are meant for a private one: "
+            "`sandprint exec` and `verify` mount a fresh tmpfs over /tmp, /var/tmp and $TMPDIR "
+            "in the workload's own mount namespace, the systemd drop-in says PrivateTmp=yes, "
+            "a container has its own; applied any other way (in the application through the "
+            "sandprint.landlock library, another landlockconfig loader) they grant the host's "
+            "files there: generate with --app-tmpdir DIR instead")
+
+    def pts_note(self) -> None:
+        if not self.pts_paths:
+            return
+        own = any(fa == "/dev/ptmx" for fa in self.read_paths)
+        text = (f"{', '.join(ordered(self.entries.get('/dev/pts', _Entry()).rights))} on "
+                f"/dev/pts for the terminals the workload opened ({len(self.pts_paths)}, e.g. "
+                f"{min(self.pts_paths)}"
+                + (", through /dev/ptmx" if own else "") + "): Landlock checks a pty's "
+                "/dev/pts/N path (also for TIOCGPTPEER) and N changes from run to run; "
+                "`sandprint exec` and `verify` mount a new devpts instance there, so the rule "
+                "covers the workload's own terminals only; applied any other way it covers "
+                "every terminal of the host")
+        if self.pts_dropped:
+            text += f"; not granted there: {', '.join(ordered(self.pts_dropped))}"
+        self.notes.append(text)
+
     # -- 3./4. system trees and /proc/self -------------------------------------------------
     def system_trees(self) -> None:
         for p in list(self.entries):
@@ -377,7 +471,7 @@ class _Builder:
             if tree is None:
                 continue
             tree_is_dir = tree != p or self.is_dir(p)
-            rights = READ_RIGHTS if tree_is_dir else READ_RIGHTS & FILE_RIGHTS
+            rights = TREE_READ_RIGHTS if tree_is_dir else READ_RIGHTS & FILE_RIGHTS
             taken = self.take(p, rights)
             self.grant(tree, taken, "system tree", "dir" if tree_is_dir else "file")
         own: set[str] = set()
@@ -446,7 +540,7 @@ class _Builder:
         if self.opts.container_paths:
             return "the container's files cannot be searched for unread secrets from this host"
         if self.opts.host_check:
-            return lp.unread_secret_in(d, self.read_paths)
+            return lp.private_file_in(d, self.read_paths, self.opts.secret_patterns)
         return None
 
     def generalise_reads(self) -> None:
@@ -461,7 +555,7 @@ class _Builder:
             return
         breadth: dict[str, set[str]] = defaultdict(set)
         for p, e in self.entries.items():
-            if e.rights & READ_RIGHTS and e.why not in PLACED:
+            if e.rights & TREE_READ_RIGHTS and e.why not in PLACED:
                 child = p
                 for a in _ancestors(p):
                     breadth[a].add(child)
@@ -481,11 +575,11 @@ class _Builder:
             return
         for p in list(self.entries):
             e = self.entries[p]
-            if not e.rights & READ_RIGHTS or e.why in PLACED:
+            if not e.rights & TREE_READ_RIGHTS or e.why in PLACED:
                 continue
             top = next((a for a in reversed(_ancestors(p)) if a in granted), None)
             if top is not None:
-                self.grant(top, self.take(p, READ_RIGHTS), "read directory")
+                self.grant(top, self.take(p, TREE_READ_RIGHTS), "read directory")
         for d in granted:
             e = self.entries.get(d)
             if e is not None and _rank(e.why) < _rank("read directory"):
@@ -501,6 +595,11 @@ class _Builder:
                 if a in self.entries:
                     inherited |= self.entries[a].rights
             e.rights -= inherited
+            if "execute" in e.rights and self.is_dir(p):
+                # a rule on a directory would let anything beneath it be executed
+                self.notes.append(f"not granted: execute on {p}, a directory (execute goes on "
+                                  "the exact programs executed)")
+                e.rights.discard("execute")
             if not self.is_dir(p):
                 bad = e.rights - FILE_RIGHTS
                 if bad:
@@ -513,7 +612,8 @@ class _Builder:
             self.maybe_missing |= {p for p in self.entries if not os.path.lexists(p)}
 
 
-_RANKS = {"file": 0, "directory": 1, "created-files directory": 2, "read directory": 3,
+_RANKS = {"file": 0, "directory": 1, "created-files directory": 2,
+          "app temporary directory": 2, "read directory": 3,
           "own /proc/self": 4, "cgroup hierarchy": 4, "system tree": 5}
 # rules placed by a rule of their own, which read generalisation leaves alone
 PLACED = ("system tree", "own /proc/self", "cgroup hierarchy")
@@ -595,6 +695,9 @@ def generate_ruleset(recording: Recording, *, target: str | None = None,
             "library; container engines do not apply Landlock rulesets")
     b = _Builder(targets, abi, opts)
     b.fold_created()
+    b.protected_writes(source)
+    b.temp_dirs()
+    b.pts_note()
     b.system_trees()
     b.cgroup_paths()
     b.generalise_reads()
