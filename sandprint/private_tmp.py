@@ -13,8 +13,12 @@ directory).
 
 What the ruleset names *beneath* a temporary directory (a workload's own directory under
 ``/var/tmp``, a test's ``/tmp/pytest-of-root/...``) existed during the recording and was the
-workload's: those paths (the nearest existing ancestor of a path that does not exist) are
-bound through from the host into the private tmpfs, at the same place, and nothing else is.
+workload's: it is bound through from the host into the private tmpfs, at the same place. Where
+the ruleset has no rule on the temporary directory itself, the whole top-level entry holding
+such a path is bound (``/var/tmp/myjob``, visible but granted only as the ruleset says, so a
+refusal there is Landlock's and ``verify`` reports it); where it has one (the workload made
+temporary files), its rights would extend to whatever is bound, so only the exact paths the
+ruleset names are (the nearest existing ancestor of a path that does not exist).
 
 Pseudo-terminals: a pty a workload opens through ``/dev/ptmx`` is ``/dev/pts/N``, and Landlock
 checks that path's hierarchy (also when the peer comes from ``TIOCGPTPEER``), so a ruleset
@@ -94,12 +98,16 @@ def needs_private(rule_paths: Iterable[str], env: Mapping[str, str] | None = Non
 
 
 def _binds(directory: str, rule_paths: list[str]) -> list[str]:
-    """The host paths beneath ``directory`` to bind through: for each rule path beneath it,
+    """The host paths beneath ``directory`` to bind through (see the module): for each rule
+    path beneath it, its top-level entry there when no rule names ``directory`` itself, else
     the path or its nearest existing ancestor below ``directory``; nested ones dropped."""
     out: set[str] = set()
+    whole = directory not in rule_paths
     for p in rule_paths:
         if p == directory or not _beneath(p, directory):
             continue
+        if whole:
+            p = directory.rstrip("/") + "/" + p[len(directory):].lstrip("/").split("/")[0]
         q = p
         while q != directory and not os.path.lexists(q):
             q = os.path.dirname(q)

@@ -318,8 +318,9 @@ def recorded_dirs(accesses) -> set[str]:
     """Paths that are directories in a property test's recording (said so, or with
     something beneath them)."""
     paths = {os.path.normpath(p) for p, _r, _k in accesses}
+    files = {os.path.normpath(p) for p, _r, k in accesses if k == "file"}
     dirs = {os.path.normpath(p) for p, _r, k in accesses if k == "dir"}
-    return dirs | {q for q in paths for p in paths if p.startswith(q.rstrip("/") + "/")}
+    return dirs | {q for q in paths - files for p in paths if p.startswith(q.rstrip("/") + "/")}
 
 
 _COMPONENTS = ["etc", "root", "home", "alice", "usr", "lib", "tmp", "srv", "app", "data",

@@ -243,6 +243,9 @@ class _Builder:
         self.maybe_missing: set[str] = set()
         self.read_paths: set[str] = set()
         self.processes = 0
+        # /proc/self reads by processes other than the first (None: the recording predates
+        # the count; then a multi-process workload is taken to have made some)
+        self.children_proc: int | None = None
         self.pts_paths: set[str] = set()
         self.pts_dropped: set[str] = set()
         self._collect(targets)
@@ -258,6 +261,9 @@ class _Builder:
         for t in targets:
             processes += t.processes
             self.processes += t.processes
+            by_children = (t.info.get("fileModel") or {}).get("procSelfByChildren")
+            if isinstance(by_children, int):
+                self.children_proc = (self.children_proc or 0) + by_children
             for fa in t.files.values():
                 if fa.denied and not fa.access:
                     denied += 1
@@ -293,6 +299,16 @@ class _Builder:
         if len(pids) > max(processes, 1):
             self.notes.append(f"/proc entries of {len(pids)} processes were read; all were "
                               "taken as the workload's own (/proc/self)")
+        ptmx = self.entries.get("/dev/ptmx")
+        if ptmx is not None and ptmx.rights & {"read_file", "write_file"}:
+            # a pty from /dev/ptmx: its peer (TIOCGPTPEER, or opened by name) is /dev/pts/N,
+            # whose open Landlock checks for read_file/write_file (the recorder sees no open
+            # for TIOCGPTPEER), and its terminal ioctls for ioctl_dev
+            pts = self.entries.setdefault("/dev/pts", _Entry(kind="dir"))
+            pts.kind = "dir"
+            pts.rights |= ({"read_file", "write_file"} | (ptmx.rights & {"ioctl_dev"})) \
+                & self.known
+            self.pts_paths.add("/dev/ptmx")
         root = self.entries.pop("/", None)
         if root and root.rights:
             self.notes.append(f"not granted: {', '.join(ordered(root.rights))} on / "
@@ -451,11 +467,12 @@ class _Builder:
     def pts_note(self) -> None:
         if not self.pts_paths:
             return
-        own = any(fa == "/dev/ptmx" for fa in self.read_paths)
+        own = "/dev/ptmx" in self.pts_paths
+        named = sorted(self.pts_paths - {"/dev/ptmx"})
         text = (f"{', '.join(ordered(self.entries.get('/dev/pts', _Entry()).rights))} on "
-                f"/dev/pts for the terminals the workload opened ({len(self.pts_paths)}, e.g. "
-                f"{min(self.pts_paths)}"
-                + (", through /dev/ptmx" if own else "") + "): Landlock checks a pty's "
+                "/dev/pts for the pseudo-terminals the workload opened"
+                + (f" (e.g. {named[0]})" if named else "")
+                + (" through /dev/ptmx" if own else "") + ": Landlock checks a pty's "
                 "/dev/pts/N path (also for TIOCGPTPEER) and N changes from run to run; "
                 "`sandprint exec` and `verify` mount a new devpts instance there, so the rule "
                 "covers the workload's own terminals only; applied any other way it covers "
@@ -486,7 +503,12 @@ class _Builder:
         # can reach. Other processes' maps, environ, fd ... stay closed: Landlock's ptrace
         # scoping refuses them outside the sandbox's own domain.
         own -= {"execute"}
-        if own and self.processes > 1 and self.opts.proc_for_children:
+        children = self.processes > 1 if self.children_proc is None else self.children_proc > 0
+        if own and self.processes > 1 and not children:
+            self.notes.append(f"{', '.join(ordered(own))} granted on /proc/self only: of the "
+                              f"workload's {self.processes} processes only the first read its "
+                              "own /proc entries; a child reading its own would be refused")
+        if own and children and self.opts.proc_for_children:
             self.grant("/proc", own, "own /proc/self")
             self.notes.append(f"{', '.join(ordered(own))} granted on /proc: the workload's "
                               "child processes read their own /proc/self, which a rule on "
