@@ -20,7 +20,8 @@ The work, each piece the start of one class of over-grant:
 
 Setup also makes what stands for other programs on the host: files in the host's /tmp (a
 Kerberos cache of another user, a pid file, a lock file; their names carry a hash of BASE) and
-a terminal held open by a process of its own (its ``/dev/pts/N`` in ``BASE/outside/pts``).
+a terminal held open by a process of its own (another session's; its name ``/dev/pts/N`` is
+in ``BASE/app/console.txt``, one of the five files the work reads).
 
 Probe mode prints ``{"benign": "ok", ...}``, then one JSON line per probe, each run in a forked
 child: ``{"probe", "outcome": "denied"|"ALLOWED"|"error", "errno", "detail"}``, as
@@ -43,7 +44,7 @@ import termios
 import time
 
 PAYLOAD_EXIT = 42
-APP_FILES = ("settings.ini", "routes.txt", "schema.sql", "banner.txt", "version.txt")
+APP_FILES = ("settings.ini", "routes.txt", "schema.sql", "console.txt", "version.txt")
 SECRETS = {".vault-token": "s.hvs-TOKEN\n", ".my.cnf": "[client]\npassword=hunter2\n",
            "terraform.tfstate": '{"outputs": {"db_password": "hunter2"}}\n'}
 HOLD_SECONDS = 900
@@ -84,8 +85,8 @@ def _hold_terminal(lay: Layout) -> None:
         os._exit(0)
     master, slave = os.openpty()
     name = os.ttyname(slave)
-    with open(os.path.join(lay.outside, "pts"), "w") as f:
-        f.write(name)
+    with open(os.path.join(lay.app, "console.txt"), "w") as f:
+        f.write(name)            # the app names the operator's console (and never opens it)
     with open(os.path.join(lay.outside, "pts.pid"), "w") as f:
         f.write(str(os.getpid()))
     os.write(w, b"x")
@@ -106,6 +107,8 @@ def setup(base: str) -> None:
     for d in (lay.app, os.path.join(lay.app, "tls"), lay.etc, lay.outside):
         os.makedirs(d, exist_ok=True)
     for i, name in enumerate(APP_FILES):
+        if name == "console.txt":
+            continue                                 # written by the terminal's holder
         with open(os.path.join(lay.app, name), "w") as f:
             f.write(f"line {i} of {name}\n")
     for name, text in SECRETS.items():
@@ -215,7 +218,7 @@ def p_rename_over(lay: Layout, ctx: dict) -> str:
 
 def p_tiocsti(lay: Layout, ctx: dict) -> str:
     try:
-        name = open(os.path.join(lay.outside, "pts")).read().strip()
+        name = open(os.path.join(lay.app, "console.txt")).read().strip()
     except OSError as e:
         raise Prep(f"no outside terminal: {e}") from None
     fd = os.open(name, 3 | os.O_NOCTTY)          # access mode 3: neither read nor write
