@@ -238,3 +238,21 @@ def test_private_mounts_plan(tmp_path, monkeypatch):
     assert pt._binds(str(tmp_path), narrow) == [str(tmp_path / "job" / "in")]
     assert pt.needs_private(["/dev/pts"], env={})[1]
     assert pt.needs_private(["/usr"], env={}) == ([], False)
+
+
+def test_init_proc_entries_stay_exact():
+    """pam_limits (runuser, su) reads /proc/1/limits: pid 1 is init on every run."""
+    rec = new_recording()
+    rec.target("main").add_file("/proc/1/limits", {"read_file"}, kind="file")
+    rules = rules_of(_gen(rec).config)
+    assert rules == {"/proc/1/limits": {"read_file"}}
+
+
+def test_a_program_the_workload_built_and_ran_gets_execute_on_its_directory_with_a_note():
+    rec = new_recording()
+    t = rec.target("main")
+    t.add_file("/srv/build/out", {"make_reg", "remove_file"}, kind="dir")
+    t.add_file("/srv/build/out/tool", {"write_file", "execute", "read_file"}, kind="file")
+    result = _gen(rec)
+    assert rules_of(result.config)["/srv/build/out"] >= {"execute", "make_reg"}
+    assert any("created and ran /srv/build/out/tool" in n for n in result.notes)

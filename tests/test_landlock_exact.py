@@ -138,6 +138,8 @@ def test_exec_gives_the_workload_a_private_tmp(host_files, tmp_path):
     assert p.returncode == 0, p.stderr
     assert "another user's ticket" not in p.stdout
     assert "rc=1" in p.stdout and "No such file" in p.stderr      # not even visible
+    # writing in the private /tmp passed: the ruleset's rule on /tmp, opened after the mount,
+    # is on the private tmpfs (a rule on the host's /tmp would not reach it)
     assert "mine\n" in p.stdout and "the workload's input" in p.stdout
     assert "private mounts" in p.stderr and "/tmp" in p.stderr
     # what it wrote in its private /tmp went with the namespace; its own tree is the host's

@@ -246,6 +246,8 @@ class _Builder:
         # /proc/self reads by processes other than the first (None: the recording predates
         # the count; then a multi-process workload is taken to have made some)
         self.children_proc: int | None = None
+        # created-files directory -> programs the workload created there and executed
+        self.created_exec: dict[str, list[str]] = {}
         self.pts_paths: set[str] = set()
         self.pts_dropped: set[str] = set()
         self._collect(targets)
@@ -270,7 +272,7 @@ class _Builder:
                 if not fa.access:
                     continue
                 pid = lp.proc_pid_of(fa.path)
-                if pid:
+                if pid and pid != "1":
                     pids.add(pid)
                 path, why = lp.normalise(fa.path)
                 self.read_paths.add(path)
@@ -373,11 +375,12 @@ class _Builder:
                 continue
             if self.foldable(d):
                 for k in kids:
-                    # what was executed stays on the program's own path
-                    self.grant(d, self.take(k, FILE_RIGHTS - {"execute"}),
-                               "created-files directory")
-                    if k in self.entries and self.entries[k].rights:
-                        self.maybe_missing.add(k)
+                    taken = self.take(k, FILE_RIGHTS)
+                    if "execute" in taken:
+                        # a program the workload made and ran (a build): no rule can name a
+                        # file that does not exist yet when the ruleset is applied
+                        self.created_exec.setdefault(d, []).append(k)
+                    self.grant(d, taken, "created-files directory")
                 e.why = "created-files directory" if _rank(e.why) < 2 else e.why
             else:
                 self.maybe_missing.update(kids)
@@ -399,8 +402,9 @@ class _Builder:
             if not looks_created:
                 continue
             if self.foldable(parent):
-                self.grant(parent, self.take(x, e.rights - {"execute"}),
-                           "created-files directory")
+                if x in self.created_exec:
+                    self.created_exec.setdefault(parent, []).extend(self.created_exec.pop(x))
+                self.grant(parent, self.take(x, e.rights), "created-files directory")
                 for p in list(self.maybe_missing):
                     if lp.is_beneath(p, x):
                         self.maybe_missing.discard(p)
@@ -617,7 +621,15 @@ class _Builder:
                 if a in self.entries:
                     inherited |= self.entries[a].rights
             e.rights -= inherited
-            if "execute" in e.rights and self.is_dir(p):
+            if "execute" in e.rights and p in self.created_exec:
+                made = sorted(self.created_exec[p])
+                self.notes.append(f"execute granted on {p}: the workload created and ran "
+                                  f"{made[0]}" + (f" (and {len(made) - 1} more)"
+                                                  if len(made) > 1 else "")
+                                  + " there, and a rule can name only a file that exists when "
+                                  "the ruleset is applied; whatever the workload writes there "
+                                  "can be executed")
+            elif "execute" in e.rights and self.is_dir(p):
                 # a rule on a directory would let anything beneath it be executed
                 self.notes.append(f"not granted: execute on {p}, a directory (execute goes on "
                                   "the exact programs executed)")

@@ -143,6 +143,10 @@ def normalise(path: str) -> tuple[str, str | None]:
     if p.startswith("//"):
         p = "/" + p.lstrip("/")
     m = _PROC_PID.match(p)
+    if m and m.group(1) == "1":
+        # init's entries (pam_limits reads /proc/1/limits): pid 1 is the same process on
+        # every run in this pid namespace, so the path stays exact
+        return p, None
     if m:
         return "/proc/self" + (m.group(2) or ""), "proc-pid"
     m = _PROC_SELF.match(p)
