@@ -14,6 +14,7 @@ The generator's narrowing rests on these kernel facts, each shown here:
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -172,3 +173,40 @@ def test_exec_gives_a_workload_with_pty_rights_its_own_devpts(tmp_path):
     finally:
         os.close(held[0])
         os.close(held[1])
+
+
+def test_an_unprivileged_caller_gets_its_private_tmp_through_a_user_namespace(host_files):
+    """Without CAP_SYS_ADMIN the mount namespace comes with a user namespace mapping the
+    caller's own uid: the host's /tmp is hidden all the same, the uid stays the caller's."""
+    from sandprint import private_tmp
+
+    secret, _own, _tag = host_files
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            # a process that changed its uid is not dumpable, and /proc/self is then root's;
+            # a program started by the user is
+            ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)       # PR_SET_DUMPABLE
+            done = private_tmp.enter(["/tmp"])
+            out = {"how": done.how, "tmp": done.tmp, "uid": os.getuid(),
+                   "secret visible": os.path.exists(secret)}
+        except BaseException as e:      # noqa: BLE001 - reported to the parent
+            out = {"error": f"{type(e).__name__}: {e}"}
+        os.write(w, json.dumps(out).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 4096):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    got = json.loads(data)
+    if "error" in got and "Operation not permitted" in got["error"]:
+        need(False, f"user namespaces are not available to unprivileged users: {got}")
+    assert got == {"how": "user and mount namespace", "tmp": ["/tmp"], "uid": 65534,
+                   "secret visible": False}, got
