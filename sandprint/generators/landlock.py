@@ -3,7 +3,10 @@
 The ruleset is written the way a person would write it, and never wider than is safe:
 
 1. **Paths are normalised** for the next run: ``/proc/<pid>/...`` of the target becomes
-   ``/proc/self/...``, ``/dev/pts/<n>`` becomes ``/dev/pts``. Rights the target ABI does not
+   ``/proc/self/...`` (init's ``/proc/1`` stays), ``/dev/pts/<n>`` becomes ``/dev/pts`` with
+   a terminal's rights only (read_file, write_file, ioctl_dev; a pty from ``/dev/ptmx`` gets
+   the read/write its peer's open needs): ``exec`` and ``verify`` mount a new devpts instance
+   there, so it holds the workload's own terminals only. Rights the target ABI does not
    know are dropped (and said so); rights on ``/`` are never granted (a rule on ``/`` grants
    the whole file system); rights a non-directory cannot carry are dropped.
 2. **Created files fold into their directory.** A file written in a directory where the
@@ -13,13 +16,20 @@ The ruleset is written the way a person would write it, and never wider than is 
    starts, so what was done inside it is granted on the parent. Neither happens in a protected
    tree (``/etc``, ``/root``, home directories, ...; the temporary directories ``/tmp``,
    ``/var/tmp`` and ``/dev/shm`` excepted): there the files stay narrow and are marked as
-   paths that may not exist at apply time.
+   paths that may not exist at apply time, and a rename or removal there (``sed -i``) stops
+   the generator (:meth:`_Builder.protected_writes`) unless ``allow_dir_write`` names the
+   directory. A rule on ``/tmp`` or ``/var/tmp`` is meant for the private one ``exec`` and
+   ``verify`` mount (a note says so), or goes on ``app_tmpdir``. A program the workload
+   created and ran keeps execute on its directory (said in a note).
 3. **System trees** (``/usr``, ``/lib*``, ``/bin``, ``/etc/ld.so.cache`` ...) get one
-   read(-execute) rule for the tree: whatever was read, listed or executed there. Writes there
-   stay narrow.
+   read rule for the tree: whatever was read or listed there. execute stays on the exact
+   programs executed (and their ELF and ``#!`` interpreters), everywhere and never on a
+   directory: Landlock checks it at execve only (a library mapped PROT_EXEC needs read_file).
+   Writes there stay narrow.
 4. ``/proc/self/...`` **reads** become one rule on ``/proc/self`` (the process that enforces
    the ruleset and then executes the workload); when the workload runs more than one process,
-   the same read rights go on ``/proc`` (a child's /proc/self is another /proc/PID, which no
+   the same read rights go on ``/proc`` when a child read its own entries (the recorder's
+   ``fileModel.procSelfByChildren``; a child's /proc/self is another /proc/PID, which no
    narrower rule can name; other processes' private entries stay refused by Landlock's ptrace
    scoping), unless ``proc_for_children`` is off.
 5. **Read generalisation:** a directory with at least ``read_threshold`` distinct direct
@@ -27,7 +37,8 @@ The ruleset is written the way a person would write it, and never wider than is 
    whole, read rights only (the highest such directory wins), but never ``/``,
    a protected tree or an ancestor of one, anything in ``/proc``, ``/sys`` or ``/dev``,
    anything shallower than ``min_depth``, nor (when the host may be inspected) a directory
-   holding a file that looks like a secret the workload never read.
+   holding a private file the workload never read: not world-readable, or named like a
+   secret (``secret_patterns``; files the package manager installed are public).
 6. Rights an ancestor rule already grants are removed from the rules beneath it.
 
 **Paths that name a cgroup** (``/sys/fs/cgroup/memory/<the recording's cgroup>/memory.max``:
