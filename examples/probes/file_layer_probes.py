@@ -21,7 +21,8 @@ The work, each piece the start of one class of over-grant:
 Setup also makes what stands for other programs on the host: files in the host's /tmp (a
 Kerberos cache of another user, a pid file, a lock file; their names carry a hash of BASE) and
 a terminal held open by a process of its own (another session's; its name ``/dev/pts/N`` is
-in ``BASE/app/console.txt``, one of the five files the work reads).
+in ``BASE/app/console.txt``, one of the five files the work reads). That process ends when
+``BASE`` is removed (at the latest after 15 minutes) and takes the /tmp files with it.
 
 Probe mode prints ``{"benign": "ok", ...}``, then one JSON line per probe, each run in a forked
 child: ``{"probe", "outcome": "denied"|"ALLOWED"|"error", "errno", "detail"}``, as
@@ -99,6 +100,13 @@ def _hold_terminal(lay: Layout) -> None:
     deadline = time.monotonic() + HOLD_SECONDS
     while time.monotonic() < deadline and os.path.exists(os.path.join(lay.outside, "pts.pid")):
         time.sleep(0.5)
+    # BASE is gone (or the time is up): take the stand-ins out of the host's /tmp too (a
+    # second setup kills this holder first, and lays them out again)
+    for path in (lay.krb5cc, lay.pidfile, lay.lock):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
     os._exit(0)
 
 
