@@ -8,6 +8,7 @@ its traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -224,12 +225,21 @@ def generate_seccomp(recordings, output, fmt, default_action, runtime, target_na
 @click.option("--no-proc-for-children", is_flag=True,
               help="Keep /proc/self reads on /proc/self even when child processes made "
                    "them (their own /proc entries are then refused).")
+@click.option("--secret-pattern", "secret_patterns", multiple=True, metavar="GLOB",
+              help="Also take files named GLOB for secrets: a directory holding one the "
+                   "workload never read is not granted as a whole.")
+@click.option("--allow-dir-write", "allow_dir_write", multiple=True, metavar="DIR",
+              help="Grant create/remove rights on the protected directory DIR where the "
+                   "workload created or renamed files in it (otherwise generate stops).")
+@click.option("--app-tmpdir", metavar="DIR",
+              help="Grant what was done in /tmp and /var/tmp on DIR instead (a self-sandboxing "
+                   "application then sets TMPDIR=DIR).")
 @click.option("--target", "target_name", help="Which target of the recording (default: all).")
 @click.option("--allow-lossy", is_flag=True,
               help="Accept recordings that lost events or missed their container's start.")
 def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, system_trees,
-                      protected, no_host_check, no_proc_for_children, target_name,
-                      allow_lossy):
+                      protected, no_host_check, no_proc_for_children, secret_patterns,
+                      allow_dir_write, app_tmpdir, target_name, allow_lossy):
     """Write a Landlock ruleset (landlockconfig JSON or TOML)."""
     from .generators import landlock
 
@@ -240,7 +250,10 @@ def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, s
         abi=abi, read_threshold=read_threshold, min_depth=min_depth,
         system_trees=landlock.Options.system_trees + tuple(system_trees),
         protected_trees=landlock.Options.protected_trees + tuple(protected),
-        host_check=not no_host_check, proc_for_children=not no_proc_for_children)
+        host_check=not no_host_check, proc_for_children=not no_proc_for_children,
+        secret_patterns=landlock.Options.secret_patterns + tuple(secret_patterns),
+        allow_dir_write=tuple(os.path.normpath(d) for d in allow_dir_write),
+        app_tmpdir=app_tmpdir)
     result = landlock.generate_file(rec, output, fmt=fmt, target=target_name, options=options,
                                     source=" + ".join(recordings))
     for note in result.notes:
@@ -258,8 +271,11 @@ def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, s
 @click.option("--compat", type=click.Choice(["best-effort", "soft", "hard"]),
               default="best-effort", show_default=True,
               help="Landlock compatibility: best effort, or refuse to run without full support.")
+@click.option("--shared-tmp", is_flag=True,
+              help="Do not give the command a private /tmp, /var/tmp, $TMPDIR and /dev/pts "
+                   "(the ruleset's rules there then grant the host's files).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(seccomp_path, landlock_path, compat, command):
+def exec_(seccomp_path, landlock_path, compat, shared_tmp, command):
     """Run COMMAND under a seccomp profile and/or Landlock ruleset (replaces sandprint)."""
     from . import enforce
 
@@ -267,7 +283,7 @@ def exec_(seccomp_path, landlock_path, compat, command):
         raise click.UsageError("give --seccomp and/or --landlock (without either the command "
                                "would run unconfined)")
     enforce.exec_sandboxed(list(command), seccomp=seccomp_path, landlock=landlock_path,
-                           compat=compat, log=echo_err)
+                           compat=compat, log=echo_err, private_tmp=not shared_tmp)
 
 
 @main.command(context_settings={"allow_interspersed_args": False})

@@ -5,6 +5,11 @@ load and validate), then restricts this process (Landlock first, then seccomp, w
 must allow what the Landlock step and ``execve`` need) and replaces itself with the command,
 so the command's own exit status comes back. It fails closed: if any step fails, the command
 never runs.
+
+With a Landlock ruleset that grants something in a temporary directory (/tmp, /var/tmp,
+$TMPDIR) or in /dev/pts, the command first gets private mounts there
+(:mod:`sandprint.private_tmp`): the ruleset's rules then name the workload's own temporary
+files and terminals, not the host's.
 """
 
 from __future__ import annotations
@@ -21,12 +26,15 @@ from .seccomp.profile import SeccompProfile, load_profile
 
 def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = None,
                    landlock: str | None = None, compat: str = "best-effort",
-                   log: Callable[[str], None] = print, landlock_abi: int | None = None) -> None:
+                   log: Callable[[str], None] = print, landlock_abi: int | None = None,
+                   private_tmp: bool = True) -> None:
     """Replace this process with ``argv`` under the given sandbox; never returns normally.
 
     Fails closed: a profile or ruleset that cannot be read, built or loaded (or, under
     ``compat="hard"``, a ruleset the kernel cannot fully enforce) raises before the command
-    runs. ``landlock_abi`` pretends the kernel has that Landlock ABI (tests, pinning)."""
+    runs. ``landlock_abi`` pretends the kernel has that Landlock ABI (tests, pinning);
+    ``private_tmp=False`` leaves /tmp and /dev/pts shared with the host (the ruleset's rules
+    there then grant the host's files)."""
     if seccomp is None and landlock is None:
         raise InputError("no sandbox given: the command would run unconfined",
                          field="seccomp/landlock", expected="a seccomp profile, a Landlock "
@@ -51,6 +59,12 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
 
         ruleset = load_as(landlock, LANDLOCK, lambda p: Ruleset.from_file(p, abi=landlock_abi))
     if ruleset is not None:
+        if private_tmp:
+            from .private_tmp import enter
+
+            mounts = enter(ruleset.rule_paths())
+            if mounts.tmp or mounts.pts:
+                log(str(mounts))
         status = ruleset.restrict_self(compat=compat)
         log(str(status))
     if profile is not None:

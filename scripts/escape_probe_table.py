@@ -34,6 +34,7 @@ WORKLOAD = PROBES_DIR / "escape_probes.py"
 WORKLOADS: dict[str, Path] = {
     "files and forks": WORKLOAD,
     "network client": PROBES_DIR / "net_client_probes.py",
+    "file layer": PROBES_DIR / "file_layer_probes.py",
 }
 LAYERS = ("none", "seccomp", "landlock", "both")
 BEGIN = "<!-- escape-probes:begin (scripts/escape_probe_table.py --write README.md) -->"

@@ -202,15 +202,16 @@ def add_runtime(t, pid: int = 4242) -> None:
     t.add_file("/usr/bin/python3.11", {"execute", "read_file"}, kind="file")
     t.add_file("/lib64/ld-linux-x86-64.so.2", {"execute", "read_file"}, kind="file")
     t.add_file("/etc/ld.so.cache", {"read_file"}, kind="file")
-    t.add_file("/lib/x86_64-linux-gnu/libc.so.6", {"execute", "read_file"}, kind="file")
-    t.add_file("/lib/x86_64-linux-gnu/libm.so.6", {"execute", "read_file"}, kind="file")
+    t.add_file("/lib/x86_64-linux-gnu/libc.so.6", {"read_file"}, kind="file")
+    t.add_file("/lib/x86_64-linux-gnu/libm.so.6", {"read_file"}, kind="file")
     for mod in ("os.py", "abc.py", "codecs.py", "io.py", "stat.py", "posixpath.py",
                 "genericpath.py", "tempfile.py", "random.py", "shutil.py", "json/__init__.py",
                 "json/decoder.py", "encodings/__init__.py", "encodings/utf_8.py"):
         t.add_file(f"{PY}/{mod}", {"read_file"}, kind="file")
     t.add_file(PY, {"read_dir"}, kind="dir")
+    # a library mapped PROT_EXEC needs read_file only (the recorder records no execute)
     t.add_file(f"{PY}/lib-dynload/_json.cpython-311-x86_64-linux-gnu.so",
-               {"execute", "read_file"}, kind="file")
+               {"read_file"}, kind="file")
     t.add_file(f"/proc/{pid}/maps", {"read_file"}, kind="file")
     t.add_file(f"/proc/{pid}/fd", {"read_dir"}, kind="dir")
     t.add_file("/dev/null", {"read_file", "write_file"}, kind="char")

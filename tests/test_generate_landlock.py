@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from sandprint.errors import InputError
-from sandprint.generators.landlock import (FILE_RIGHTS, Options, format_for, generate_file,
-                                           generate_ruleset, render)
+from sandprint.generators.landlock import (FILE_RIGHTS, NAMING_RIGHTS, Options, format_for,
+                                           generate_file, generate_ruleset, render)
 from sandprint.landlock.config import MAY_NOT_EXIST_VARIABLE, loads_config, resolve
 from sandprint.recording import FS_RIGHTS, NetAccess, Recording
 
@@ -69,12 +69,18 @@ def test_every_shape_is_safe_valid_and_handles_every_right(make):
 def test_python_script_system_trees_temp_and_proc():
     cfg = generate_ruleset(python_tempfile_recording(), options=NO_HOST).config
     rules = rules_of(cfg)
-    assert rules["/usr"] == {"execute", "read_file", "read_dir"}
-    assert rules["/lib"] == {"execute", "read_file"}
-    assert rules["/lib64"] == {"execute", "read_file"}
+    assert rules["/usr"] == {"read_file", "read_dir"}
+    assert rules["/lib"] == {"read_file"}
+    assert rules["/lib64"] == {"read_file"}
     assert rules["/etc/ld.so.cache"] == {"read_file"}
-    # no rule below a system tree survives
-    assert not [p for p in rules if p.startswith("/usr/") or p.startswith("/lib/")]
+    # execute only on what was executed: the program and its ELF interpreter
+    assert rules["/usr/bin/python3.11"] == {"execute"}
+    assert rules["/lib64/ld-linux-x86-64.so.2"] == {"execute"}
+    assert {p for p, r in rules.items() if "execute" in r} == {
+        "/usr/bin/python3.11", "/lib64/ld-linux-x86-64.so.2"}
+    # no other rule below a system tree survives
+    assert not [p for p in rules if (p.startswith("/usr/") or p.startswith("/lib/"))
+                and rules[p] != {"execute"}]
     # /etc files stay files
     assert rules["/etc/passwd"] == {"read_file"}
     assert rules["/etc/nsswitch.conf"] == {"read_file"}
@@ -308,6 +314,15 @@ def test_generate_file_writes_by_extension(tmp_path):
 
 # -- property: whatever the recording, never / nor a protected tree ----------------------------
 
+def recorded_dirs(accesses) -> set[str]:
+    """Paths that are directories in a property test's recording (said so, or with
+    something beneath them)."""
+    paths = {os.path.normpath(p) for p, _r, _k in accesses}
+    files = {os.path.normpath(p) for p, _r, k in accesses if k == "file"}
+    dirs = {os.path.normpath(p) for p, _r, k in accesses if k == "dir"}
+    return dirs | {q for q in paths - files for p in paths if p.startswith(q.rstrip("/") + "/")}
+
+
 _COMPONENTS = ["etc", "root", "home", "alice", "usr", "lib", "tmp", "srv", "app", "data",
                "proc", "1234", "self", "dev", "pts", "var", "a", "b", "c", "d", "e"]
 _paths = st.lists(st.sampled_from(_COMPONENTS), min_size=0, max_size=5).map(
@@ -323,11 +338,22 @@ def test_property_never_root_nor_protected_trees(accesses, threshold):
     t = rec.target("main")
     for path, rights, kind in accesses:
         t.add_file(path, rights, kind=kind)
-    cfg = generate_ruleset(rec, options=Options(read_threshold=threshold, min_depth=1,
-                                                host_check=False)).config
+    try:
+        cfg = generate_ruleset(rec, options=Options(read_threshold=threshold, min_depth=1,
+                                                    host_check=False)).config
+    except InputError as e:
+        # only a create/rename/remove in a protected directory stops it, naming the way out
+        assert "--allow-dir-write" in str(e), e
+        return
     jsonschema.validate(cfg, SCHEMA)
     rules = rules_of(cfg)
     assert "/" not in rules
+    for tree in ("/etc", "/root", "/home", "/home/alice", "/var", "/srv"):
+        # never more than creating new empty files in a protected directory
+        assert not rules.get(tree, set()) & (NAMING_RIGHTS - {"make_reg"}), (tree, rules[tree])
+    # execute never on a directory
+    for p, rights in rules.items():
+        assert "execute" not in rights or p not in recorded_dirs(accesses), (p, rights)
     recorded = {}
     for path, rights, _k in accesses:
         recorded.setdefault(os.path.normpath(path), set()).update(rights)

@@ -29,6 +29,12 @@ def _recording(path: Path, threads: str | None = None, calls=BASIC, port: int | 
     if threads:
         t.info["threads"] = threads
     t.add_file("/usr/bin/true", {"execute", "read_file"}, kind="file")
+    # and its ELF interpreter, which the kernel executes too (the recorder records it)
+    from sandprint.profiler.fsmodel import interpreter_of
+
+    interp = interpreter_of("/usr/bin/true")
+    if interp:
+        t.add_file(interp, {"execute", "read_file"}, kind="file")
     if port:
         from sandprint.recording import NetAccess
 

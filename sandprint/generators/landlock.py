@@ -3,7 +3,10 @@
 The ruleset is written the way a person would write it, and never wider than is safe:
 
 1. **Paths are normalised** for the next run: ``/proc/<pid>/...`` of the target becomes
-   ``/proc/self/...``, ``/dev/pts/<n>`` becomes ``/dev/pts``. Rights the target ABI does not
+   ``/proc/self/...`` (init's ``/proc/1`` stays), ``/dev/pts/<n>`` becomes ``/dev/pts`` with
+   a terminal's rights only (read_file, write_file, ioctl_dev; a pty from ``/dev/ptmx`` gets
+   the read/write its peer's open needs): ``exec`` and ``verify`` mount a new devpts instance
+   there, so it holds the workload's own terminals only. Rights the target ABI does not
    know are dropped (and said so); rights on ``/`` are never granted (a rule on ``/`` grants
    the whole file system); rights a non-directory cannot carry are dropped.
 2. **Created files fold into their directory.** A file written in a directory where the
@@ -13,13 +16,20 @@ The ruleset is written the way a person would write it, and never wider than is 
    starts, so what was done inside it is granted on the parent. Neither happens in a protected
    tree (``/etc``, ``/root``, home directories, ...; the temporary directories ``/tmp``,
    ``/var/tmp`` and ``/dev/shm`` excepted): there the files stay narrow and are marked as
-   paths that may not exist at apply time.
+   paths that may not exist at apply time, and a rename or removal there (``sed -i``) stops
+   the generator (:meth:`_Builder.protected_writes`) unless ``allow_dir_write`` names the
+   directory. A rule on ``/tmp`` or ``/var/tmp`` is meant for the private one ``exec`` and
+   ``verify`` mount (a note says so), or goes on ``app_tmpdir``. A program the workload
+   created and ran keeps execute on its directory (said in a note).
 3. **System trees** (``/usr``, ``/lib*``, ``/bin``, ``/etc/ld.so.cache`` ...) get one
-   read(-execute) rule for the tree: whatever was read, listed or executed there. Writes there
-   stay narrow.
+   read rule for the tree: whatever was read or listed there. execute stays on the exact
+   programs executed (and their ELF and ``#!`` interpreters), everywhere and never on a
+   directory: Landlock checks it at execve only (a library mapped PROT_EXEC needs read_file).
+   Writes there stay narrow.
 4. ``/proc/self/...`` **reads** become one rule on ``/proc/self`` (the process that enforces
    the ruleset and then executes the workload); when the workload runs more than one process,
-   the same read rights go on ``/proc`` (a child's /proc/self is another /proc/PID, which no
+   the same read rights go on ``/proc`` when a child read its own entries (the recorder's
+   ``fileModel.procSelfByChildren``; a child's /proc/self is another /proc/PID, which no
    narrower rule can name; other processes' private entries stay refused by Landlock's ptrace
    scoping), unless ``proc_for_children`` is off.
 5. **Read generalisation:** a directory with at least ``read_threshold`` distinct direct
@@ -27,7 +37,8 @@ The ruleset is written the way a person would write it, and never wider than is 
    whole, read rights only (the highest such directory wins), but never ``/``,
    a protected tree or an ancestor of one, anything in ``/proc``, ``/sys`` or ``/dev``,
    anything shallower than ``min_depth``, nor (when the host may be inspected) a directory
-   holding a file that looks like a secret the workload never read.
+   holding a private file the workload never read: not world-readable, or named like a
+   secret (``secret_patterns``; files the package manager installed are public).
 6. Rights an ancestor rule already grants are removed from the rules beneath it.
 
 **Paths that name a cgroup** (``/sys/fs/cgroup/memory/<the recording's cgroup>/memory.max``:
@@ -82,6 +93,15 @@ FORMATS = tuple(f.value for f in RulesetFormat)
 FILE_RIGHTS = R.FILE_RIGHTS
 DIR_ONLY_RIGHTS = R.DIR_ONLY_RIGHTS
 READ_RIGHTS = frozenset({"execute", "read_file", "read_dir"})
+# what a directory may be granted for what was read beneath it: never execute, which stays on
+# the exact programs executed (mmap of a library needs read_file only: Landlock checks
+# execute at execve, tests/test_landlock_exact.py shows it)
+TREE_READ_RIGHTS = frozenset({"read_file", "read_dir"})
+# rights on a directory that create or remove names in it: Landlock cannot limit them to a name
+NAMING_RIGHTS = frozenset(r for r in R.FS_RIGHTS if r.startswith("make_")) | {
+    "remove_file", "remove_dir", "refer"}
+# what a workload's own pseudo-terminal needs on /dev/pts (the slave's path is checked)
+PTS_RIGHTS = frozenset({"read_file", "write_file", "ioctl_dev"})
 WRITE_RIGHTS = frozenset({"write_file", "truncate"})
 MAKE_RIGHTS = frozenset(r for r in R.FS_RIGHTS if r.startswith("make_"))
 NET_RIGHTS = tuple(R.NET_RIGHTS)
@@ -118,6 +138,9 @@ class Options:
     host_check: bool = True              # look at this host: existence, kinds, secrets
     proc_for_children: bool = True       # /proc/self reads of a multi-process workload -> /proc
     container_paths: bool = False        # the paths are a container's (set from the recording)
+    secret_patterns: tuple[str, ...] = lp.SECRET_PATTERNS   # names never widened over
+    allow_dir_write: tuple[str, ...] = ()   # protected directories create/delete may go on
+    app_tmpdir: str | None = None        # temporary files go here (self-sandboxing apps)
 
     def validate(self) -> None:
         if self.abi is not None and self.abi < 1:
@@ -130,7 +153,8 @@ class Options:
         if self.min_depth < 1:
             raise InputError(f"invalid minimum depth {self.min_depth}", field="min_depth",
                              expected="an integer >= 1")
-        for p in self.system_trees + self.protected_trees:
+        for p in self.system_trees + self.protected_trees + self.allow_dir_write + (
+                (self.app_tmpdir,) if self.app_tmpdir else ()):
             if not p.startswith("/") or posixpath.normpath(p) == "/":
                 raise InputError(f"invalid tree {p!r}", field="system/protected trees",
                                  expected="an absolute path other than /")
@@ -230,6 +254,13 @@ class _Builder:
         self.maybe_missing: set[str] = set()
         self.read_paths: set[str] = set()
         self.processes = 0
+        # /proc/self reads by processes other than the first (None: the recording predates
+        # the count; then a multi-process workload is taken to have made some)
+        self.children_proc: int | None = None
+        # created-files directory -> programs the workload created there and executed
+        self.created_exec: dict[str, list[str]] = {}
+        self.pts_paths: set[str] = set()
+        self.pts_dropped: set[str] = set()
         self._collect(targets)
         # every directory something was recorded beneath: a directory, whatever else is said
         self.has_beneath: set[str] = {a for p in self.entries for a in _ancestors(p)}
@@ -243,19 +274,26 @@ class _Builder:
         for t in targets:
             processes += t.processes
             self.processes += t.processes
+            by_children = (t.info.get("fileModel") or {}).get("procSelfByChildren")
+            if isinstance(by_children, int):
+                self.children_proc = (self.children_proc or 0) + by_children
             for fa in t.files.values():
                 if fa.denied and not fa.access:
                     denied += 1
                 if not fa.access:
                     continue
                 pid = lp.proc_pid_of(fa.path)
-                if pid:
+                if pid and pid != "1":
                     pids.add(pid)
                 path, why = lp.normalise(fa.path)
                 self.read_paths.add(path)
                 rights = set(fa.access)
                 for r in rights - self.known:
                     beyond[r].add(path)
+                if why == "pts":
+                    self.pts_dropped |= rights - PTS_RIGHTS
+                    rights &= PTS_RIGHTS
+                    self.pts_paths.add(fa.path)
                 e = self.entries.setdefault(path, _Entry())
                 e.rights |= rights & self.known
                 if why == "pts":
@@ -274,6 +312,16 @@ class _Builder:
         if len(pids) > max(processes, 1):
             self.notes.append(f"/proc entries of {len(pids)} processes were read; all were "
                               "taken as the workload's own (/proc/self)")
+        ptmx = self.entries.get("/dev/ptmx")
+        if ptmx is not None and ptmx.rights & {"read_file", "write_file"}:
+            # a pty from /dev/ptmx: its peer (TIOCGPTPEER, or opened by name) is /dev/pts/N,
+            # whose open Landlock checks for read_file/write_file (the recorder sees no open
+            # for TIOCGPTPEER), and its terminal ioctls for ioctl_dev
+            pts = self.entries.setdefault("/dev/pts", _Entry(kind="dir"))
+            pts.kind = "dir"
+            pts.rights |= ({"read_file", "write_file"} | (ptmx.rights & {"ioctl_dev"})) \
+                & self.known
+            self.pts_paths.add("/dev/ptmx")
         root = self.entries.pop("/", None)
         if root and root.rights:
             self.notes.append(f"not granted: {', '.join(ordered(root.rights))} on / "
@@ -338,7 +386,12 @@ class _Builder:
                 continue
             if self.foldable(d):
                 for k in kids:
-                    self.grant(d, self.take(k, FILE_RIGHTS), "created-files directory")
+                    taken = self.take(k, FILE_RIGHTS)
+                    if "execute" in taken:
+                        # a program the workload made and ran (a build): no rule can name a
+                        # file that does not exist yet when the ruleset is applied
+                        self.created_exec.setdefault(d, []).append(k)
+                    self.grant(d, taken, "created-files directory")
                 e.why = "created-files directory" if _rank(e.why) < 2 else e.why
             else:
                 self.maybe_missing.update(kids)
@@ -360,6 +413,8 @@ class _Builder:
             if not looks_created:
                 continue
             if self.foldable(parent):
+                if x in self.created_exec:
+                    self.created_exec.setdefault(parent, []).extend(self.created_exec.pop(x))
                 self.grant(parent, self.take(x, e.rights), "created-files directory")
                 for p in list(self.maybe_missing):
                     if lp.is_beneath(p, x):
@@ -370,6 +425,77 @@ class _Builder:
                                   "rule applies only when it exists at apply time")
         self.prune()
 
+    def protected_writes(self, source: str | None) -> None:
+        """Create/delete rights on a protected directory: refused unless asked for.
+
+        Landlock cannot limit make_reg or remove_file to one name: on /etc they would let the
+        workload replace or remove any file there. A write-by-rename (``sed -i``, atomic
+        saves) in a protected tree therefore stops the generator, naming the file."""
+        for d in sorted(self.entries, key=lambda p: (lp.depth(p), p)):
+            e = self.entries[d]
+            naming = e.rights & NAMING_RIGHTS
+            # make_reg alone creates new, empty files (their content needs write_file on them,
+            # which stays on the file): it cannot replace, rename away or remove one
+            if naming <= {"make_reg"} or self.foldable(d) or lp.in_pseudo_fs(d):
+                continue
+            if d in self.opts.allow_dir_write:
+                self.notes.append(f"{', '.join(ordered(naming))} granted on protected {d} as "
+                                  f"asked (--allow-dir-write {d}): the workload may create, "
+                                  "replace and remove any file there")
+                continue
+            files = sorted(p for p in self.entries if _parent(p) == d and p != d)
+            written = [p for p in files if self.entries[p].rights & WRITE_RIGHTS]
+            what = (written or files or [d])[0]
+            raise InputError(
+                f"{what} was written by creating or renaming in the protected directory {d}, "
+                f"which Landlock can grant only as {', '.join(ordered(naming))} on all of {d}: "
+                f"have the workload write somewhere else, or pass --allow-dir-write {d}",
+                source=source, field="targets[].files",
+                expected=f"no file created, renamed or removed directly in {d}")
+
+    def temp_dirs(self) -> None:
+        """Rules on /tmp and /var/tmp: for a private one, or moved to the application's own."""
+        temps = [d for d in sorted(self.entries) if lp.is_temp_dir(d) and d != "/dev/shm"]
+        if not temps:
+            return
+        app = self.opts.app_tmpdir
+        if app:
+            app = posixpath.normpath(app)
+            for d in temps:
+                self.grant(app, self.take(d, self.entries[d].rights), "app temporary directory")
+            if self.opts.host_check and not os.path.isdir(app):
+                self.maybe_missing.add(app)
+            self.notes.append(
+                f"temporary files: what the workload did in {', '.join(temps)} is granted on "
+                f"{app} instead (--app-tmpdir); the application must create its temporary "
+                f"files there: set TMPDIR={app} (Python: tempfile.tempdir) before it makes any")
+            self.prune()
+            return
+        self.notes.append(
+            f"temporary files: the rules on {', '.join(temps)} are meant for a private one: "
+            "`sandprint exec` and `verify` mount a fresh tmpfs over /tmp, /var/tmp and $TMPDIR "
+            "in the workload's own mount namespace, the systemd drop-in says PrivateTmp=yes, "
+            "a container has its own; applied any other way (in the application through the "
+            "sandprint.landlock library, another landlockconfig loader) they grant the host's "
+            "files there: generate with --app-tmpdir DIR instead")
+
+    def pts_note(self) -> None:
+        if not self.pts_paths:
+            return
+        own = "/dev/ptmx" in self.pts_paths
+        named = sorted(self.pts_paths - {"/dev/ptmx"})
+        text = (f"{', '.join(ordered(self.entries.get('/dev/pts', _Entry()).rights))} on "
+                "/dev/pts for the pseudo-terminals the workload opened"
+                + (f" (e.g. {named[0]})" if named else "")
+                + (" through /dev/ptmx" if own else "") + ": Landlock checks a pty's "
+                "/dev/pts/N path (also for TIOCGPTPEER) and N changes from run to run; "
+                "`sandprint exec` and `verify` mount a new devpts instance there, so the rule "
+                "covers the workload's own terminals only; applied any other way it covers "
+                "every terminal of the host")
+        if self.pts_dropped:
+            text += f"; not granted there: {', '.join(ordered(self.pts_dropped))}"
+        self.notes.append(text)
+
     # -- 3./4. system trees and /proc/self -------------------------------------------------
     def system_trees(self) -> None:
         for p in list(self.entries):
@@ -377,7 +503,7 @@ class _Builder:
             if tree is None:
                 continue
             tree_is_dir = tree != p or self.is_dir(p)
-            rights = READ_RIGHTS if tree_is_dir else READ_RIGHTS & FILE_RIGHTS
+            rights = TREE_READ_RIGHTS if tree_is_dir else READ_RIGHTS & FILE_RIGHTS
             taken = self.take(p, rights)
             self.grant(tree, taken, "system tree", "dir" if tree_is_dir else "file")
         own: set[str] = set()
@@ -392,7 +518,12 @@ class _Builder:
         # can reach. Other processes' maps, environ, fd ... stay closed: Landlock's ptrace
         # scoping refuses them outside the sandbox's own domain.
         own -= {"execute"}
-        if own and self.processes > 1 and self.opts.proc_for_children:
+        children = self.processes > 1 if self.children_proc is None else self.children_proc > 0
+        if own and self.processes > 1 and not children:
+            self.notes.append(f"{', '.join(ordered(own))} granted on /proc/self only: of the "
+                              f"workload's {self.processes} processes only the first read its "
+                              "own /proc entries; a child reading its own would be refused")
+        if own and children and self.opts.proc_for_children:
             self.grant("/proc", own, "own /proc/self")
             self.notes.append(f"{', '.join(ordered(own))} granted on /proc: the workload's "
                               "child processes read their own /proc/self, which a rule on "
@@ -446,7 +577,7 @@ class _Builder:
         if self.opts.container_paths:
             return "the container's files cannot be searched for unread secrets from this host"
         if self.opts.host_check:
-            return lp.unread_secret_in(d, self.read_paths)
+            return lp.private_file_in(d, self.read_paths, self.opts.secret_patterns)
         return None
 
     def generalise_reads(self) -> None:
@@ -461,7 +592,7 @@ class _Builder:
             return
         breadth: dict[str, set[str]] = defaultdict(set)
         for p, e in self.entries.items():
-            if e.rights & READ_RIGHTS and e.why not in PLACED:
+            if e.rights & TREE_READ_RIGHTS and e.why not in PLACED:
                 child = p
                 for a in _ancestors(p):
                     breadth[a].add(child)
@@ -481,11 +612,11 @@ class _Builder:
             return
         for p in list(self.entries):
             e = self.entries[p]
-            if not e.rights & READ_RIGHTS or e.why in PLACED:
+            if not e.rights & TREE_READ_RIGHTS or e.why in PLACED:
                 continue
             top = next((a for a in reversed(_ancestors(p)) if a in granted), None)
             if top is not None:
-                self.grant(top, self.take(p, READ_RIGHTS), "read directory")
+                self.grant(top, self.take(p, TREE_READ_RIGHTS), "read directory")
         for d in granted:
             e = self.entries.get(d)
             if e is not None and _rank(e.why) < _rank("read directory"):
@@ -501,6 +632,19 @@ class _Builder:
                 if a in self.entries:
                     inherited |= self.entries[a].rights
             e.rights -= inherited
+            if "execute" in e.rights and p in self.created_exec:
+                made = sorted(self.created_exec[p])
+                self.notes.append(f"execute granted on {p}: the workload created and ran "
+                                  f"{made[0]}" + (f" (and {len(made) - 1} more)"
+                                                  if len(made) > 1 else "")
+                                  + " there, and a rule can name only a file that exists when "
+                                  "the ruleset is applied; whatever the workload writes there "
+                                  "can be executed")
+            elif "execute" in e.rights and self.is_dir(p):
+                # a rule on a directory would let anything beneath it be executed
+                self.notes.append(f"not granted: execute on {p}, a directory (execute goes on "
+                                  "the exact programs executed)")
+                e.rights.discard("execute")
             if not self.is_dir(p):
                 bad = e.rights - FILE_RIGHTS
                 if bad:
@@ -513,7 +657,8 @@ class _Builder:
             self.maybe_missing |= {p for p in self.entries if not os.path.lexists(p)}
 
 
-_RANKS = {"file": 0, "directory": 1, "created-files directory": 2, "read directory": 3,
+_RANKS = {"file": 0, "directory": 1, "created-files directory": 2,
+          "app temporary directory": 2, "read directory": 3,
           "own /proc/self": 4, "cgroup hierarchy": 4, "system tree": 5}
 # rules placed by a rule of their own, which read generalisation leaves alone
 PLACED = ("system tree", "own /proc/self", "cgroup hierarchy")
@@ -595,6 +740,9 @@ def generate_ruleset(recording: Recording, *, target: str | None = None,
             "library; container engines do not apply Landlock rulesets")
     b = _Builder(targets, abi, opts)
     b.fold_created()
+    b.protected_writes(source)
+    b.temp_dirs()
+    b.pts_note()
     b.system_trees()
     b.cgroup_paths()
     b.generalise_reads()

@@ -11,7 +11,8 @@ The generator asks three questions of a path, answered here:
   never a protected tree (``/etc``, ``/root``, ``/home``, every home directory, ``/var`` ...)
   nor any ancestor of one, nothing inside the kernel's pseudo file systems, nothing shallower
   than the minimum depth, and (when the host may be looked at) no directory that holds a file
-  that looks like a secret the workload never read.
+  the workload never read that is private: not world-readable, or named like a secret
+  (:data:`SECRET_PATTERNS`, extensible) unless the package manager installed it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import fnmatch
 import os
 import posixpath
 import re
+import stat
 from typing import Iterable
 
 # Trees of programs, libraries and shared data: no secrets, read-only for workloads.
@@ -44,13 +46,35 @@ PSEUDO_FS = ("/proc", "/sys", "/dev")
 # directory even though the directory is protected against read generalisation.
 TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 
-# File names that hold secrets; a directory holding one the workload never read is not granted.
+# File names that hold secrets (shell globs, matched against a file's or directory's name): a
+# directory holding one the workload never read is not granted as a whole. Extend the list with
+# ``generate landlock --secret-pattern GLOB`` (Options.secret_patterns).
 SECRET_PATTERNS = (
-    ".env", ".env.*", ".netrc", ".pgpass", ".git-credentials", ".npmrc", ".pypirc",
-    "id_rsa", "id_dsa", "id_ecdsa", "id_ed25519", "*_rsa", "*.key", "*.p12", "*.pfx",
-    ".ssh", ".gnupg", ".aws", ".kube", ".docker", "credentials", "credentials.*",
-    "secrets", "secrets.*", "shadow", "gshadow", "*.keystore", "private",
+    # keys and certificates
+    "*.pem", "*.key", "*.crt", "*.cer", "*.der", "*.p8", "*.p12", "*.pfx", "*.jks",
+    "*.keystore", "*.ppk", "*.gpg", "*.kdbx", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*",
+    "id_xmss*", "*_rsa", "*_ed25519", ".ssh", ".gnupg", "private",
+    # tokens and passwords
+    ".netrc", "_netrc", ".pgpass", ".my.cnf", ".mylogin.cnf", ".git-credentials", ".npmrc",
+    ".yarnrc", ".yarnrc.yml", ".pypirc", ".vault-token", ".htpasswd", "htpasswd", "token",
+    "*.token", ".token", "*.secret", "master.key", "shadow", "gshadow",
+    ".env", ".env.*", "*.env", "secrets", "secrets.*", "credentials", "credentials.*",
+    # infrastructure state, kubeconfigs, cloud and registry credentials
+    "*.tfstate", "*.tfstate.*", "*.tfvars", ".terraformrc", "terraform.rc", "kubeconfig",
+    "*.kubeconfig", ".kube", ".aws", ".azure", "gcloud", "application_default_credentials.json",
+    "service-account*.json", ".boto", ".s3cfg", ".docker", ".dockercfg", "auth.json",
 )
+# Names matched by a ``NAME.*`` pattern above that are program code, not data (Python's own
+# secrets.py is no secret): never taken for a secret by such a pattern.
+CODE_SUFFIXES = frozenset({
+    ".py", ".pyc", ".pyi", ".pyo", ".so", ".js", ".mjs", ".cjs", ".ts", ".rb", ".go", ".rs",
+    ".c", ".h", ".cc", ".cpp", ".hpp", ".java", ".class", ".pl", ".pm", ".php", ".lua", ".md",
+    ".rst", ".html",
+})
+# Certificate bundles every system ships (public by design)
+PUBLIC_NAMES = frozenset({"cacert.pem", "ca-certificates.crt", "ca-bundle.crt",
+                          "ca-bundle.pem", "ca-bundle.trust.crt"})
+DPKG_INFO = "/var/lib/dpkg/info"
 SECRET_SCAN_LIMIT = 5000
 
 # cgroup file systems: a v2 (unified) hierarchy at /sys/fs/cgroup, or v1 hierarchies (one per
@@ -119,6 +143,10 @@ def normalise(path: str) -> tuple[str, str | None]:
     if p.startswith("//"):
         p = "/" + p.lstrip("/")
     m = _PROC_PID.match(p)
+    if m and m.group(1) == "1":
+        # init's entries (pam_limits reads /proc/1/limits): pid 1 is the same process on
+        # every run in this pid namespace, so the path stays exact
+        return p, None
     if m:
         return "/proc/self" + (m.group(2) or ""), "proc-pid"
     m = _PROC_SELF.match(p)
@@ -178,16 +206,59 @@ def is_temp_dir(path: str) -> bool:
     return path in TEMP_DIRS
 
 
-def looks_secret(name: str) -> bool:
-    return any(fnmatch.fnmatch(name, pat) for pat in SECRET_PATTERNS)
+def looks_secret(name: str, patterns: Iterable[str] = SECRET_PATTERNS) -> bool:
+    if name in PUBLIC_NAMES:
+        return False
+    for pat in patterns:
+        if not fnmatch.fnmatchcase(name, pat):
+            continue
+        if pat.endswith(".*") and posixpath.splitext(name)[1] in CODE_SUFFIXES:
+            continue
+        return True
+    return False
 
 
-def unread_secret_in(directory: str, read_paths: set[str]) -> str | None:
-    """A path under ``directory`` (on this host) that looks like a secret and was not read.
+_dpkg_cache: dict[str, tuple[float, frozenset[str]]] = {}
 
-    Returns a description of why the directory may not be granted, or None when it looks
-    safe. A tree too large to scan is refused as well: what cannot be checked is not granted.
+
+def package_files(info: str = DPKG_INFO) -> frozenset[str]:
+    """Every path the system's package manager (dpkg) installed, from its file database
+    (``/var/lib/dpkg/info/*.list``); read once per process while the database is unchanged.
+    Empty where there is no dpkg."""
+    try:
+        stamp = os.stat(info).st_mtime
+    except OSError:
+        return frozenset()
+    cached = _dpkg_cache.get(info)
+    if cached and cached[0] == stamp:
+        return cached[1]
+    paths: set[str] = set()
+    try:
+        names = [n for n in os.listdir(info) if n.endswith(".list")]
+    except OSError:
+        names = []
+    for n in names:
+        try:
+            with open(posixpath.join(info, n), encoding="utf-8", errors="surrogateescape") as f:
+                paths.update(line.rstrip("\n") for line in f)
+        except OSError:
+            continue
+    out = frozenset(paths)
+    _dpkg_cache[info] = (stamp, out)
+    return out
+
+
+def private_file_in(directory: str, read_paths: set[str],
+                    patterns: Iterable[str] = SECRET_PATTERNS,
+                    packaged: frozenset[str] | None = None) -> str | None:
+    """Why ``directory`` (on this host) may not be granted as a whole, or None.
+
+    It may not when anything beneath it that the workload never read is private: a file or
+    directory that is not world-readable, or whose name looks like a secret (``patterns``;
+    a file the package manager installed is public whatever its name). A tree too large to
+    scan is refused as well: what cannot be checked is not granted.
     """
+    patterns = tuple(patterns)
     seen = 0
     try:
         for root, dirs, files in os.walk(directory, followlinks=False):
@@ -196,9 +267,29 @@ def unread_secret_in(directory: str, read_paths: set[str]) -> str | None:
                 if seen > SECRET_SCAN_LIMIT:
                     return f"more than {SECRET_SCAN_LIMIT} entries to check for secrets"
                 full = posixpath.join(root, name)
-                if looks_secret(name) and full not in read_paths and not any(
-                        is_beneath(r, full) for r in read_paths):
-                    return f"it holds {full}, which the workload never read"
+                if full in read_paths or any(is_beneath(r, full) for r in read_paths):
+                    continue
+                why = _private(full, name, patterns, packaged)
+                if why:
+                    return f"it holds {full} ({why}), which the workload never read"
     except OSError:
         return None
+    return None
+
+
+def _private(full: str, name: str, patterns: tuple[str, ...],
+             packaged: frozenset[str] | None) -> str | None:
+    try:
+        st = os.lstat(full)
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return None
+    if not st.st_mode & stat.S_IROTH:
+        return f"mode {stat.S_IMODE(st.st_mode):04o}: not world-readable"
+    if looks_secret(name, patterns):
+        if packaged is None:
+            packaged = package_files()
+        if full not in packaged:
+            return "a secret's name"
     return None

@@ -328,6 +328,10 @@ class Ruleset:
             net |= rights
         return fs, net, scope
 
+    def rule_paths(self) -> list[str]:
+        """The paths the rules name (opened when the ruleset is applied)."""
+        return [rule.path for rule in self._paths.values()]
+
     def _open_paths(self) -> tuple[list[tuple[_PathRule, int, set[str]]], list[str]]:
         """Open every rule's path (O_PATH) and fit its rights to the file type.
 

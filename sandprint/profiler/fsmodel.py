@@ -16,7 +16,8 @@ Rights (Landlock's names):
   make_reg on the parent (created = O_EXCL, or the inode's birth time is not before the call,
   or the file is already gone); O_CREAT|O_TRUNC keeps truncate even when this open created
   the file (the kernel skipped the truncation, the next run will not: the file exists then);
-* execve and mmap(PROT_EXEC) of a file -> execute (also the ELF interpreter / ``#!``
+* execve of a file -> execute (mmap(PROT_EXEC) of a library needs none: Landlock checks
+  execute in open_exec only; also the ELF interpreter / ``#!``
   interpreter of an executed file, which the kernel opens itself); the kernel opens what it
   executes for reading too (``open_exec``), and Landlock checks read_file there as well, so
   an executed file (and its interpreter) also gets read_file;
@@ -243,6 +244,7 @@ class FsModel:
         self.realtime_offset = time.time_ns() - time.monotonic_ns()
         self.existing: set[str] = set()
         self.counters: dict[int, dict[str, int]] = {}
+        self.first_pid: dict[int, int] = {}
         self.signals_seen: set[tuple] = set()
         # (target, path) -> the first few processes that accessed it (verify names them)
         self.accessed_by: dict[tuple[int, str], list[int]] = {}
@@ -364,6 +366,9 @@ class FsModel:
         out, changed = proc_self(path, self._pids(ev.target) | {ev.pid})
         if changed:
             self._count(ev.target, "procSelfPaths")
+        if (out == "/proc/self" or out.startswith("/proc/self/")) and \
+                ev.pid != self.first_pid.get(ev.target, ev.pid):
+            self._count(ev.target, "procSelfByChildren")
         return out
 
     def _kind(self, proc: Proc, path: str, *, follow: bool = True) -> str | None:
@@ -411,6 +416,11 @@ class FsModel:
             return
         proc = self.proc(ev.pid)
         proc.target = ev.target
+        if ev.target not in self.first_pid:
+            # the process the target started with: its /proc/self is what a ruleset's
+            # /proc/self rule names; other processes' reads of their own entries are counted
+            self.first_pid[ev.target] = ev.pid
+            self._count(ev.target, "procSelfByChildren", 0)
         handler = _HANDLERS.get(ev.op)
         if handler is not None:
             try:
@@ -593,7 +603,9 @@ class FsModel:
         self._fd_right(proc, ev, "truncate")
 
     def _mmap(self, proc: Proc, ev: E.FsEvent) -> None:
-        self._fd_right(proc, ev, "execute")
+        # Landlock checks execute at execve (open_exec) only; mapping a library PROT_EXEC
+        # needs no right beyond the read_file its open had (tests/test_landlock_exact.py)
+        return
 
     def _ioctl(self, proc: Proc, ev: E.FsEvent) -> None:
         self._fd_right(proc, ev, "ioctl_dev", kinds=("char", "block"))
@@ -756,7 +768,7 @@ class FsModel:
     def finish(self, target_index: int, t: Target) -> None:
         """Write the model's counters and met symlinks into the target's ``info``."""
         c = self.counters.get(target_index)
-        if c:
+        if c is not None:
             t.info.setdefault("fileModel", {}).update(c)
         if self.resolver.aliases:
             t.info["symlinks"] = dict(sorted(self.resolver.aliases.items()))

@@ -129,11 +129,12 @@ class LandlockPolicy:
 
 
 def judged_path(path: str) -> str:
-    """``/proc/<pid>/x`` -> ``/proc/self/x``: how the ruleset's /proc/self rule sees it."""
+    """``/proc/<pid>/x`` -> ``/proc/self/x``: how the ruleset's /proc/self rule sees it
+    (``/proc/1``, init's, is the same process on every run and keeps its name)."""
     if path.startswith(PROC_PID):
         rest = path[len(PROC_PID):]
         head, _, tail = rest.partition("/")
-        if head.isdigit():
+        if head.isdigit() and head != "1":      # init's entries are named as they are
             return "/proc/self" + ("/" + tail if tail else "")
     return path
 

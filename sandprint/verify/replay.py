@@ -254,8 +254,12 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
     provenance = [Recording.load(p) for p in recordings or []]
 
     def prepare() -> None:
-        # In the child, right before exec: Landlock first (seccomp may forbid its syscalls).
+        # In the child, right before exec: Landlock first (seccomp may forbid its syscalls),
+        # after the private /tmp and /dev/pts its rules there are meant for (as exec does).
         if ruleset is not None:
+            from ..private_tmp import enter
+
+            enter(ruleset.rule_paths())
             ruleset.restrict_self(compat="hard")
         if profile is not None:
             from ..seccomp.filter import apply_seccomp

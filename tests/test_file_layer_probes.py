@@ -1,0 +1,121 @@
+"""Escape probes of the file layer (issue 14): ``examples/probes/file_layer_probes.py``.
+
+The benign work uses one temporary file, reads five files of an app directory that also holds
+secrets, edits a file of another tree in place, runs a program on a pty of its own, reads its
+own /proc entries. Recorded, its sandbox generated, the probe mode then tries what an
+over-granting ruleset would let through: every probe gets through without a sandbox (as root)
+and is stopped by the generated one. A sed -i style edit (write, then rename over the file) in
+a protected tree makes ``generate`` stop instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, have_bcc, is_root, need, run_sandprint
+
+pytestmark = pytest.mark.kernel
+
+_spec = importlib.util.spec_from_file_location("escape_probe_table",
+                                               REPO / "scripts" / "escape_probe_table.py")
+table = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault(_spec.name, table)
+_spec.loader.exec_module(table)
+
+NAME = "file layer"
+PROBES = {"tmp-read-other", "tmp-overwrite", "tmp-delete", "secret-pem", "secret-vault-token",
+          "secret-my-cnf", "secret-tfstate", "rename-over-protected", "tiocsti-other-tty",
+          "proc-other", "exec-sh", "exec-id"}
+
+
+def _ready() -> None:
+    need(is_root(), "needs root")
+    need(have_bcc(), "bcc (python3-bpfcc) not importable")
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    _ready()
+    work = Path(tempfile.mkdtemp(prefix="sandprint-flprobes-", dir="/var/tmp"))
+    try:
+        yield table.run_matrix(work, table.WORKLOADS[NAME])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_the_workload_is_registered_and_lists_its_probes():
+    assert table.WORKLOADS[NAME].name == "file_layer_probes.py"
+    assert {n for n, _ in table.probe_names(table.WORKLOADS[NAME])} == PROBES
+
+
+def test_every_probe_gets_through_without_a_sandbox(matrix):
+    probes = matrix.runs["none"].probes
+    assert set(probes) == PROBES
+    stuck = {n: r for n, r in probes.items() if r["outcome"] != "ALLOWED"}
+    assert not stuck, f"probes that cannot succeed even unsandboxed prove nothing: {stuck}"
+
+
+def test_every_probe_is_stopped_by_the_generated_sandbox(matrix):
+    for layer in ("landlock", "both"):
+        probes = matrix.runs[layer].probes
+        escaped = {n: r for n, r in probes.items() if r["outcome"] != "denied"}
+        assert not escaped, f"escapes through the generated {layer} sandbox: {escaped}"
+    assert matrix.runs["both"].benign == matrix.runs["none"].benign
+
+
+def test_the_ruleset_holds_each_class(matrix):
+    cfg = json.loads(matrix.landlock.read_text())
+    rules: dict[str, set[str]] = {}
+    for r in cfg["pathBeneath"]:
+        for p in r["parent"]:
+            rules.setdefault(p, set()).update(r["allowedAccess"])
+    app = str(matrix.base / "app")
+    # the app directory holds secrets: its five files stay files
+    assert app not in rules
+    assert sum(1 for p in rules if p.startswith(app + "/")) == 5
+    # execute on the exact programs only, never on a directory
+    executable = {p for p, r in rules.items() if "execute" in r}
+    assert "/usr/bin/true" in executable and "/usr" not in executable
+    assert not [p for p in executable if Path(p).is_dir()]
+    # the pty: terminal rights on /dev/pts (a private devpts under exec), nothing else there
+    assert rules["/dev/pts"] <= {"read_file", "write_file", "ioctl_dev"}
+    # /proc/self, not /proc: the children never read their own entries
+    assert "/proc" not in rules and "/proc/self" in rules
+    # the edited file of the other tree: write rights on it alone
+    etc = str(matrix.base / "etc")
+    assert not rules.get(etc, set()) & {"make_reg", "remove_file"}
+
+
+def test_a_sed_i_edit_in_a_protected_tree_stops_generate(tmp_path):
+    """Write X.tmp, rename it over X in a --protect tree: one line naming the file and the
+    ways out, exit 2, nothing written; with --allow-dir-write the note says what was given."""
+    _ready()
+    tree = tmp_path / "conf"
+    tree.mkdir()
+    (tree / "app.conf").write_text("mode = slow\n")
+    script = ("import os\n"
+              f"p = {str(tree / 'app.conf')!r}\n"
+              "t = open(p).read().replace('slow', 'fast')\n"
+              "open(p + '.tmp', 'w').write(t)\n"
+              "os.rename(p + '.tmp', p)\n")
+    rec, out = tmp_path / "rec.json", tmp_path / "ruleset.json"
+    run_sandprint("record", "-o", str(rec), "--", sys.executable, "-c", script, check=True)
+    refused = run_sandprint("generate", "landlock", str(rec), "-o", str(out),
+                            "--protect", str(tree))
+    assert refused.returncode == 2, refused.stderr
+    lines = [l for l in refused.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, refused.stderr
+    assert str(tree / "app.conf") in lines[0] and f"--allow-dir-write {tree}" in lines[0]
+    assert "somewhere else" in lines[0]
+    assert not out.exists()
+    allowed = run_sandprint("generate", "landlock", str(rec), "-o", str(out), "--protect",
+                            str(tree), "--allow-dir-write", str(tree))
+    assert allowed.returncode == 0, allowed.stderr
+    assert f"--allow-dir-write {tree}" in allowed.stderr
