@@ -122,6 +122,10 @@ class Target:
     compat_syscalls: dict[str, dict[str, int]] = field(default_factory=dict)
     # capability (CAP_*) -> the evidence that the workload used it, one line per kind of use
     capabilities: dict[str, list[str]] = field(default_factory=dict)
+    # ARG_RULES syscalls a merged-in run made without its arguments being read (a `watch`
+    # recording of audit records, or one from before arguments were recorded): the union
+    # knows these calls happened with values it never saw
+    args_unknown: set[str] = field(default_factory=set)
 
     def add_syscall(self, name: str, count: int = 1) -> None:
         self.syscalls[name] = self.syscalls.get(name, 0) + count
@@ -200,6 +204,7 @@ class Target:
         for cap, reasons in other.capabilities.items():
             for r in reasons:
                 self.add_capability(cap, r)
+        self.args_unknown |= other.args_unknown
         for k, v in other.info.items():
             # order-independent: on a conflict the smaller value (canonical JSON) wins
             if k not in self.info or _canonical(v) < _canonical(self.info[k]):
@@ -227,6 +232,8 @@ class Target:
                                    for arch, per in sorted(self.compat_syscalls.items())}
         if self.capabilities:
             d["capabilities"] = {cap: list(r) for cap, r in sorted(self.capabilities.items())}
+        if self.args_unknown:
+            d["argsUnknown"] = sorted(self.args_unknown)
         if self.info:
             d["info"] = self.info
         return d
@@ -444,6 +451,11 @@ def _parse(data: Any, source: str) -> Recording:
         _expect(isinstance(info, dict), source, f"{where}.info", "invalid", "an object")
         t.info = dict(info)
         _parse_args(td.get("args", {}), t, source, f"{where}.args")
+        unknown = _str_list(td.get("argsUnknown", []), source, f"{where}.argsUnknown")
+        for sname in unknown:
+            _expect(syscall_number(arch, sname) is not None, source, f"{where}.argsUnknown",
+                    f"unknown syscall {sname!r}", f"a syscall name libseccomp knows on {arch}")
+        t.args_unknown = set(unknown)
         compat = td.get("compatSyscalls", {})
         _expect(isinstance(compat, dict), source, f"{where}.compatSyscalls", "not an object",
                 "an object of architecture -> {syscall name -> count}")
@@ -471,6 +483,12 @@ def _parse(data: Any, source: str) -> Recording:
 
     check(data, "recording", source)
     return rec
+
+
+def _arg_rule_names() -> set[str]:
+    from .seccomp.argspec import ARG_RULES
+
+    return set(ARG_RULES)
 
 
 def _parse_args(data: Any, t: Target, source: str, where: str) -> None:
@@ -529,6 +547,8 @@ def merge(recordings: Iterable[Recording], sources: Iterable[str] | None = None)
             provenance.append(entry)
         for t in rec.targets:
             out.target(t.name).merge(t)
+            if not rec.args_recorded:
+                out.target(t.name).args_unknown |= set(t.syscalls) & _arg_rule_names()
     provenance.sort(key=_canonical)       # merge is commutative and associative
     first = recs[0].metadata
     kernels = {r.metadata.get("kernel") for r in recs}
@@ -548,8 +568,10 @@ def merge(recordings: Iterable[Recording], sources: Iterable[str] | None = None)
         "complete": all(r.metadata.get("complete", True) for r in recs),
         # one run recorded without file accesses leaves the union's file list short
         "filesRecorded": all(r.files_recorded for r in recs),
-        # likewise one run without arguments leaves the union's argument values short
-        "argsRecorded": all(r.args_recorded for r in recs),
+        # a run without arguments (watch, an older recording) leaves the values of the calls
+        # it made unknown: those are named in targets[].argsUnknown, and the other calls
+        # keep the values the runs that read them saw
+        "argsRecorded": any(r.args_recorded for r in recs),
         "runs": sum(int(r.metadata.get("runs") or 1) for r in recs),
         "sources": provenance,
     }

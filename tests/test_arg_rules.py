@@ -232,3 +232,35 @@ def test_a_syscall_added_by_hand_is_allowed_by_name(tmp_path):
     assert any(r.get("args") for r in rules_of(path, "ioctl"))
     assert "allowed with any arguments (added by hand with --add-syscall, or no values " \
         "recorded): socket" in summary
+
+
+def test_a_watch_recording_merged_in_never_turns_argument_rules_off():
+    """A watch recording (audit records: no arguments) merged with a recorded run: the calls
+    the recorded run saw stay narrowed (with a warning), an ioctl known only from the watch
+    run keeps TIOCSTI refused, and a socket known only from it is allowed by name, said."""
+    from sandprint.recording import Recording, merge
+    from sandprint.seccomp import argrules
+
+    rec = Recording.new({"type": "command"}, arch="SCMP_ARCH_X86_64")
+    rec.metadata["argsRecorded"] = True
+    t = rec.target()
+    t.add_syscall("prctl")
+    t.add_args("prctl", (15,))
+    watch = Recording.new({"type": "watch"}, arch="SCMP_ARCH_X86_64")
+    watch.metadata["argsRecorded"] = False
+    for n in ("prctl", "ioctl", "socket", "sendto"):
+        watch.target().add_syscall(n)
+    m = merge([rec, watch])
+    mt = m.target()
+    p = argrules.plan(set(mt.syscalls), mt.args, unknown=mt.args_unknown)
+    assert {"prctl", "ioctl", "sendto"} <= p.narrowed and "socket" not in p.narrowed
+    text = "\n".join(p.notes)
+    assert "prctl also made by a run whose arguments were not read" in text
+    assert "allowed with any arguments: socket" in text
+    assert "ioctl generalised: its requests are known only from a run" in text
+    ioctl = [r for r in p.rules if r["names"] == ["ioctl"]]
+    raw = [0] * 6
+    raw[1] = argrules.TIOCSTI
+    assert not any(argrules.matches(r["args"], raw) for r in ioctl)
+    raw[1] = 0x541B                      # FIONREAD
+    assert any(argrules.matches(r["args"], raw) for r in ioctl)

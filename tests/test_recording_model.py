@@ -108,8 +108,14 @@ def test_args_compat_and_capabilities_round_trip_and_merge():
     m = merge([back, b])
     assert m.target().args == {"socket": {(2, 1, 0): 2, (1, 1, 0): 1}}
     assert m.args_recorded
-    c = Recording.new({"type": "command"}, arch="SCMP_ARCH_X86_64")   # older: no args
-    assert not merge([back, c]).args_recorded
+    c = Recording.new({"type": "command"}, arch="SCMP_ARCH_X86_64")   # older, or watch
+    c.target().add_syscall("ioctl", 3)
+    c.target().add_syscall("read")
+    m2 = merge([back, c])
+    assert m2.args_recorded                  # what the first run read still narrows
+    assert m2.target().args_unknown == {"ioctl"}
+    assert Recording.from_json(m2.to_json()).target().args_unknown == {"ioctl"}
+    assert not merge([c]).args_recorded
 
 
 def test_args_of_unknown_syscall_refused():

@@ -82,6 +82,16 @@ def recorded_args(rec: Recording, target: str | None = None
     return out
 
 
+def unknown_args(rec: Recording, target: str | None = None) -> set[str]:
+    """The ARG_RULES syscalls some merged-in run made without its arguments being read
+    (``targets[].argsUnknown``: a ``watch`` recording, or an older one)."""
+    out: set[str] = set()
+    for t in rec.targets:
+        if target is None or t.name == target:
+            out |= t.args_unknown
+    return out
+
+
 ESSENTIAL = {
     "execve": "the runtime (and `sandprint exec`) loads the filter before it executes the "
               "workload, so the workload could never start",
@@ -295,7 +305,8 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                 per = args.setdefault(sname, {})
                 for v in values:
                     per.setdefault(v, 0)
-    arg_plan = argrules.plan(names, args) if default_action.blocks else None
+    arg_plan = (argrules.plan(names, args, unknown=unknown_args(rec, target) - extra)
+                if default_action.blocks else None)
     oci = build_oci(names, arches=arches, default_action=default_action,
                     allow_clone3=allow_clone3, arg_plan=arg_plan)
     # clone3 answered ENOSYS is not allowed (the engines' defaults answer it the same way);

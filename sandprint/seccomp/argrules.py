@@ -191,29 +191,60 @@ class ArgPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | None
-         ) -> ArgPlan:
+def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | None,
+         unknown: Iterable[str] = ()) -> ArgPlan:
     """The argument rules for the allowed ``names`` given the recorded ``args`` (None: the
-    recording did not record arguments, nothing is narrowed)."""
+    recording did not record arguments, nothing is narrowed).
+
+    ``unknown`` names the calls a merged-in run made without its arguments being read (a
+    ``watch`` recording's audit records carry none). Where other runs recorded values, those
+    stay the rule (failing closed: the unseen values may be refused again, and the notes say
+    how to learn them); where none did, the call is allowed as far as is safe without its
+    values: ioctl all but the dangerous requests, the send calls without MSG_FASTOPEN, the
+    others by name, each said in a warning."""
     out = ArgPlan()
     names = set(names)
     wanted = sorted(names & set(ARG_RULES))
+    unknown = set(unknown) & set(wanted)
+    generalise: set[str] = set()         # ioctl with no value known: all but the dangerous
+    if args is not None and unknown:
+        args = dict(args)
+        kept = sorted(n for n in unknown if args.get(n))
+        if kept:
+            out.notes.append(
+                "warning: " + ", ".join(kept) + " also made by a run whose arguments were not "
+                "read (a watch recording, or an older one): kept to the values the other runs "
+                "recorded, so the unseen ones may be refused again; `sandprint record` the "
+                "workload to learn them, or allow the call by name with --add-syscall")
+        for n in sorted(unknown - set(kept)):
+            if n == "ioctl":
+                generalise.add(n)
+                args[n] = {}
+            elif n in ("sendto", "sendmsg", "sendmmsg"):
+                args[n] = {(0,): 0}
+        byname = sorted(n for n in unknown - set(kept) - generalise if not args.get(n))
+        if byname:
+            out.notes.append(
+                "warning: allowed with any arguments: " + ", ".join(byname) + " (made only by "
+                "a run whose arguments were not read: a watch recording, or an older one); "
+                "`sandprint record` the workload to narrow them")
+            args = {n: v for n, v in args.items() if n not in byname}
     if args is None:
         if wanted:
             out.notes.append("arguments not narrowed: the recording does not hold them (made "
                              "before sandprint recorded arguments); " + ", ".join(wanted)
                              + " allowed with any arguments. Record again to narrow them")
         return out
-    bare = [n for n in wanted if not args.get(n)]
+    bare = [n for n in wanted if not args.get(n) and n not in generalise]
     if bare:
         out.notes.append("allowed with any arguments (added by hand with --add-syscall, or no "
                          "values recorded): " + ", ".join(bare))
     for name in wanted:
         seen = args.get(name)
-        if not seen:
+        if not seen and name not in generalise:
             continue
         specs = ARG_RULES[name]
-        values = sorted(seen)
+        values = sorted(seen or ())
         if name in ("socket", "socketpair"):
             for v in values:
                 out.rules += [_rule(name, c) for c in socket_conditions(v)]
@@ -224,16 +255,17 @@ def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | Non
                 out.notes.append(f"{name} allowed with MSG_FASTOPEN: the workload used it")
                 continue
             out.rules.append(_rule(name, [condition(specs[0], 0)]))
-        elif name == "ioctl" and len(values) > IOCTL_GENERALISE_AT:
+        elif name == "ioctl" and (len(values) > IOCTL_GENERALISE_AT or name in generalise):
             refused = sorted(set(DANGEROUS_IOCTLS) - {v[0] for v in values})
             for mask, value in complement_prefixes(refused):
                 out.rules.append(_rule(name, [{"index": specs[0].index, "value": mask,
                                                "valueTwo": value, "op": "SCMP_CMP_MASKED_EQ"}]))
-            out.notes.append(
-                f"ioctl generalised: the workload used {len(values)} distinct requests (more "
-                f"than {IOCTL_GENERALISE_AT}, so a list would likely miss some it uses on "
-                "another run); every request is allowed except "
-                + ", ".join(DANGEROUS_IOCTLS[r] for r in refused))
+            why = (f"the workload used {len(values)} distinct requests (more than "
+                   f"{IOCTL_GENERALISE_AT}, so a list would likely miss some it uses on "
+                   "another run)" if values else
+                   "its requests are known only from a run that did not read them")
+            out.notes.append(f"ioctl generalised: {why}; every request is allowed except "
+                             + ", ".join(DANGEROUS_IOCTLS[r] for r in refused))
         else:
             for v in values:
                 out.rules.append(_rule(name, [condition(s, x) for s, x in zip(specs, v)]))
