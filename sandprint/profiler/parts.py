@@ -92,6 +92,9 @@ def _syscalls_defines(o: Options) -> dict[str, int]:
     # regular one, which passes them itself (asked for, or BTF cannot place them)
     out = {} if o.regular_tracepoint else dict(L.bpf_cache.kernel_fact(
         f"syscall_args_defines/{o.arch}", lambda: L.syscall_args_defines(o.arch)))
+    # i386 syscalls on x86_64 told apart (the marker's offset from BTF), counted on their own
+    out.update(L.bpf_cache.kernel_fact(f"compat_defines/{o.arch}",
+                                       lambda: L.compat_defines(o.arch)))
     if o.count_exits:
         out["COUNT_EXITS"] = 1
     if o.attribute:     # per-process syscall counts, so verify can name who made a call
@@ -229,7 +232,8 @@ COMMON = Part(
                ("TASK_HOST_PIDNS", L.TASK_HOST_PIDNS), ("TASK_TRACKED", L.TASK_TRACKED),
                ("TASK_FS_INFLIGHT", L.TASK_FS_INFLIGHT),
                ("STAT_LOST_EVENTS", L.STAT_LOST_EVENTS), ("STAT_TRACK_FULL", L.STAT_TRACK_FULL),
-               ("STAT_FORKS", L.STAT_FORKS), ("STAT_EXECS", L.STAT_EXECS)))
+               ("STAT_FORKS", L.STAT_FORKS), ("STAT_EXECS", L.STAT_EXECS),
+               ("STAT_COMPAT_CALLS", L.STAT_COMPAT_CALLS)))
 # structs of the header that user space reads: (C struct, ctypes layout)
 COMMON_STRUCTS = (("task_info", L.TaskInfo), ("event_header", L.EventHeader))
 
@@ -240,6 +244,8 @@ TASKS = Part(
             Event(L.EV_EXIT, "EV_EXIT", "exit_event", L.EventHeader, "handle_exit")),
     constants=(("EXEC_FILENAME_LEN", L.EXEC_FILENAME_LEN), ("EXEC_ARG_LEN", L.EXEC_ARG_LEN),
                ("EXEC_MAX_ARGS", L.EXEC_MAX_ARGS)),
+    # a process ends with its last thread (sched_process_exit's group_dead)
+    defines=lambda o: L.bpf_cache.kernel_fact("exit_group_dead", L.exit_group_dead),
     handlers=TaskEvents)
 
 FILES = Part(
@@ -252,9 +258,10 @@ FILES = Part(
     + (("FS_PATH_LEN", FE.FS_PATH_LEN), ("FS_INFLIGHT_MAX", FE.FS_INFLIGHT_MAX)))
 
 SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files"),
-                maps=("counts", "attribution"), defines=_syscalls_defines)
+                maps=("counts", "attribution", "compat_counts"), defines=_syscalls_defines)
 
-EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"), maps=("denied_counts",))
+EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"),
+             maps=("denied_counts", "denied_compat_counts"))
 
 CONTAINERS = Part(
     "containers", ("containers.bpf.c",),

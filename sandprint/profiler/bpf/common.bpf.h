@@ -46,6 +46,7 @@ enum stat_index {
     STAT_TRACK_FULL = 1,        /* tracked map full: a new task could not be followed */
     STAT_FORKS = 2,
     STAT_EXECS = 3,
+    STAT_COMPAT_CALLS = 4,      /* syscalls of another ABI (i386 on x86_64): compat_counts */
     STAT_MAX = 8,
 };
 BPF_ARRAY(stats, u64, STAT_MAX);

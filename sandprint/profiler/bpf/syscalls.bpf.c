@@ -13,6 +13,30 @@ BPF_PERCPU_ARRAY(counts, u64, MAX_TARGETS * NR_SLOTS);
 BPF_HASH(inflight, u32, long, MAX_TASKS);
 #endif
 
+/* in the attribution key and the exits' bookkeeping: a call of the companion ABI */
+#define ATTR_COMPAT 0x40000000u
+
+#ifdef COMPAT_STATUS_OFFSET
+/* Syscalls of the companion ABI (i386 on x86_64: `int 0x80`, sysenter, a 32-bit program), by
+ * their own numbers: compat_counts[target * NR_SLOTS + nr]. Their numbers and argument
+ * registers are another table's, so they are never counted, decoded or followed as native
+ * ones (i386 272 is fadvise64_64, x86_64 272 unshare). */
+BPF_PERCPU_ARRAY(compat_counts, u64, MAX_TARGETS * NR_SLOTS);
+
+/* What the kernel's in_ia32_syscall() reads: TS_COMPAT in current's thread_info.status, set
+ * by the 32-bit entry before the sys_enter tracepoint and cleared on the way back to user
+ * space (after sys_exit). COMPAT_STATUS_OFFSET is the offset of thread_info.status in
+ * task_struct, from the running kernel's BTF (btf.py); TS_COMPAT is the kernel's constant
+ * (arch/x86/include/asm/thread_info.h). */
+static __always_inline int compat_syscall_active(void)
+{
+    u32 status = 0;
+    char *task = (char *)bpf_get_current_task();
+    bpf_probe_read_kernel(&status, sizeof(status), task + COMPAT_STATUS_OFFSET);
+    return status & TS_COMPAT;
+}
+#endif
+
 #ifdef ATTRIBUTE
 /* Verification only: which process made which syscall, so a denial can name the process.
  * Key: tgid and the syscall number, with ATTR_REFUSED set for calls a filter refused
@@ -94,6 +118,28 @@ static __always_inline int on_sys_enter(long nr, const void *regs, const unsigne
 #endif
     if (nr < 0)
         nr = NR_SLOTS - 1;
+#ifdef COMPAT_STATUS_OFFSET
+    if (compat_syscall_active()) {
+        /* counted only (user space names them, and marks the recording incomplete for the
+         * file and exec calls the file code does not follow in this ABI) */
+        if (!(t->flags & TASK_PENDING_EXEC)) {
+            u32 slot = nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;
+            u32 index = t->target * NR_SLOTS + slot;
+            u64 *v = compat_counts.lookup(&index);
+            if (v)
+                (*v)++;
+            stat_add(STAT_COMPAT_CALLS);
+#ifdef ATTRIBUTE
+            attribute(pid_tgid, slot | ATTR_COMPAT);
+#endif
+        }
+#ifdef COUNT_EXITS
+        u32 ctid = (u32)pid_tgid;
+        inflight.update(&ctid, &entered);
+#endif
+        return 0;
+    }
+#endif
     if (t->flags & TASK_PENDING_EXEC) {
         if (nr != NR_EXECVE && nr != NR_EXECVEAT) {
 #ifdef COUNT_EXITS

@@ -61,10 +61,18 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     if (!t)
         return 0;
     u32 target = t->target;
-    if (tid != tgid) {
+    if (tid != tgid)
         untrack_task(tid);      /* a thread: its tid may have been added at clone */
+#ifdef EXIT_GROUP_DEAD
+    /* The process ends with its last thread, not with its leader: a leader that calls
+     * pthread_exit (or that de_thread ends for a worker thread's execve, which then takes
+     * over its pid) leaves the other threads running under the same tgid, still followed. */
+    if (!args->group_dead)
         return 0;
-    }
+#else
+    if (tid != tgid)
+        return 0;
+#endif
     untrack_task(tgid);
     struct exit_event *e = events.ringbuf_reserve(sizeof(*e));
     if (!e) {
@@ -76,6 +84,17 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     e->h.pid = tgid;
     e->h.tid = tid;
     events.ringbuf_submit(e, 0);
+    return 0;
+}
+
+/* A worker thread's execve: de_thread gives it the leader's pid (old_pid is the tid it had),
+ * and that tid, tracked since its clone, never exits as such: forget it, or a later process
+ * that gets that number would be taken for the target's. */
+TRACEPOINT_PROBE(sched, sched_process_exec)
+{
+    u32 old = args->old_pid;
+    if ((u32)args->pid != old && tracked_task(bpf_get_current_pid_tgid()))
+        untrack_task(old);
     return 0;
 }
 

@@ -1,0 +1,134 @@
+"""What a workload could hide from the recorder, each case against what the workload itself
+says it did (``workloads/blind_spots.c`` prints "did NAME COUNT" lines):
+
+- i386 syscalls (``int 0x80``) from a 64-bit process, and a real 32-bit program: recorded
+  under ``SCMP_ARCH_X86`` with their own names (``compatSyscalls``), never as x86_64 numbers
+  (i386 fadvise64_64 is x86_64's unshare; i386 remap_file_pages, with the 64-bit registers
+  set up as an openat, was recorded as a read-write open of the file); an i386 file syscall,
+  which the file code does not follow, makes the recording incomplete, with the reason;
+- the thread-group leader exits first (``pthread_exit`` in main) and a worker carries on;
+- a worker thread calls execve (de_thread gives it the leader's pid).
+"""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import need, run_sandprint
+
+pytestmark = pytest.mark.kernel
+
+WORKLOADS = Path(__file__).resolve().parent / "workloads"
+
+
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory):
+    """The workload, built here with gcc; and the 32-bit one (no C library: gcc -m32 alone
+    needs no multilib packages), or None when this gcc cannot make i386 code."""
+    need(shutil.which("gcc") is not None, "gcc not installed")
+    d = tmp_path_factory.mktemp("blind-spots")
+    bs = d / "blind_spots"
+    subprocess.run(["gcc", "-O1", "-pthread", "-o", str(bs), str(WORKLOADS / "blind_spots.c")],
+                   check=True)
+    bs32 = d / "blind_spots32"
+    made = subprocess.run(["gcc", "-m32", "-nostdlib", "-static", "-fno-pic",
+                           "-fno-stack-protector", "-O1", "-o", str(bs32),
+                           str(WORKLOADS / "blind_spots32.c")], capture_output=True)
+    secret = d / "secret.txt"
+    secret.write_text("the secret\n")
+    return {"bs": bs, "bs32": bs32 if made.returncode == 0 else None, "dir": d,
+            "secret": secret}
+
+
+def did(stdout: str) -> dict[str, int]:
+    return {line.split()[1]: int(line.split()[2]) for line in stdout.splitlines()
+            if line.startswith("did ")}
+
+
+def record(programs, tmp_path, *argv):
+    out = tmp_path / "rec.json"
+    proc = run_sandprint("record", "-o", str(out), "--", *map(str, argv), check=True,
+                         cwd=programs["dir"])
+    rec = json.loads(out.read_text())
+    return rec, rec["targets"][0], did(proc.stdout)
+
+
+def files(t) -> dict[str, list[str]]:
+    return {f["path"]: sorted(f.get("access", [])) for f in t["files"]}
+
+
+def test_int80_calls_are_filed_under_i386_names(bpf_ready, programs, tmp_path):
+    rec, t, truth = record(programs, tmp_path, programs["bs"], "int80", 5)
+    assert truth == {"getpid": 5}
+    assert t["compatSyscalls"] == {"SCMP_ARCH_X86": {"getpid": 5}}
+    # and as many x86_64 getpid calls, which it compares the answers with: 5, not 10
+    assert t["syscalls"]["getpid"] == 5
+    assert rec["metadata"]["complete"] is True
+
+
+def test_i386_fadvise64_64_is_not_unshare(bpf_ready, programs, tmp_path):
+    _, t, truth = record(programs, tmp_path, programs["bs"], "fadvise")
+    assert truth == {"fadvise64_64": 1}
+    assert t["compatSyscalls"] == {"SCMP_ARCH_X86": {"fadvise64_64": 1}}
+    assert "unshare" not in t["syscalls"]         # x86_64 272
+
+
+def test_i386_remap_file_pages_is_not_an_open_of_the_secret(bpf_ready, programs, tmp_path):
+    """The registers an x86_64 openat reads name the secret, read-write; the kernel ran the
+    i386 call 257, remap_file_pages, which opens nothing."""
+    rec, t, truth = record(programs, tmp_path, programs["bs"], "remap", programs["secret"])
+    assert truth == {"remap_file_pages": 1}
+    assert t["compatSyscalls"] == {"SCMP_ARCH_X86": {"remap_file_pages": 1}}
+    assert str(programs["secret"]) not in files(t)
+    assert "openat" not in t["syscalls"] or t["syscalls"]["openat"] < 50   # its own libc's
+    assert rec["metadata"]["complete"] is True
+
+
+def test_an_i386_open_makes_the_recording_incomplete(bpf_ready, programs, tmp_path):
+    rec, t, truth = record(programs, tmp_path, programs["bs"], "open32", programs["secret"])
+    assert truth == {"open": 1}
+    assert t["compatSyscalls"] == {"SCMP_ARCH_X86": {"open": 1}}
+    assert rec["metadata"]["complete"] is False
+    assert any(r.startswith("32-bit file syscalls are not followed") and "open" in r
+               for r in rec["metadata"]["incompleteReasons"])
+    # generate says so
+    gen = run_sandprint("generate", "seccomp", str(tmp_path / "rec.json"),
+                        "-o", str(tmp_path / "p.json"))
+    assert "incomplete recording" in gen.stderr and "32-bit file syscalls" in gen.stderr
+
+
+def test_a_real_32bit_program_is_recorded_under_i386(bpf_ready, programs, tmp_path):
+    need(programs["bs32"] is not None, "this gcc cannot build i386 code (gcc -m32)")
+    rec, t, truth = record(programs, tmp_path, programs["bs32"])
+    assert truth == {"getpid": 3}
+    # the launcher's execve is the one x86_64 call; everything after it is the program's
+    assert t["syscalls"] == {"execve": 1}
+    assert t["compatSyscalls"] == {"SCMP_ARCH_X86": {"getpid": 3, "write": 1, "exit": 1}}
+    assert rec["metadata"]["complete"] is True
+
+
+def test_leader_exits_first_and_the_worker_is_recorded(bpf_ready, programs, tmp_path):
+    rec, t, truth = record(programs, tmp_path, programs["bs"], "leader-exit",
+                           programs["secret"])
+    assert truth == {"open": 1, "read": len("the secret\n"), "sysinfo": 1}
+    assert t["syscalls"].get("sysinfo") == 1      # only the worker, after the leader left
+    assert files(t).get(str(programs["secret"])) == ["read_file"]
+    assert t["processes"] == 1
+    assert rec["metadata"]["complete"] is True and rec["metadata"]["lostEvents"] == 0
+
+
+def test_a_worker_threads_exec_is_recorded_in_full(bpf_ready, programs, tmp_path):
+    rec, t, truth = record(programs, tmp_path, programs["bs"], "thread-exec",
+                           programs["secret"])
+    assert truth == {"execve": 1}
+    cat = shutil.which("cat")
+    assert any(e["path"] == "/bin/cat" and e["argv"] == ["cat", str(programs["secret"])]
+               for e in t["execs"]), t["execs"]
+    # the new program's own syscalls and files: cat's fadvise64 (this workload makes none)
+    assert t["syscalls"].get("fadvise64", 0) >= 1
+    assert files(t).get(str(programs["secret"])) == ["read_file"]
+    assert "execute" in files(t).get(str(Path(cat).resolve()), [])
+    assert rec["metadata"]["complete"] is True and rec["metadata"]["lostEvents"] == 0
