@@ -132,3 +132,60 @@ def test_a_worker_threads_exec_is_recorded_in_full(bpf_ready, programs, tmp_path
     assert files(t).get(str(programs["secret"])) == ["read_file"]
     assert "execute" in files(t).get(str(Path(cat).resolve()), [])
     assert rec["metadata"]["complete"] is True and rec["metadata"]["lostEvents"] == 0
+
+
+# -- the profile's architectures: only those the workload used ---------------------------------
+
+def test_profile_lists_i386_only_when_used_and_our_filter_answers_others_by_default(
+        bpf_ready, programs, tmp_path):
+    """int 0x80 getpid, recorded: the profile lists SCMP_ARCH_X86 beside x86_64 and the
+    workload runs under it. Without that architecture, sandprint's filter answers the i386
+    call with the default action (EPERM, the workload sees it and exits 1), not a kill; verify
+    names the refusal as the i386 getpid, never as x86_64's number 20 (writev)."""
+    rec, t, _ = record(programs, tmp_path, programs["bs"], "int80", 2)
+    prof_path = tmp_path / "p.json"
+    run_sandprint("generate", "seccomp", str(tmp_path / "rec.json"), "-o", str(prof_path),
+                  check=True)
+    prof = json.loads(prof_path.read_text())
+    assert prof["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    ok = run_sandprint("exec", "--seccomp", str(prof_path), "--", str(programs["bs"]),
+                       "int80", "2")
+    assert ok.returncode == 0 and did(ok.stdout) == {"getpid": 2}, ok.stderr
+
+    prof["architectures"] = ["SCMP_ARCH_X86_64"]
+    native_only = tmp_path / "native.json"
+    native_only.write_text(json.dumps(prof))
+    refused = run_sandprint("exec", "--seccomp", str(native_only), "--", str(programs["bs"]),
+                            "int80", "2")
+    assert refused.returncode == 1, (refused.returncode, refused.stderr)   # not SIGSYS (159)
+    report = tmp_path / "report.json"
+    v = run_sandprint("verify", "--seccomp", str(native_only), "--report", str(report), "--",
+                      str(programs["bs"]), "int80", "2")
+    assert v.returncode == 1
+    denials = json.loads(report.read_text())["denials"]
+    assert [(d["name"], d.get("arch"), d["count"]) for d in denials
+            if d["kind"] == "syscall"] == [("getpid", "SCMP_ARCH_X86", 1)], denials
+
+
+def test_x86_64_only_recording_gives_native_only_outputs(tmp_path):
+    from helpers import BASIC, make_recording
+    from sandprint.generators import seccomp
+
+    rec = make_recording({"main": BASIC})
+    for fmt, out in (("oci", "p.json"), ("spo", "p.yaml"), ("systemd", "p.conf")):
+        seccomp.generate_file(rec, str(tmp_path / out), fmt=fmt)
+    assert json.loads((tmp_path / "p.json").read_text())["architectures"] == \
+        ["SCMP_ARCH_X86_64"]
+    assert "architectures:\n    - SCMP_ARCH_X86_64\n" in (tmp_path / "p.yaml").read_text() \
+        or "- SCMP_ARCH_X86_64" in (tmp_path / "p.yaml").read_text()
+    assert "SCMP_ARCH_X86\n" not in (tmp_path / "p.yaml").read_text()
+    assert "SystemCallArchitectures=native\n" in (tmp_path / "p.conf").read_text()
+
+    rec.targets[0].add_compat_syscall("SCMP_ARCH_X86", "mmap2", 3)
+    summary = seccomp.generate_file(rec, str(tmp_path / "c.json"))
+    prof = json.loads((tmp_path / "c.json").read_text())
+    assert prof["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]
+    assert "mmap2" in prof["syscalls"][0]["names"]
+    assert "applies to every listed architecture" in summary
+    seccomp.generate_file(rec, str(tmp_path / "c.conf"), fmt="systemd")
+    assert "SystemCallArchitectures=native x86\n" in (tmp_path / "c.conf").read_text()

@@ -158,7 +158,7 @@ def by_syscall(attribution: list[dict[str, Any]], refused: bool, arch: str
                 ) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for a in sorted(attribution, key=lambda a: (a["pid"], a["nr"])):
-        if a["refused"] != refused:
+        if a["refused"] != refused or a.get("arch", arch) != arch:
             continue
         name = syscall_name(arch, a["nr"]) if a["nr"] < NR_SLOTS - 1 else None
         p = _process(a["pid"], a["comm"], a["exe"])
@@ -202,6 +202,39 @@ def seccomp_denials(profile, rec: Recording, attribution: list[dict[str, Any]], 
             denials.append(Denial("syscall", name, n, {"layer": "seccomp", "number": nr,
                                                         "processes": who.get(name, [])}))
     return denials, refused, answered
+
+
+def compat_denials(profile, rec: Recording, attribution: list[dict[str, Any]],
+                   compat_arch: str | None, denied: dict[int, int], complain: bool
+                   ) -> list[Denial]:
+    """The syscalls of the companion ABI (i386 on x86_64) a profile refused (``denied``, by
+    their own numbers, enforce mode) or would refuse (complain mode: the recording's
+    ``compatSyscalls``): named on their own architecture, never as native numbers. A profile
+    that does not list the architecture refuses all of them (its bad-architecture action)."""
+    if compat_arch is None:
+        return []
+    out: list[Denial] = []
+    who = by_syscall(attribution, not complain, compat_arch)
+    listed = compat_arch in profile.architectures
+    why = "allowed by name" if listed else f"{compat_arch} not in the profile's architectures"
+    if complain:
+        if profile.default_action.passes:      # sandprint's filter: bad arch = default
+            return out
+        allowed = profile.allowed_syscalls()
+        for t in rec.targets:
+            for name, n in sorted(t.compat_syscalls.get(compat_arch, {}).items()):
+                if not listed or name not in allowed:
+                    out.append(Denial("syscall", name, n, {
+                        "layer": "seccomp", "arch": compat_arch,
+                        "reason": why if not listed else "not allowed",
+                        "processes": who.get(name, [])}))
+        return out
+    for nr, n in sorted(denied.items()):
+        name = (syscall_name(compat_arch, nr) if nr < NR_SLOTS - 1 else None) or f"#{nr}"
+        out.append(Denial("syscall", name, n, {
+            "layer": "seccomp", "arch": compat_arch, "number": nr,
+            "reason": "not allowed" if listed else why, "processes": who.get(name, [])}))
+    return out
 
 
 # -- the replay --------------------------------------------------------------------------------
@@ -264,6 +297,9 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
             denials, refused, answered = seccomp_denials(
                 profile, rec, attribution, arch,
                 {} if complain else recorder.denied_counts(0), notes, complain)
+            denials += compat_denials(profile, rec, attribution, recorder.compat_arch,
+                                      {} if complain else recorder.denied_compat_counts(0),
+                                      complain)
         if complain and policy is not None:
             for need in landlock_needs(rec, policy):
                 denials.append(_landlock_denial(need, recorder, comms))
