@@ -189,3 +189,30 @@ def test_x86_64_only_recording_gives_native_only_outputs(tmp_path):
     assert "applies to every listed architecture" in summary
     seccomp.generate_file(rec, str(tmp_path / "c.conf"), fmt="systemd")
     assert "SystemCallArchitectures=native x86\n" in (tmp_path / "c.conf").read_text()
+
+
+def test_a_process_whose_leader_exited_is_still_running(programs):
+    """``--pid`` targets end when no followed process is running: a leader that called
+    pthread_exit shows as a zombie while its worker runs on, and that process still runs."""
+    import os
+    import time
+
+    from sandprint.profiler.targets import is_running
+
+    proc = subprocess.Popen([str(programs["bs"]), "leader-exit", str(programs["secret"])],
+                            stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        state = None
+        while time.monotonic() < deadline:
+            with open(f"/proc/{proc.pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+            if state == b"Z":
+                break
+            time.sleep(0.002)
+        assert state == b"Z"                       # the leader is gone, the worker is not
+        assert len(os.listdir(f"/proc/{proc.pid}/task")) == 2
+        assert is_running(proc.pid)
+    finally:
+        assert proc.wait(10) == 0
+    assert not is_running(proc.pid)
