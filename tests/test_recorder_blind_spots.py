@@ -165,6 +165,12 @@ def test_profile_lists_i386_only_when_used_and_our_filter_answers_others_by_defa
     denials = json.loads(report.read_text())["denials"]
     assert [(d["name"], d.get("arch"), d["count"]) for d in denials
             if d["kind"] == "syscall"] == [("getpid", "SCMP_ARCH_X86", 1)], denials
+    # complain mode says the same of the calls it lets through
+    v = run_sandprint("verify", "--complain", "--seccomp", str(native_only), "--report",
+                      str(report), "--", str(programs["bs"]), "int80", "2")
+    denials = json.loads(report.read_text())["denials"]
+    assert [(d["name"], d.get("arch"), d["count"]) for d in denials
+            if d["kind"] == "syscall"] == [("getpid", "SCMP_ARCH_X86", 2)], denials
 
 
 def test_x86_64_only_recording_gives_native_only_outputs(tmp_path):
@@ -189,6 +195,17 @@ def test_x86_64_only_recording_gives_native_only_outputs(tmp_path):
     assert "applies to every listed architecture" in summary
     seccomp.generate_file(rec, str(tmp_path / "c.conf"), fmt="systemd")
     assert "SystemCallArchitectures=native x86\n" in (tmp_path / "c.conf").read_text()
+
+    # merged profiles unite the architectures, diff shows them; recordings likewise
+    from sandprint.recording import diff_recordings, merge
+    from sandprint.seccomp.ops import diff_profiles
+    from sandprint.seccomp.profile import load_profile
+
+    assert "+ architecture SCMP_ARCH_X86" in diff_profiles(
+        load_profile(str(tmp_path / "p.json")), load_profile(str(tmp_path / "c.json")))
+    plain = make_recording({"main": BASIC})
+    assert diff_recordings(plain, rec) == ["+ syscall mmap2 (SCMP_ARCH_X86)"]
+    assert merge([plain, rec]).targets[0].compat_syscalls == {"SCMP_ARCH_X86": {"mmap2": 3}}
 
 
 def test_a_process_whose_leader_exited_is_still_running(programs):
