@@ -108,6 +108,10 @@ def test_a_real_32bit_program_is_recorded_under_i386(bpf_ready, programs, tmp_pa
     assert t["syscalls"] == {"execve": 1}
     assert t["compatSyscalls"] == {"SCMP_ARCH_X86": {"getpid": 3, "write": 1, "exit": 1}}
     assert rec["metadata"]["complete"] is True
+    # its execution, whose exit the kernel's per-syscall exit tracepoints skip (the task is
+    # an i386 one by then)
+    assert [e["path"] for e in t["execs"]] == [str(programs["bs32"])]
+    assert "execute" in files(t).get(str(programs["bs32"]), [])
 
 
 def test_leader_exits_first_and_the_worker_is_recorded(bpf_ready, programs, tmp_path):

@@ -23,18 +23,6 @@ BPF_HASH(inflight, u32, long, MAX_TASKS);
  * ones (i386 272 is fadvise64_64, x86_64 272 unshare). */
 BPF_PERCPU_ARRAY(compat_counts, u64, MAX_TARGETS * NR_SLOTS);
 
-/* What the kernel's in_ia32_syscall() reads: TS_COMPAT in current's thread_info.status, set
- * by the 32-bit entry before the sys_enter tracepoint and cleared on the way back to user
- * space (after sys_exit). COMPAT_STATUS_OFFSET is the offset of thread_info.status in
- * task_struct, from the running kernel's BTF (btf.py); TS_COMPAT is the kernel's constant
- * (arch/x86/include/asm/thread_info.h). */
-static __always_inline int compat_syscall_active(void)
-{
-    u32 status = 0;
-    char *task = (char *)bpf_get_current_task();
-    bpf_probe_read_kernel(&status, sizeof(status), task + COMPAT_STATUS_OFFSET);
-    return status & TS_COMPAT;
-}
 #endif
 
 #ifdef ATTRIBUTE
@@ -183,6 +171,26 @@ static __always_inline int on_sys_enter(long nr, const void *regs, const unsigne
         emit_exec(pid_tgid, t->target, (const char *)a[0], (const char *const *)a[1]);
     else if (nr == NR_EXECVEAT)
         emit_exec(pid_tgid, t->target, (const char *)a[1], (const char *const *)a[2]);
+    return 0;
+}
+
+/* An exec has succeeded (sched_process_exec(struct task_struct *p, pid_t old_pid,
+ * struct linux_binprm *bprm), a raw tracepoint: a regular one's perf event slowed the
+ * recorder's start). A worker thread's execve took over its leader's pid (de_thread): the tid
+ * it had, tracked since its clone, never exits as such, so it is forgotten, or a later process
+ * given that number would be taken for the target's; and the exec's file record is completed
+ * (files.bpf.c). */
+RAW_TRACEPOINT_PROBE(sched_process_exec)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (!tracked_task(pid_tgid))
+        return 0;
+    u32 old = (u32)ctx->args[1];
+#ifdef RECORD_FILES
+    fs_exec_done(old, pid_tgid);
+#endif
+    if (old != (u32)pid_tgid)
+        untrack_task(old);
     return 0;
 }
 

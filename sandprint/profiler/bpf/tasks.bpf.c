@@ -87,17 +87,6 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     return 0;
 }
 
-/* A worker thread's execve: de_thread gives it the leader's pid (old_pid is the tid it had),
- * and that tid, tracked since its clone, never exits as such: forget it, or a later process
- * that gets that number would be taken for the target's. */
-TRACEPOINT_PROBE(sched, sched_process_exec)
-{
-    u32 old = args->old_pid;
-    if ((u32)args->pid != old && tracked_task(bpf_get_current_pid_tgid()))
-        untrack_task(old);
-    return 0;
-}
-
 /* execve/execveat: the file name and the first arguments, read from the caller's memory at
  * syscall entry (the only moment they are there). Called from the raw sys_enter program. */
 static __always_inline void emit_exec(u64 pid_tgid, u32 target, const char *filename,
