@@ -43,12 +43,15 @@ def _strip_width(name: str) -> str:
 @functools.lru_cache(maxsize=2)
 def compat_unfollowed(files: bool = True) -> frozenset[str]:
     """Names (in the companion ABI) of the calls whose effect the recorder follows only in the
-    native ABI: execve/execveat always (the tasks part), and with ``files`` the file part's
-    stream, their 32- and 64-bit variants (truncate64, fcntl64, ...) and socketcall (i386's
-    one entry for socket, bind, connect ...)."""
-    base = {"execve", "execveat"}
+    native ABI: execve/execveat always (the tasks part), the calls whose decisive arguments
+    are recorded (seccomp.argspec), and with ``files`` the file part's stream, their 32- and
+    64-bit variants (truncate64, fcntl64, ...), socketcall (i386's one entry for socket,
+    bind, connect ...) and mmap2."""
+    from ..seccomp.argspec import ARG_RULES
+
+    base = {"execve", "execveat"} | set(ARG_RULES)
     if files:
-        base |= set(FE.SYSCALLS) | {"socketcall"}
+        base |= set(FE.SYSCALLS) | {"socketcall", "mmap2"}     # i386's own entries
     stream = set(base)
     return frozenset(stream | {n for n in _companion_names() if _strip_width(n) in stream})
 
@@ -373,7 +376,7 @@ class Recorder:
             self.recording.mark_incomplete(
                 f"32-bit file syscalls are not followed: target {t.name!r} made "
                 f"{', '.join(sorted(unfollowed))} through the {self.compat_arch} ABI, whose "
-                "paths, descriptors and executions are not in this recording")
+                "paths, descriptors, executions and arguments are not in this recording")
 
     def _check_compat_seen(self) -> None:
         """A kernel that runs i386 syscalls beside x86_64 ones, where the programs cannot
