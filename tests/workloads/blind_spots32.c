@@ -1,5 +1,5 @@
 /* A real 32-bit (i386) program, without a C library (gcc -m32 -nostdlib -static needs no
- * multilib packages): getpid three times, one write, exit. tests/test_recorder_blind_spots.py
+ * multilib packages): getpid three times, one write, exit_group. tests/test_recorder_blind_spots.py
  * records it; every call after its execve is an i386 one. */
 static long sys3(long nr, long a, long b, long c)
 {
@@ -14,7 +14,7 @@ void _start(void)
     for (int i = 0; i < 3; i++)
         sys3(20, 0, 0, 0);                  /* getpid */
     sys3(4, 1, (long)msg, sizeof(msg) - 1); /* write */
-    sys3(1, 0, 0, 0);                       /* exit */
+    sys3(252, 0, 0, 0);                     /* exit_group, as a C library ends */
     for (;;)
         ;
 }

@@ -189,8 +189,12 @@ RAW_TRACEPOINT_PROBE(sched_process_exec)
 #ifdef RECORD_FILES
     fs_exec_done(old, pid_tgid);
 #endif
-    if (old != (u32)pid_tgid)
+    if (old != (u32)pid_tgid) {
         untrack_task(old);
+#ifdef COUNT_EXITS
+        inflight.delete(&old);  /* its execve's entry: the call returns under the new pid */
+#endif
+    }
     return 0;
 }
 
