@@ -327,6 +327,12 @@ class Recorder:
                     unknown[str(nr)] = unknown.get(str(nr), 0) + n
             if unknown:
                 t.info["unnamedSyscalls"] = unknown
+                if str(L.NR_SLOTS - 1) in unknown and "SCMP_ARCH_X32" in \
+                        companion_arches(self.arch):
+                    rec.mark_incomplete(
+                        f"target {name!r} made syscalls numbered beyond the table, and this "
+                        "kernel runs x32 ones (numbers with bit 30 set), which the recorder "
+                        "does not tell apart or follow")
             self._finish_compat(index, t)
         self._check_compat_seen()
         if self.fs is not None:
