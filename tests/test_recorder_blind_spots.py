@@ -251,3 +251,24 @@ def test_a_process_whose_leader_exited_is_still_running(programs):
     finally:
         assert proc.wait(10) == 0
     assert not is_running(proc.pid)
+
+
+def test_the_i386_marker_offset_comes_from_btf_or_not_at_all(tmp_path):
+    """thread_info.status in task_struct, from the running kernel's BTF; a file that is not
+    BTF, or an architecture without the marker, gives no offset (then the recorder says it
+    cannot tell 32-bit calls apart) rather than a guess."""
+    import os
+
+    from sandprint.profiler import bpf_loader, btf
+
+    need(os.path.exists(btf.VMLINUX), "no kernel BTF")
+    off = btf.compat_status_offset("SCMP_ARCH_X86_64")
+    assert 0 <= off < 4096 and off % 4 == 0
+    bad = tmp_path / "vmlinux"
+    bad.write_bytes(b"\0" * 64)
+    with pytest.raises(btf.BTFError):
+        btf.compat_status_offset("SCMP_ARCH_X86_64", str(bad))
+    with pytest.raises(btf.BTFError):
+        btf.compat_status_offset("SCMP_ARCH_AARCH64")
+    assert bpf_loader.compat_defines("SCMP_ARCH_X86_64") == {
+        "COMPAT_STATUS_OFFSET": off, "TS_COMPAT": 2}

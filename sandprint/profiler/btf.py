@@ -142,13 +142,8 @@ def syscall_arg_offsets(arch: str, path: str = VMLINUX) -> tuple[int, ...]:
     names = SYSCALL_ARG_MEMBERS.get(arch)
     if names is None:
         raise BTFError(f"no syscall argument registers known for {arch}")
+    types = _load(path)
     try:
-        with open(path, "rb") as f:
-            blob = f.read()
-    except OSError as e:
-        raise BTFError(f"{path}: {e.strerror}") from None
-    try:
-        types = _Types(blob)
         regs = types.find_struct("pt_regs")
         return tuple(member_offset(types, regs, n) for n in names)
     except (struct.error, ValueError, IndexError) as e:

@@ -22,7 +22,6 @@ BPF_HASH(inflight, u32, long, MAX_TASKS);
  * registers are another table's, so they are never counted, decoded or followed as native
  * ones (i386 272 is fadvise64_64, x86_64 272 unshare). */
 BPF_PERCPU_ARRAY(compat_counts, u64, MAX_TARGETS * NR_SLOTS);
-
 #endif
 
 #ifdef ATTRIBUTE
