@@ -137,6 +137,33 @@ def test_leader_exits_first_and_the_worker_is_recorded(bpf_ready, programs, tmp_
     assert rec["metadata"]["complete"] is True and rec["metadata"]["lostEvents"] == 0
 
 
+def test_a_pid_whose_leader_exited_is_recorded_until_its_last_thread_ends(
+        bpf_ready, programs, tmp_path):
+    """``record --pid`` of a process whose leader already called pthread_exit (a zombie
+    leader, a live worker): it is running, so it is recorded, and the recording ends when the
+    worker ends the process."""
+    import time
+
+    proc = subprocess.Popen([str(programs["bs"]), "leader-exit", str(programs["secret"]),
+                             "4000"], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)                       # the leader has exited, the worker sleeps
+        out = tmp_path / "rec.json"
+        started = time.monotonic()
+        run_sandprint("record", "-o", str(out), "--pid", str(proc.pid), check=True,
+                      timeout=60)
+        assert time.monotonic() - started < 30
+        truth = did(proc.stdout.read())
+    finally:
+        proc.wait(10)
+    rec = json.loads(out.read_text())
+    t = rec["targets"][0]
+    assert truth["sysinfo"] == 1
+    assert t["syscalls"].get("sysinfo") == 1
+    assert files(t).get(str(programs["secret"])) == ["read_file"]
+    assert rec["metadata"]["stopReason"] == "exited"
+
+
 def test_a_worker_threads_exec_is_recorded_in_full(bpf_ready, programs, tmp_path):
     rec, t, truth = record(programs, tmp_path, programs["bs"], "thread-exec",
                            programs["secret"])

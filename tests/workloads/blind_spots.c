@@ -7,8 +7,9 @@
  *                                  openat(AT_FDCWD, PATH, O_RDWR): what a recorder reading the
  *                                  64-bit table and registers takes for an open of PATH
  *   blind_spots open32 PATH        i386 open(PATH, O_RDONLY) through int 0x80, then read it
- *   blind_spots leader-exit PATH   main pthread_exit()s; a worker carries on, reads PATH, calls
- *                                  sysinfo (nothing else here does) and exits the process
+ *   blind_spots leader-exit PATH [MS]  main pthread_exit()s; a worker carries on, after MS
+ *                                  milliseconds (200) reads PATH, calls sysinfo (nothing
+ *                                  else here does) and exits the process
  *   blind_spots thread-exec PATH   a worker thread executes /bin/cat PATH (de_thread gives it
  *                                  the leader's pid)
  *
@@ -47,11 +48,12 @@ static char *low_copy(const char *s)
 }
 
 static const char *path;
+static int delay_ms = 200;
 
 static void *leader_exit_worker(void *arg)
 {
     (void)arg;
-    usleep(200000);                  /* the leader is gone by now */
+    usleep(delay_ms * 1000);         /* the leader is gone by now */
     char buf[64];
     int fd = open(path, O_RDONLY);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
@@ -114,6 +116,8 @@ int main(int argc, char **argv)
     }
     pthread_t t;
     if (!strcmp(mode, "leader-exit")) {
+        if (argc > 3)
+            delay_ms = atoi(argv[3]);
         pthread_create(&t, NULL, leader_exit_worker, NULL);
         pthread_exit(NULL);
     }
