@@ -6,8 +6,8 @@ a default action for everything else, and the architectures the filter covers: t
 recording's, plus a companion ABI (i386 on x86_64) only when the workload made syscalls through
 it (``compatSyscalls``). A syscall of an architecture the profile does not list never reaches
 the allow list: the filter answers it before (libseccomp's bad-architecture action, which
-sandprint's own filter sets to the default action, and runc/crun leave at its default, killing
-the thread), so an x86_64 workload cannot step around its profile by switching ABI.
+sandprint's own filter sets to the default action, and runc leaves at libseccomp's default,
+killing the thread), so an x86_64 workload cannot step around its profile by switching ABI.
 
 The pure functions (:func:`recorded_syscalls`, :func:`build_oci`) build the OCI profile; the
 formats it is written in live in :mod:`sandprint.seccomp.formats`;
@@ -317,7 +317,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
     else:
         lines.append(f"{arches[0]} only: syscalls of any other architecture (i386 int 0x80 "
                      "...) meet the bad-architecture action (sandprint exec/verify: the "
-                     "default action; runc, crun: kill the thread)")
+                     "default action; runc: libseccomp's default, killing the thread)")
     if rs:
         version = (f"{rs.runtime} {rs.version}" if rs.version else
                    f"{rs.runtime} (version not found here; default set for {rs.versions})")

@@ -216,7 +216,7 @@ def compat_denials(profile, rec: Recording, attribution: list[dict[str, Any]],
     out: list[Denial] = []
     who = by_syscall(attribution, not complain, compat_arch)
     listed = compat_arch in profile.architectures
-    why = "allowed by name" if listed else f"{compat_arch} not in the profile's architectures"
+    why = "not allowed" if listed else f"{compat_arch} not in the profile's architectures"
     if complain:
         if profile.default_action.passes:      # sandprint's filter: bad arch = default
             return out
@@ -225,15 +225,14 @@ def compat_denials(profile, rec: Recording, attribution: list[dict[str, Any]],
             for name, n in sorted(t.compat_syscalls.get(compat_arch, {}).items()):
                 if not listed or name not in allowed:
                     out.append(Denial("syscall", name, n, {
-                        "layer": "seccomp", "arch": compat_arch,
-                        "reason": why if not listed else "not allowed",
+                        "layer": "seccomp", "arch": compat_arch, "reason": why,
                         "processes": who.get(name, [])}))
         return out
     for nr, n in sorted(denied.items()):
         name = (syscall_name(compat_arch, nr) if nr < NR_SLOTS - 1 else None) or f"#{nr}"
         out.append(Denial("syscall", name, n, {
-            "layer": "seccomp", "arch": compat_arch, "number": nr,
-            "reason": "not allowed" if listed else why, "processes": who.get(name, [])}))
+            "layer": "seccomp", "arch": compat_arch, "number": nr, "reason": why,
+            "processes": who.get(name, [])}))
     return out
 
 
