@@ -299,3 +299,27 @@ def test_the_i386_marker_offset_comes_from_btf_or_not_at_all(tmp_path):
         btf.compat_status_offset("SCMP_ARCH_AARCH64")
     assert bpf_loader.compat_defines("SCMP_ARCH_X86_64") == {
         "COMPAT_STATUS_OFFSET": off, "TS_COMPAT": 2}
+
+
+@pytest.mark.podman
+def test_runc_kills_a_call_of_an_unlisted_architecture(programs, tmp_path, podman_ready):
+    """What the README says of runc: an i386 call under a profile that lists x86_64 alone
+    meets libseccomp's bad-architecture default, which kills (SIGSYS, exit 159), whatever the
+    default action (here: allow everything); listed, the same program runs."""
+    need(programs["bs32"] is not None, "this gcc cannot build i386 code (gcc -m32)")
+    rootfs = tmp_path / "rootfs"
+    for d in ("proc", "dev", "sys"):
+        (rootfs / d).mkdir(parents=True)
+    shutil.copy(programs["bs32"], rootfs / "bs32")
+    results = {}
+    for arches in (["SCMP_ARCH_X86_64"], ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"]):
+        profile = tmp_path / f"{len(arches)}.json"
+        profile.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                                       "architectures": arches, "syscalls": []}))
+        results[len(arches)] = subprocess.run(
+            ["podman", "--runtime", "runc", "run", "--rm", "--network", "none",
+             "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+             "--security-opt", f"seccomp={profile}", "--rootfs", str(rootfs), "/bs32"],
+            capture_output=True, text=True, timeout=120)
+    assert results[1].returncode == 128 + 31, results[1]          # SIGSYS
+    assert results[2].returncode == 0 and did(results[2].stdout) == {"getpid": 3}, results[2]
