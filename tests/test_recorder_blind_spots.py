@@ -323,3 +323,22 @@ def test_runc_kills_a_call_of_an_unlisted_architecture(programs, tmp_path, podma
             capture_output=True, text=True, timeout=120)
     assert results[1].returncode == 128 + 31, results[1]          # SIGSYS
     assert results[2].returncode == 0 and did(results[2].stdout) == {"getpid": 3}, results[2]
+
+
+def test_without_group_dead_a_leader_exiting_first_marks_the_recording_incomplete(
+        bpf_ready, programs, monkeypatch):
+    """On a kernel whose sched_process_exit has no group_dead (simulated: the define is
+    withheld), the programs take the leader's exit for the process's: the recorder says the
+    workers' later work is missing instead of leaving the recording complete."""
+    from sandprint.profiler import bpf_loader as L
+    from sandprint.profiler.record import record_command
+
+    real = L.bpf_cache.kernel_fact
+    monkeypatch.setattr(L.bpf_cache, "kernel_fact",
+                        lambda name, compute: {} if name == "exit_group_dead"
+                        else real(name, compute))
+    rec, _ = record_command([str(programs["bs"]), "leader-exit", str(programs["secret"])],
+                            log=lambda *a: None)
+    assert rec.metadata["complete"] is False
+    assert any("exited before its other threads" in r
+               for r in rec.metadata["incompleteReasons"])

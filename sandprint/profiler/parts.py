@@ -32,6 +32,7 @@ from typing import Any, Callable, Iterable
 
 from . import bpf_loader as L
 from . import fs_events as FE
+from .targets import is_running
 
 COMMON_HEADER = "common.bpf.h"
 
@@ -135,6 +136,9 @@ class TaskEvents:
         self.pending_execs = rec.pending_execs
         self.recording = rec.recording
         self.on_exit: Callable[[int, int], None] | None = None
+        # a kernel whose sched_process_exit has no group_dead: a leader's exit ends the
+        # process for the programs, even while its other threads run on
+        self.leader_ends_process = not getattr(rec, "exit_group_dead", True)
 
     def handle_fork(self, header, data, size) -> None:
         ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
@@ -168,6 +172,11 @@ class TaskEvents:
         self.exe[header.pid] = filename
 
     def handle_exit(self, header, data, size) -> None:
+        if self.leader_ends_process and is_running(header.pid):
+            self.recording.mark_incomplete(
+                f"the leader of process {header.pid} exited before its other threads, and this "
+                "kernel's sched_process_exit does not say when a thread group ends "
+                "(group_dead): what those threads did after is not recorded")
         self.exited[header.target].add(header.pid)
         if self.fs is not None:
             self.fs.exited(header.pid)

@@ -87,6 +87,8 @@ class Recorder:
         self.parts = P.select(opts)
         defines = P.defines(self.parts, opts)
         self.sys_enter = "raw" if "RAW_SYSCALL_ARGS" in defines else "tracepoint"
+        # whether the exit program knows a thread group's end (else a leader's exit ends it)
+        self.exit_group_dead = "EXIT_GROUP_DEAD" in defines
         # the companion ABI (i386 on x86_64) whose calls the programs tell apart, or None
         self.compat_arch = L.COMPAT_ARCH.get(self.arch) if "COMPAT_STATUS_OFFSET" in defines \
             else None
