@@ -11,13 +11,16 @@ says it did (``workloads/blind_spots.c`` prints "did NAME COUNT" lines):
 """
 
 import json
+import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from helpers import need, run_sandprint
+from helpers import need, run_sandprint, sandprint_env
 
 pytestmark = pytest.mark.kernel
 
@@ -65,6 +68,17 @@ def replays_clean(tmp_path, *argv) -> None:
     v = run_sandprint("verify", "--seccomp", str(tmp_path / "p.json"), "--landlock",
                       str(tmp_path / "l.json"), "--", *map(str, argv))
     assert v.returncode == 0, v.stdout + v.stderr
+
+
+def wait_zombie_leader(pid: int, timeout: float = 30) -> None:
+    """Until ``pid``'s leader has exited (the process shows as a zombie) while a thread runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return
+        time.sleep(0.005)
+    raise AssertionError(f"the leader of {pid} did not exit")
 
 
 def files(t) -> dict[str, list[str]]:
@@ -142,20 +156,31 @@ def test_a_pid_whose_leader_exited_is_recorded_until_its_last_thread_ends(
     """``record --pid`` of a process whose leader already called pthread_exit (a zombie
     leader, a live worker): it is running, so it is recorded, and the recording ends when the
     worker ends the process."""
-    import time
-
+    go = tmp_path / "go"
     proc = subprocess.Popen([str(programs["bs"]), "leader-exit", str(programs["secret"]),
-                             "4000"], stdout=subprocess.PIPE, text=True)
+                             str(go)], stdout=subprocess.PIPE, text=True)
+    out = tmp_path / "rec.json"
+    recorder = None
     try:
-        time.sleep(0.3)                       # the leader has exited, the worker sleeps
-        out = tmp_path / "rec.json"
-        started = time.monotonic()
-        run_sandprint("record", "-o", str(out), "--pid", str(proc.pid), check=True,
-                      timeout=60)
-        assert time.monotonic() - started < 30
+        wait_zombie_leader(proc.pid)
+        recorder = subprocess.Popen([sys.executable, "-m", "sandprint", "record", "-o",
+                                     str(out), "--pid", str(proc.pid)], env=sandprint_env(),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:     # it follows the process from here on
+            line = recorder.stderr.readline()
+            assert line, "the recorder ended before following the process"
+            if "recording pid" in line:
+                break
+        go.touch()
+        assert recorder.wait(60) == 0
         truth = did(proc.stdout.read())
     finally:
+        go.touch()
         proc.wait(10)
+        if recorder is not None and recorder.poll() is None:
+            recorder.kill()
     rec = json.loads(out.read_text())
     t = rec["targets"][0]
     assert truth["sysinfo"] == 1
@@ -253,29 +278,20 @@ def test_x86_64_only_recording_gives_native_only_outputs(tmp_path):
     assert merge([plain, rec]).targets[0].compat_syscalls == {"SCMP_ARCH_X86": {"mmap2": 3}}
 
 
-def test_a_process_whose_leader_exited_is_still_running(programs):
+def test_a_process_whose_leader_exited_is_still_running(programs, tmp_path):
     """``--pid`` targets end when no followed process is running: a leader that called
     pthread_exit shows as a zombie while its worker runs on, and that process still runs."""
-    import os
-    import time
-
     from sandprint.profiler.targets import is_running
 
-    proc = subprocess.Popen([str(programs["bs"]), "leader-exit", str(programs["secret"])],
-                            stdout=subprocess.DEVNULL)
+    go = tmp_path / "go"
+    proc = subprocess.Popen([str(programs["bs"]), "leader-exit", str(programs["secret"]),
+                             str(go)], stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 5
-        state = None
-        while time.monotonic() < deadline:
-            with open(f"/proc/{proc.pid}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-            if state == b"Z":
-                break
-            time.sleep(0.002)
-        assert state == b"Z"                       # the leader is gone, the worker is not
+        wait_zombie_leader(proc.pid)               # the leader is gone, the worker is not
         assert len(os.listdir(f"/proc/{proc.pid}/task")) == 2
         assert is_running(proc.pid)
     finally:
+        go.touch()
         assert proc.wait(10) == 0
     assert not is_running(proc.pid)
 
@@ -284,7 +300,6 @@ def test_the_i386_marker_offset_comes_from_btf_or_not_at_all(tmp_path):
     """thread_info.status in task_struct, from the running kernel's BTF; a file that is not
     BTF, or an architecture without the marker, gives no offset (then the recorder says it
     cannot tell 32-bit calls apart) rather than a guess."""
-    import os
 
     from sandprint.profiler import bpf_loader, btf
 
@@ -337,8 +352,9 @@ def test_without_group_dead_a_leader_exiting_first_marks_the_recording_incomplet
     monkeypatch.setattr(L.bpf_cache, "kernel_fact",
                         lambda name, compute: {} if name == "exit_group_dead"
                         else real(name, compute))
-    rec, _ = record_command([str(programs["bs"]), "leader-exit", str(programs["secret"])],
-                            log=lambda *a: None)
+    # the worker outlives the leader by 1.5 s: the exit event is read while it runs
+    rec, _ = record_command([str(programs["bs"]), "leader-exit", str(programs["secret"]),
+                             "1500"], log=lambda *a: None)
     assert rec.metadata["complete"] is False
     assert any("exited before its other threads" in r
                for r in rec.metadata["incompleteReasons"])

@@ -7,9 +7,9 @@
  *                                  openat(AT_FDCWD, PATH, O_RDWR): what a recorder reading the
  *                                  64-bit table and registers takes for an open of PATH
  *   blind_spots open32 PATH        i386 open(PATH, O_RDONLY) through int 0x80, then read it
- *   blind_spots leader-exit PATH [MS]  main pthread_exit()s; a worker carries on, after MS
- *                                  milliseconds (200) reads PATH, calls sysinfo (nothing
- *                                  else here does) and exits the process
+ *   blind_spots leader-exit PATH [MS|GO]  main pthread_exit()s; a worker carries on, after MS
+ *                                  milliseconds (200) or once the file GO exists, reads
+ *                                  PATH, calls sysinfo (nothing else here does) and exits
  *   blind_spots thread-exec PATH   a worker thread executes /bin/cat PATH (de_thread gives it
  *                                  the leader's pid)
  *
@@ -49,11 +49,16 @@ static char *low_copy(const char *s)
 
 static const char *path;
 static int delay_ms = 200;
+static const char *go;               /* or wait for this file */
 
 static void *leader_exit_worker(void *arg)
 {
     (void)arg;
-    usleep(delay_ms * 1000);         /* the leader is gone by now */
+    if (go)
+        for (int i = 0; i < 6000 && access(go, F_OK) != 0; i++)
+            usleep(10000);
+    else
+        usleep(delay_ms * 1000);     /* the leader is gone by now */
     char buf[64];
     int fd = open(path, O_RDONLY);
     ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
@@ -116,7 +121,9 @@ int main(int argc, char **argv)
     }
     pthread_t t;
     if (!strcmp(mode, "leader-exit")) {
-        if (argc > 3)
+        if (argc > 3 && (argv[3][0] < '0' || argv[3][0] > '9'))
+            go = argv[3];
+        else if (argc > 3)
             delay_ms = atoi(argv[3]);
         pthread_create(&t, NULL, leader_exit_worker, NULL);
         pthread_exit(NULL);
