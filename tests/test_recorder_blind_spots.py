@@ -235,6 +235,17 @@ def test_profile_lists_i386_only_when_used_and_our_filter_answers_others_by_defa
     denials = json.loads(report.read_text())["denials"]
     assert [(d["name"], d.get("arch"), d["count"]) for d in denials
             if d["kind"] == "syscall"] == [("getpid", "SCMP_ARCH_X86", 1)], denials
+    # --fix adds the architecture (and the name) it refused, and the workload runs again
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(native_only.read_text())
+    f = run_sandprint("verify", "--fix", "--seccomp", str(fixed), "--",
+                      str(programs["bs"]), "int80", "2")
+    assert "+ architecture SCMP_ARCH_X86" in f.stdout + f.stderr, f.stdout + f.stderr
+    assert json.loads(fixed.read_text())["architectures"] == ["SCMP_ARCH_X86_64",
+                                                              "SCMP_ARCH_X86"]
+    again = run_sandprint("exec", "--seccomp", str(fixed), "--", str(programs["bs"]),
+                          "int80", "2")
+    assert again.returncode == 0, again.stderr
     # complain mode says the same of the calls it lets through
     v = run_sandprint("verify", "--complain", "--seccomp", str(native_only), "--report",
                       str(report), "--", str(programs["bs"]), "int80", "2")

@@ -110,6 +110,8 @@ class VerifyResult:
     answered_by_design: dict[str, int] = field(default_factory=dict)
     coverage: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # enforce mode, refused calls of another ABI (i386 on x86_64): arch -> {name -> count}
+    refused_compat_syscalls: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -291,14 +293,20 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
                       if exe})
         denials: list[Denial] = []
         refused: dict[str, int] = {}
+        refused_compat: dict[str, dict[str, int]] = {}
         answered: dict[str, int] = {}
         if profile is not None:
             denials, refused, answered = seccomp_denials(
                 profile, rec, attribution, arch,
                 {} if complain else recorder.denied_counts(0), notes, complain)
-            denials += compat_denials(profile, rec, attribution, recorder.compat_arch,
-                                      {} if complain else recorder.denied_compat_counts(0),
-                                      complain)
+            compat = compat_denials(profile, rec, attribution, recorder.compat_arch,
+                                    {} if complain else recorder.denied_compat_counts(0),
+                                    complain)
+            denials += compat
+            for d in compat:
+                if "number" in d.detail and not d.name.startswith("#"):   # refused ones
+                    per = refused_compat.setdefault(d.detail["arch"], {})
+                    per[d.name] = per.get(d.name, 0) + d.count
         if complain and policy is not None:
             for need in landlock_needs(rec, policy):
                 denials.append(_landlock_denial(need, recorder, comms))
@@ -317,7 +325,8 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
     if rec.lost_events:
         notes.append(f"{rec.lost_events} events were lost: denials may be missing")
     result = VerifyResult(mode, list(argv), cmd.exit_code, reason, denials, rec, notes,
-                          seccomp, landlock, profile, policy, refused, answered)
+                          seccomp, landlock, profile, policy, refused, answered,
+                          refused_compat_syscalls=refused_compat)
     result.coverage, result.warnings = coverage(rec, provenance, recordings or [])
     if not recordings:
         result.warnings.append("the sandbox's provenance is unknown: pass --recording with "
