@@ -29,6 +29,29 @@ def _read(path: str) -> str | None:
         return None
 
 
+def _compat_check() -> list[Check]:
+    """Whether the recorder tells this kernel's 32-bit syscalls (i386 on x86_64) from native
+    ones: it needs the marker's offset from BTF, or every recording is marked incomplete."""
+    try:
+        from .profiler.bpf_loader import compat_defines
+        from .profiler.btf import COMPAT_ARCH
+        from .syscalls import companion_arches, native_arch
+
+        arch = native_arch()
+    except Exception:  # noqa: BLE001  (no libseccomp, an unknown machine: said elsewhere)
+        return []
+    compat = COMPAT_ARCH.get(arch)
+    if compat is None or compat not in companion_arches(arch):
+        return []
+    defs = compat_defines(arch)
+    return [Check("32-bit syscalls", bool(defs),
+                  f"{compat} calls told apart (thread_info.status at task_struct+"
+                  f"{defs['COMPAT_STATUS_OFFSET']}, from BTF)" if defs else
+                  f"this kernel runs {compat} syscalls and its BTF does not place their marker: "
+                  "recordings are marked incomplete",
+                  "a kernel with CONFIG_DEBUG_INFO_BTF=y", required=False)]
+
+
 def checks() -> list[Check]:
     out: list[Check] = []
     rel = os.uname().release
@@ -45,6 +68,7 @@ def checks() -> list[Check]:
     out.append(Check("btf", btf, "/sys/kernel/btf/vmlinux" if btf else "no kernel BTF",
                      "a kernel with CONFIG_DEBUG_INFO_BTF=y (only optional programs need it)",
                      required=False))
+    out += _compat_check()
     tracefs = os.path.exists("/sys/kernel/tracing/events/raw_syscalls")
     out.append(Check("tracefs", tracefs, "/sys/kernel/tracing" if tracefs else "not mounted",
                      "mount -t tracefs tracefs /sys/kernel/tracing"))

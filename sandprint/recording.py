@@ -592,6 +592,10 @@ def diff_recordings(a: Recording, b: Recording) -> list[str]:
         pre = f"[{name}] " if len(ta) > 1 or len(tb) > 1 else ""
         out += [f"{line[:2]}{pre}{line[2:]}" for line in set_diff("syscall", x.syscalls,
                                                                     y.syscalls)]
+        # another ABI's calls (i386 on x86_64), named with their architecture
+        ca, cb = ({f"{n} ({arch})" for arch, per in t.compat_syscalls.items() for n in per}
+                  for t in (x, y))
+        out += [f"{line[:2]}{pre}{line[2:]}" for line in set_diff("syscall", ca, cb)]
         fa = {p: frozenset(f.access) for p, f in x.files.items()}
         fb = {p: frozenset(f.access) for p, f in y.files.items()}
         out += [f"{line[:2]}{pre}{line[2:]}" for line in rights_diff("", fa, fb, "fs")]

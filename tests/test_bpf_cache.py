@@ -59,7 +59,7 @@ def test_second_recorder_loads_from_cache_and_sees_the_same(bpf_ready, cache, mo
     with Recorder() as second:
         assert isinstance(second.bpf, bpf_cache.cached_bpf_class())
         # the same programs attached, the same tables usable
-        assert set(second.bpf.raw_tracepoint_fds) == {b"sys_enter"}
+        assert set(second.bpf.raw_tracepoint_fds) == {b"sys_enter", b"sched_process_exec"}
         assert len(second.bpf.tracepoint_fds) > 2
         import subprocess
         t = second.add_target("main")

@@ -38,7 +38,8 @@ PATH_PROBES = {"write-outside", "write-parent", "open-outside-write", "read-outs
 # Escapes through syscalls the workload never made: the seccomp profile alone must stop them.
 SYSCALL_PROBES = {"userns", "userns-clone", "userns-clone3", "mount", "ptrace-sibling", "ptrace-outside",
                   "signal-outside", "bpf", "keyctl", "io-uring", "perf-event", "personality",
-                  "setns", "chroot", "raw-socket", "abi-switch", "chmod-outside",
+                  "setns", "chroot", "raw-socket", "abi-switch", "abi-read-outside",
+                  "chmod-outside",
                   "chown-outside", "exec-memfd"}
 
 

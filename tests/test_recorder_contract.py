@@ -151,18 +151,21 @@ def test_each_part_is_compiled_after_the_parts_it_calls():
 
 def test_each_part_owns_its_defines():
     # the options turn on exactly the defines of the parts they select, nothing in between
-    # (the args part, always loaded, gives argspec.ARG_RULES to the C: arg_values.defines)
+    # (the args part, always loaded, gives argspec.ARG_RULES to the C: arg_values.defines),
+    # beside what this kernel says of itself: where BTF puts the i386 marker, and whether
+    # sched_process_exit tells a thread group's end (what every recorder needs)
     from sandprint.profiler import arg_values as AV
 
     def others(o):
         return P.defines([p for p in P.select(o) if p.name != "args"], o)
 
+    kernel = {**P.L.compat_defines("SCMP_ARCH_X86_64"), **P.L.exit_group_dead()}
     plain = P.Options("SCMP_ARCH_X86_64", files=False, regular_tracepoint=True)
-    assert others(plain) == {}
+    assert others(plain) == kernel
     assert P.defines([P.ARGS], plain) == AV.defines("SCMP_ARCH_X86_64")
     verify = P.Options("SCMP_ARCH_X86_64", files=False, count_exits=True, attribute=True,
                        regular_tracepoint=True)
-    assert others(verify) == {"COUNT_EXITS": 1, "ATTRIBUTE": 1}
+    assert others(verify) == {"COUNT_EXITS": 1, "ATTRIBUTE": 1, **kernel}
     assert [p.name for p in P.PARTS.values() if p.attach] == ["files"]
 
 

@@ -33,7 +33,7 @@ def test_oci_profile_from_recording(tmp_path):
     prof = json.loads(out.read_text())
     assert prof["defaultAction"] == "SCMP_ACT_ERRNO"
     assert prof["defaultErrnoRet"] == 1
-    assert prof["architectures"] == [ARCH] + companion_arches(ARCH)
+    assert prof["architectures"] == [ARCH]       # only what the workload used
     assert prof["syscalls"] == [{"names": sorted(BASIC), "action": "SCMP_ACT_ALLOW"}]
     # the plain OCI subset only: nothing Docker-specific that containerd would drop
     assert set(prof) <= {"defaultAction", "defaultErrnoRet", "architectures", "syscalls"}
@@ -201,9 +201,7 @@ def test_systemd_dropin(tmp_path):
     names = " ".join(d["SystemCallFilter"]).split()
     assert sorted(names) == sorted(BASIC)
     assert d["SystemCallErrorNumber"] == ["EPERM"]
-    arches = d["SystemCallArchitectures"][0].split()
-    assert arches[0] == "native"
-    assert len(arches) == len(seccomp.profile_arches(ARCH))
+    assert d["SystemCallArchitectures"] == ["native"]     # an x86_64-only recording
     assert "allow list" in text                # documented for the reader
 
 

@@ -365,22 +365,50 @@ def p_raw_socket(c: Ctx) -> str:
     return "opened a raw packet socket"
 
 
-def p_abi_switch(c: Ctx) -> str:
-    """unshare(CLONE_NEWUSER) through the 32-bit ABI (int 0x80), around a 64-bit-only filter."""
-    code = (b"\x53" + b"\xb8" + struct.pack("<I", nr("unshare", pyseccomp.Arch.X86))
-            + b"\xbb" + struct.pack("<I", CLONE_NEWUSER) + b"\xcd\x80"
-            + b"\x48\x63\xc0" + b"\x5b\xc3")   # push rbx; eax=nr; ebx=arg; int 0x80; rax=eax
+def _i386_call(number: int, ebx: int = 0, ecx: int = 0, edx: int = 0) -> int:
+    """One syscall through the 32-bit ABI (int 0x80) from this 64-bit process: its i386
+    ``number`` and 32-bit register arguments; the raw result (-errno on failure)."""
+    code = (b"\x53" + b"\xb8" + struct.pack("<I", number) + b"\xbb" + struct.pack("<I", ebx)
+            + b"\xb9" + struct.pack("<I", ecx) + b"\xba" + struct.pack("<I", edx)
+            + b"\xcd\x80" + b"\x48\x63\xc0" + b"\x5b\xc3")
+    # push rbx; eax=nr; ebx, ecx, edx = args; int 0x80; rax=eax (sign-extended); pop rbx
+    page = _low_page(7)                              # RWX
+    ctypes.memmove(page, code, len(code))
+    return ctypes.CFUNCTYPE(ctypes.c_long)(page)()
+
+
+def _low_page(prot: int) -> int:
+    """A private page below 4 GiB (MAP_32BIT), which 32-bit pointers can name."""
     libc.mmap.restype = ctypes.c_void_p
     libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
                           ctypes.c_int, ctypes.c_long]
-    page = libc.mmap(None, 4096, 7, 0x22, -1, 0)     # RWX, MAP_PRIVATE|MAP_ANONYMOUS
+    page = libc.mmap(None, 4096, prot, 0x22 | 0x40, -1, 0)   # MAP_PRIVATE|ANONYMOUS|32BIT
     if page in (None, ctypes.c_void_p(-1).value):
-        raise Prep("mmap of an executable page failed")
-    ctypes.memmove(page, code, len(code))
-    r = ctypes.CFUNCTYPE(ctypes.c_long)(page)()
+        raise Prep("mmap of a page below 4 GiB failed")
+    return page
+
+
+def p_abi_switch(c: Ctx) -> str:
+    """unshare(CLONE_NEWUSER) through the 32-bit ABI (int 0x80), around a 64-bit-only filter."""
+    r = _i386_call(nr("unshare", pyseccomp.Arch.X86), CLONE_NEWUSER)
     if r < 0:
         raise OSError(-r, os.strerror(-r))
     return "a new user namespace through the i386 ABI"
+
+
+def p_abi_read_outside(c: Ctx) -> str:
+    """open() the outside secret through the 32-bit ABI (int 0x80), then read it: neither the
+    64-bit allow list nor the recorder's 64-bit view of open sees that call."""
+    path = _low_page(3)                              # RW
+    ctypes.memmove(path, c.lay.secret.encode() + b"\0", len(c.lay.secret) + 1)
+    fd = _i386_call(nr("open", pyseccomp.Arch.X86), path, os.O_RDONLY)
+    if fd < 0:
+        raise OSError(-fd, os.strerror(-fd))
+    try:
+        data = os.read(fd, 64)
+    finally:
+        os.close(fd)
+    return f"read {len(data)} bytes of the outside secret through the i386 ABI"
 
 
 def _create(c: Ctx, path: str) -> None:
@@ -506,6 +534,8 @@ PROBES: dict[str, tuple] = {
     "chroot": (p_chroot, "chroot() into another directory"),
     "raw-socket": (p_raw_socket, "socket(AF_PACKET, SOCK_RAW): a kind never used"),
     "abi-switch": (p_abi_switch, "unshare(CLONE_NEWUSER) through int 0x80 (i386 ABI)"),
+    "abi-read-outside": (p_abi_read_outside, "open() and read an outside file through int 0x80 "
+                                             "(i386 ABI)"),
     "write-outside": (p_write_outside, "create a file in a directory outside the granted trees"),
     "write-parent": (p_write_parent, "create a file in the parent of the granted trees"),
     "open-outside-write": (p_open_outside_write, "open an existing outside file for writing"),

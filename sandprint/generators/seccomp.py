@@ -2,9 +2,12 @@
 
 Every format carries the same content: one allow list of the syscalls the target made
 (plus, with ``runtime=``, the ones the container runtime makes after loading the filter),
-a default action for everything else, and the architectures the filter covers (the
-recording's, plus the 32-bit companion ABIs this kernel runs, so a workload cannot step
-around the filter by switching ABI).
+a default action for everything else, and the architectures the filter covers: the
+recording's, plus a companion ABI (i386 on x86_64) only when the workload made syscalls through
+it (``compatSyscalls``). A syscall of an architecture the profile does not list never reaches
+the allow list: the filter answers it before (libseccomp's bad-architecture action, which
+sandprint's own filter sets to the default action, and runc leaves at libseccomp's default,
+killing the thread), so an x86_64 workload cannot step around its profile by switching ABI.
 
 The pure functions (:func:`recorded_syscalls`, :func:`build_oci`) build the OCI profile; the
 formats it is written in live in :mod:`sandprint.seccomp.formats`;
@@ -24,7 +27,7 @@ from ..seccomp import argrules
 from ..seccomp.formats import (ProfileFormat, check_k8s_name, name_from_path,
                                systemd_arguments, to_oci_json, to_spo, to_systemd)
 from ..seccomp.profile import ENOSYS, Action, DefaultAction
-from ..syscalls import companion_arches, syscall_number
+from ..syscalls import KNOWN_ARCHES, syscall_number
 from . import baseline
 from .runtime_syscalls import RuntimeSet, runtime_syscalls
 
@@ -62,6 +65,13 @@ def recorded_syscalls(rec: Recording, target: str | None = None) -> set[str]:
                 raise InputError(f"unknown syscall {name!r}", field=f"targets.{t.name}.syscalls",
                                  expected=f"a syscall name libseccomp knows on {rec.arch}")
             out.add(name)
+        for arch, per in t.compat_syscalls.items():
+            for name in per:
+                if arch not in KNOWN_ARCHES or syscall_number(arch, name) is None:
+                    raise InputError(f"unknown syscall {name!r}",
+                                     field=f"targets.{t.name}.compatSyscalls.{arch}",
+                                     expected=f"a syscall name libseccomp knows on {arch}")
+                out.add(name)
     return out
 
 
@@ -90,6 +100,12 @@ def unknown_args(rec: Recording, target: str | None = None) -> set[str]:
         if target is None or t.name == target:
             out |= t.args_unknown
     return out
+
+
+def used_arches(rec: Recording, target: str | None = None) -> list[str]:
+    """The companion ABIs (other than the recording's) the target(s) made syscalls through."""
+    return sorted({a for t in rec.targets if target is None or t.name == target
+                   for a, per in t.compat_syscalls.items() if per and a != rec.arch})
 
 
 ESSENTIAL = {
@@ -142,9 +158,13 @@ def add_thread_exit(names: set[str], arch: str, default_action: DefaultAction,
     return {"exit"}
 
 
-def profile_arches(arch: str) -> list[str]:
-    """The recording's architecture plus the companion ABIs this kernel runs."""
-    return [arch] + [a for a in companion_arches(arch) if a != arch]
+def profile_arches(rec: Recording | str, target: str | None = None) -> list[str]:
+    """The recording's architecture, plus the companion ABIs the workload used: only those
+    (an architecture name alone: just it). Every other architecture's syscalls meet the
+    filter's bad-architecture action."""
+    if isinstance(rec, str):
+        return [rec]
+    return [rec.arch] + used_arches(rec, target)
 
 
 def add_runtime(names: set[str], arch: str, runtime: str) -> tuple[set[str], RuntimeSet | None,
@@ -286,7 +306,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
     check_essentials(names, default_action, f"targets.{target}" if target else "targets.*")
     threads = made_threads(rec, target)
     thread_exit = add_thread_exit(names, rec.arch, default_action, threads)
-    arches = profile_arches(rec.arch)
+    arches = profile_arches(rec, target)
     enosys3 = answers_clone3_enosys(names, default_action, allow_clone3)
     if fmt == ProfileFormat.SYSTEMD and allow_clone3 and restricts_clone(names, default_action) \
             and "clone3" in names:
@@ -335,6 +355,15 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
     lines = [f"wrote {fmt} seccomp profile {output}: allows {allowed} syscalls "
              f"({len(recorded)} recorded{f', {len(extra - recorded)} added by hand' if extra - recorded else ''}, {which}) on {', '.join(arches)}; "
              f"default action: {default_action.described}"]
+    if len(arches) > 1:
+        lines.append(f"{', '.join(arches[1:])} listed: the workload made syscalls through it "
+                     "(compatSyscalls); a name allowed applies to every listed architecture "
+                     "(OCI profiles have one list), so its 32-bit and 64-bit calls are allowed "
+                     "alike")
+    else:
+        lines.append(f"{arches[0]} only: syscalls of any other architecture (i386 int 0x80 "
+                     "...) meet the bad-architecture action (sandprint exec/verify: the "
+                     "default action; runc: libseccomp's default, killing the thread)")
     if rs:
         version = (f"{rs.runtime} {rs.version}" if rs.version else
                    f"{rs.runtime} (version not found here; default set for {rs.versions})")

@@ -19,7 +19,7 @@ from typing import Iterable
 from ..errors import EnvironmentProblem
 from ..syscalls import native_arch, syscall_number
 from . import bpf_cache
-from .btf import BTFError, syscall_arg_offsets
+from .btf import COMPAT_ARCH, BTFError, compat_status_offset, syscall_arg_offsets
 
 BPF_DIR = Path(__file__).resolve().parent / "bpf"
 
@@ -41,6 +41,11 @@ STAT_LOST_EVENTS = 0
 STAT_TRACK_FULL = 1
 STAT_FORKS = 2
 STAT_EXECS = 3
+STAT_COMPAT_CALLS = 4
+
+# thread_info.status while a 32-bit syscall runs on x86_64 (the kernel's own constant,
+# arch/x86/include/asm/thread_info.h; a macro, so BTF does not carry it)
+TS_COMPAT = 0x0002
 
 EV_FORK = 1
 EV_EXEC = 2
@@ -76,6 +81,31 @@ def syscall_args_defines(arch: str) -> dict[str, int]:
     defs = {"RAW_SYSCALL_ARGS": 1}
     defs.update({f"SC_ARG{i}": off for i, off in enumerate(offsets)})
     return defs
+
+
+def compat_defines(arch: str) -> dict[str, int]:
+    """COMPAT_STATUS_OFFSET and TS_COMPAT, so the programs tell a 32-bit syscall (i386 on
+    x86_64) from a native one as the kernel does; empty when ``arch`` runs no other ABI or
+    the running kernel's BTF cannot place the marker (the recorder then says the recording
+    cannot tell them apart)."""
+    if arch not in COMPAT_ARCH or arch != native_arch():
+        return {}
+    try:
+        return {"COMPAT_STATUS_OFFSET": compat_status_offset(arch), "TS_COMPAT": TS_COMPAT}
+    except BTFError:
+        return {}
+
+
+def exit_group_dead() -> dict[str, int]:
+    """EXIT_GROUP_DEAD when sched_process_exit says whether the exiting task was its thread
+    group's last (a leader may end before its threads); tasks.bpf.c reads it."""
+    for root in TRACEFS:
+        try:
+            with open(f"{root}/events/sched/sched_process_exit/format") as f:
+                return {"EXIT_GROUP_DEAD": 1} if "group_dead;" in f.read() else {}
+        except OSError:
+            continue
+    return {}
 
 
 class TaskInfo(ctypes.Structure):

@@ -34,6 +34,11 @@ SYSCALL_ARG_MEMBERS = {
 }
 
 
+# Architectures whose kernel also runs another ABI's syscalls, and that ABI: the seccomp name
+# its calls are filed under (Target.compat_syscalls).
+COMPAT_ARCH = {"SCMP_ARCH_X86_64": "SCMP_ARCH_X86"}
+
+
 class BTFError(Exception):
     """The BTF blob is missing, malformed or does not have what was asked."""
 
@@ -137,14 +142,46 @@ def syscall_arg_offsets(arch: str, path: str = VMLINUX) -> tuple[int, ...]:
     names = SYSCALL_ARG_MEMBERS.get(arch)
     if names is None:
         raise BTFError(f"no syscall argument registers known for {arch}")
+    types = _load(path)
+    try:
+        regs = types.find_struct("pt_regs")
+        return tuple(member_offset(types, regs, n) for n in names)
+    except (struct.error, ValueError, IndexError) as e:
+        raise BTFError(f"{path}: malformed BTF ({e})") from None
+
+
+def _load(path: str) -> _Types:
     try:
         with open(path, "rb") as f:
             blob = f.read()
     except OSError as e:
         raise BTFError(f"{path}: {e.strerror}") from None
     try:
-        types = _Types(blob)
-        regs = types.find_struct("pt_regs")
-        return tuple(member_offset(types, regs, n) for n in names)
+        return _Types(blob)
     except (struct.error, ValueError, IndexError) as e:
         raise BTFError(f"{path}: malformed BTF ({e})") from None
+
+
+@lru_cache(maxsize=4)
+def compat_status_offset(arch: str, path: str = VMLINUX) -> int:
+    """Byte offset in ``struct task_struct`` of ``thread_info.status``, where the x86 kernel
+    keeps TS_COMPAT while a 32-bit (i386) syscall runs: what its ``in_ia32_syscall()``
+    reads. From the running kernel's BTF; raises BTFError when it cannot be known (or
+    ``arch`` has no such companion ABI here)."""
+    if arch != "SCMP_ARCH_X86_64":
+        raise BTFError(f"no 32-bit syscall marker known for {arch}")
+    types = _load(path)
+    try:
+        task = types.find_struct("task_struct")
+        members = types.members(task)
+        if "thread_info" not in members:
+            raise BTFError("task_struct has no thread_info (not CONFIG_THREAD_INFO_IN_TASK)")
+        ti_bits, ti_type = members["thread_info"]
+        ti = types.resolve(ti_type)
+        status = member_offset(types, ti, "status")
+        _, _, _, _, size = types.record(types.resolve(types.members(ti)["status"][1]))
+    except (struct.error, ValueError, IndexError) as e:
+        raise BTFError(f"{path}: malformed BTF ({e})") from None
+    if ti_bits % 8 or size != 4:
+        raise BTFError("thread_info.status is not a 32-bit member at a byte offset")
+    return ti_bits // 8 + status

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable
 from . import arg_values as AV
 from . import bpf_loader as L
 from . import fs_events as FE
+from .targets import is_running
 
 COMMON_HEADER = "common.bpf.h"
 
@@ -94,6 +95,9 @@ def _syscalls_defines(o: Options) -> dict[str, int]:
     # regular one, which passes them itself (asked for, or BTF cannot place them)
     out = {} if o.regular_tracepoint else dict(L.bpf_cache.kernel_fact(
         f"syscall_args_defines/{o.arch}", lambda: L.syscall_args_defines(o.arch)))
+    # i386 syscalls on x86_64 told apart (the marker's offset from BTF), counted on their own
+    out.update(L.bpf_cache.kernel_fact(f"compat_defines/{o.arch}",
+                                       lambda: L.compat_defines(o.arch)))
     if o.count_exits:
         out["COUNT_EXITS"] = 1
     if o.attribute:     # per-process syscall counts, so verify can name who made a call
@@ -134,6 +138,9 @@ class TaskEvents:
         self.pending_execs = rec.pending_execs
         self.recording = rec.recording
         self.on_exit: Callable[[int, int], None] | None = None
+        # a kernel whose sched_process_exit has no group_dead: a leader's exit ends the
+        # process for the programs, even while its other threads run on
+        self.leader_ends_process = not getattr(rec, "exit_group_dead", True)
 
     def handle_fork(self, header, data, size) -> None:
         ev = ctypes.cast(data, ctypes.POINTER(L.ForkEvent)).contents
@@ -167,6 +174,11 @@ class TaskEvents:
         self.exe[header.pid] = filename
 
     def handle_exit(self, header, data, size) -> None:
+        if self.leader_ends_process and is_running(header.pid):
+            self.recording.mark_incomplete(
+                f"the leader of process {header.pid} exited before its other threads, and this "
+                "kernel's sched_process_exit does not say when a thread group ends "
+                "(group_dead): what those threads did after is not recorded")
         self.exited[header.target].add(header.pid)
         if self.fs is not None:
             self.fs.exited(header.pid)
@@ -231,7 +243,8 @@ COMMON = Part(
                ("TASK_HOST_PIDNS", L.TASK_HOST_PIDNS), ("TASK_TRACKED", L.TASK_TRACKED),
                ("TASK_FS_INFLIGHT", L.TASK_FS_INFLIGHT),
                ("STAT_LOST_EVENTS", L.STAT_LOST_EVENTS), ("STAT_TRACK_FULL", L.STAT_TRACK_FULL),
-               ("STAT_FORKS", L.STAT_FORKS), ("STAT_EXECS", L.STAT_EXECS)))
+               ("STAT_FORKS", L.STAT_FORKS), ("STAT_EXECS", L.STAT_EXECS),
+               ("STAT_COMPAT_CALLS", L.STAT_COMPAT_CALLS)))
 # structs of the header that user space reads: (C struct, ctypes layout)
 COMMON_STRUCTS = (("task_info", L.TaskInfo), ("event_header", L.EventHeader))
 
@@ -242,6 +255,8 @@ TASKS = Part(
             Event(L.EV_EXIT, "EV_EXIT", "exit_event", L.EventHeader, "handle_exit")),
     constants=(("EXEC_FILENAME_LEN", L.EXEC_FILENAME_LEN), ("EXEC_ARG_LEN", L.EXEC_ARG_LEN),
                ("EXEC_MAX_ARGS", L.EXEC_MAX_ARGS)),
+    # a process ends with its last thread (sched_process_exit's group_dead)
+    defines=lambda o: L.bpf_cache.kernel_fact("exit_group_dead", L.exit_group_dead),
     handlers=TaskEvents)
 
 FILES = Part(
@@ -261,9 +276,10 @@ ARGS = Part("args", ("args.bpf.c",), maps=("arg_counts", "args_lost"),
             defines=lambda o: AV.defines(o.arch))
 
 SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files", "args"),
-                maps=("counts", "attribution"), defines=_syscalls_defines)
+                maps=("counts", "attribution", "compat_counts"), defines=_syscalls_defines)
 
-EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"), maps=("denied_counts",))
+EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"),
+             maps=("denied_counts", "denied_compat_counts"))
 
 CONTAINERS = Part(
     "containers", ("containers.bpf.c",),

@@ -9,10 +9,11 @@ at the end; forks, execs and exits arrive as ring-buffer events while the worklo
 from __future__ import annotations
 
 import ctypes
+import functools
 import time
 from typing import Any, Callable
 
-from ..syscalls import native_arch, syscall_name
+from ..syscalls import companion_arches, native_arch, syscall_name
 from . import arg_values as AV
 from . import bpf_loader as L
 from . import fs_events as FE
@@ -28,6 +29,39 @@ def landlock_abi() -> int | None:
     from ..landlock.abi import kernel_abi
 
     return kernel_abi() or None
+
+
+ATTR_COMPAT = 0x40000000      # syscalls.bpf.c: an attribution key of the companion ABI
+
+
+def _strip_width(name: str) -> str:
+    for suffix in ("64", "32"):
+        if name.endswith(suffix) and not name.endswith("_" + suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+@functools.lru_cache(maxsize=2)
+def compat_unfollowed(files: bool = True) -> frozenset[str]:
+    """Names (in the companion ABI) of the calls whose effect the recorder follows only in the
+    native ABI: execve/execveat always (the tasks part), the calls whose decisive arguments
+    are recorded (seccomp.argspec), and with ``files`` the file part's stream, their 32- and
+    64-bit variants (truncate64, fcntl64, ...), socketcall (i386's one entry for socket,
+    bind, connect ...) and mmap2."""
+    from ..seccomp.argspec import ARG_RULES
+
+    base = {"execve", "execveat"} | set(ARG_RULES)
+    if files:
+        base |= set(FE.SYSCALLS) | {"socketcall", "mmap2"}     # i386's own entries
+    stream = set(base)
+    return frozenset(stream | {n for n in _companion_names() if _strip_width(n) in stream})
+
+
+@functools.lru_cache(maxsize=1)
+def _companion_names() -> frozenset[str]:
+    from ..syscalls import all_syscalls
+
+    return frozenset(n for arch in set(L.COMPAT_ARCH.values()) for n in all_syscalls(arch).values())
 
 
 class Recorder:
@@ -54,6 +88,11 @@ class Recorder:
         self.parts = P.select(opts)
         defines = P.defines(self.parts, opts)
         self.sys_enter = "raw" if "RAW_SYSCALL_ARGS" in defines else "tracepoint"
+        # whether the exit program knows a thread group's end (else a leader's exit ends it)
+        self.exit_group_dead = "EXIT_GROUP_DEAD" in defines
+        # the companion ABI (i386 on x86_64) whose calls the programs tell apart, or None
+        self.compat_arch = L.COMPAT_ARCH.get(self.arch) if "COMPAT_STATUS_OFFSET" in defines \
+            else None
         self.attributing = attribute
         self.exe: dict[int, str] = {}         # tgid -> what it executed last (attribution)
         self.count_exits = count_exits
@@ -73,6 +112,9 @@ class Recorder:
         self._stats = self.bpf["stats"]
         self._counts = self.bpf["counts"]
         self._denied_counts = self.bpf["denied_counts"] if count_exits else None
+        self._compat_counts = self.bpf["compat_counts"] if self.compat_arch else None
+        self._denied_compat_counts = self.bpf["denied_compat_counts"] \
+            if count_exits and self.compat_arch else None
         self.recording = Recording.new(target_meta or {}, arch=self.arch,
                                        landlock_abi=kernel_landlock_abi)
         self.recording.metadata["filesRecorded"] = files
@@ -237,16 +279,31 @@ class Recorder:
             raise RuntimeError("recorder was not started with count_exits=True")
         return self._row(self._denied_counts, target)
 
+    def compat_counts(self, target: int) -> dict[int, int]:
+        """Syscall number -> count of the companion ABI's calls (i386 numbers on x86_64)."""
+        if self._compat_counts is None or not self.stat(L.STAT_COMPAT_CALLS):
+            return {}
+        return self._row(self._compat_counts, target)
+
+    def denied_compat_counts(self, target: int) -> dict[int, int]:
+        """Like :meth:`denied_counts`, for the companion ABI's calls (their own numbers)."""
+        if self._denied_compat_counts is None:
+            return {}
+        return self._row(self._denied_compat_counts, target)
+
     def attribution(self) -> list[dict[str, Any]]:
-        """Per process and syscall: ``{"pid", "nr", "refused", "count", "comm", "exe"}``
-        (recorder started with ``attribute=True``; ``refused``: the filter refused it)."""
+        """Per process and syscall: ``{"pid", "nr", "arch", "refused", "count", "comm",
+        "exe"}`` (recorder started with ``attribute=True``; ``refused``: the filter refused
+        it; ``arch``: the ABI of the call, the companion's for i386 calls on x86_64)."""
         if not self.attributing:
             raise RuntimeError("recorder was not started with attribute=True")
         out = []
         for k, v in self.bpf["attribution"].items():
             refused = bool(k.nr & 0x80000000)
-            out.append({"pid": int(k.tgid), "nr": int(k.nr & 0x7FFFFFFF), "refused": refused,
-                        "count": int(v.count), "comm": P.decode(bytes(v.comm).split(b"\0")[0]),
+            arch = self.compat_arch if k.nr & ATTR_COMPAT and self.compat_arch else self.arch
+            out.append({"pid": int(k.tgid), "nr": int(k.nr & 0x3FFFFFFF), "arch": arch,
+                        "refused": refused, "count": int(v.count),
+                        "comm": P.decode(bytes(v.comm).split(b"\0")[0]),
                         "exe": self.exe.get(int(k.tgid))})
         return out
 
@@ -273,6 +330,14 @@ class Recorder:
                     unknown[str(nr)] = unknown.get(str(nr), 0) + n
             if unknown:
                 t.info["unnamedSyscalls"] = unknown
+                if str(L.NR_SLOTS - 1) in unknown and "SCMP_ARCH_X32" in \
+                        companion_arches(self.arch):
+                    rec.mark_incomplete(
+                        f"target {name!r} made syscalls numbered beyond the table, and this "
+                        "kernel runs x32 ones (numbers with bit 30 set), which the recorder "
+                        "does not tell apart or follow")
+            self._finish_compat(index, t)
+        self._check_compat_seen()
         # the decisive arguments of argspec.ARG_RULES (args.bpf.c), counted in the kernel
         arg_counts, args_lost = AV.read(self.bpf, self.arch, len(self.names))
         for index, per in arg_counts.items():
@@ -308,6 +373,41 @@ class Recorder:
         if rec.metadata["lostEvents"]:
             rec.mark_incomplete(f"{rec.metadata['lostEvents']} events were lost")
         return rec
+
+    def _finish_compat(self, index: int, t: Target) -> None:
+        """The target's calls of the companion ABI, under their own names; the ones the
+        recorder does not follow in that ABI (file, exec and socket calls: their numbers and
+        argument registers differ) make the recording incomplete."""
+        counts = self.compat_counts(index)
+        if not counts:
+            return
+        unfollowed: set[str] = set()
+        for nr, n in counts.items():
+            sname = syscall_name(self.compat_arch, nr) if nr < L.NR_SLOTS - 1 else None
+            if sname is None:
+                key = f"{self.compat_arch}:{nr}"
+                t.info.setdefault("unnamedSyscalls", {})
+                t.info["unnamedSyscalls"][key] = t.info["unnamedSyscalls"].get(key, 0) + n
+                unfollowed.add(f"#{nr}")
+                continue
+            t.add_compat_syscall(self.compat_arch, sname, n)
+            if sname in compat_unfollowed(files=self.fs is not None):
+                unfollowed.add(sname)
+        if unfollowed:
+            self.recording.mark_incomplete(
+                f"32-bit file syscalls are not followed: target {t.name!r} made "
+                f"{', '.join(sorted(unfollowed))} through the {self.compat_arch} ABI, whose "
+                "paths, descriptors, executions and arguments are not in this recording")
+
+    def _check_compat_seen(self) -> None:
+        """A kernel that runs i386 syscalls beside x86_64 ones, where the programs cannot
+        tell them apart (no BTF for the marker): what was recorded may mix the two tables."""
+        if self.compat_arch is None and self.arch in L.COMPAT_ARCH \
+                and L.COMPAT_ARCH[self.arch] in companion_arches(self.arch):
+            self.recording.mark_incomplete(
+                f"this kernel runs {L.COMPAT_ARCH[self.arch]} syscalls beside "
+                f"{self.arch} ones and its BTF does not say where it marks them "
+                "(thread_info.status): 32-bit calls cannot be told from 64-bit ones")
 
     def close(self) -> None:
         if not self._closed:

@@ -151,7 +151,7 @@ def check_pid(pid: int) -> None:
                          source=f"--pid {pid}", expected="the PID of a running process")
 
 
-def _stat_fields(pid: int) -> list[bytes] | None:
+def _stat_fields(pid: int | str) -> list[bytes] | None:
     """The fields of /proc/PID/stat after the comm (state first), or None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -163,9 +163,20 @@ def _stat_fields(pid: int) -> list[bytes] | None:
 
 
 def is_running(pid: int) -> bool:
-    """Whether ``pid`` exists and has not exited (a zombie has: only its status is left)."""
+    """Whether ``pid`` exists and has not exited (a zombie has: only its status is left).
+    A thread-group leader that ended first (``pthread_exit`` in main) shows as a zombie while
+    its other threads run on: that process is still running."""
     fields = _stat_fields(pid)
-    return bool(fields) and fields[0] not in (b"Z", b"X", b"x")
+    if not fields:
+        return False
+    if fields[0] not in (b"Z", b"X", b"x"):
+        return True
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return False
+    return any((f := _stat_fields(f"{pid}/task/{tid}")) and f[0] not in (b"Z", b"X", b"x")
+               for tid in threads if tid != str(pid))
 
 
 def is_process(pid: int) -> bool:

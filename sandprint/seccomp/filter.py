@@ -54,6 +54,10 @@ def build_filter(profile: SeccompProfile) -> pyseccomp.SyscallFilter:
     rather than after every allowed syscall (seccomp/filter_cost.py counts it)."""
     default = _action(profile.default_action, profile.default_errno_ret)
     f = pyseccomp.SyscallFilter(default)
+    # A syscall of an architecture the profile does not list (i386 `int 0x80` under an
+    # x86_64-only profile) gets the default action, as every syscall the profile does not
+    # allow: libseccomp's own default for it kills the thread (which runc keeps).
+    f.set_attr(pyseccomp.Attr.ACT_BADARCH, default)
     native = native_arch()
     for arch in profile.architectures:
         if arch == native:

@@ -221,8 +221,8 @@ def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
         ]
     lines += [
         "# SystemCallArchitectures= lets processes use only these ABIs: the machine's own",
-        "# (native) and the 32-bit companions the kernel runs and the profile covers:",
-        "# " + ", ".join(arches) + ".",
+        "# (native), and a 32-bit companion only where the workload used it: "
+        + ", ".join(arches) + ".",
         "# PrivateTmp=yes: the service gets its own /tmp and /var/tmp, so a Landlock rule on",
         "# /tmp (sandprint's ruleset for the same recording) grants only the service's files.",
         "[Service]",

@@ -24,7 +24,7 @@ import os
 from typing import Any
 
 from ..fileio import read_text, write_atomic
-from ..generators.seccomp import recorded_args, recorded_syscalls
+from ..generators.seccomp import recorded_args, recorded_syscalls, used_arches
 from ..landlock import config as C
 from ..landlock import rights as R
 from ..landlock.ops import diff_rulesets
@@ -51,8 +51,11 @@ def fixed_profile(profile: SeccompProfile, needed: Recording) -> dict[str, Any]:
     conditional = (profile.allowed_syscalls(conditional=True)
                    - profile.allowed_syscalls(conditional=False))
     keep = conditional | set(profile.enosys_by_design())
+    # the architectures the replay used (its 32-bit calls) join the profile's
+    arches = list(profile.architectures) + [a for a in used_arches(needed)
+                                            if a not in profile.architectures]
     names = {n for n in recorded_syscalls(needed)
-             if any(syscall_number(a, n) is not None for a in profile.architectures)
+             if any(syscall_number(a, n) is not None for a in arches)
              and n not in keep}
     rules = other_rules(profile)
     args = recorded_args(needed) if profile.default_action.blocks else None
@@ -65,7 +68,7 @@ def fixed_profile(profile: SeccompProfile, needed: Recording) -> dict[str, Any]:
         # a send call that used MSG_FASTOPEN: allowed as recorded, without its old condition
         names |= {n for n in narrowable & conditional if args.get(n) and n not in plan.narrowed}
     return build_profile(profile, plain_allowed(profile) | names, rules,
-                         profile.architectures, profile.flags)
+                         arches, profile.flags)
 
 
 def fix_seccomp(profile: SeccompProfile, needed: Recording, path: str) -> list[str]:
@@ -130,6 +133,11 @@ def fix_landlock(path: str, needed: Recording) -> list[str]:
 def fix_sandbox(result) -> list[str]:
     """Fix whichever of the result's profile and ruleset had denials; summary lines."""
     needed = needed_recording(result.recording, result.refused_syscalls)
+    # the 32-bit calls it refused (by their own architecture), needed as well
+    for arch, per in getattr(result, "refused_compat_syscalls", {}).items():
+        for name, n in per.items():
+            if needed.targets:
+                needed.targets[0].add_compat_syscall(arch, name, n)
     lines: list[str] = []
     if result.seccomp_path and any(d.detail.get("layer") == "seccomp" for d in result.denials):
         lines += fix_seccomp(result.profile, needed, result.seccomp_path)

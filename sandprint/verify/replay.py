@@ -111,6 +111,8 @@ class VerifyResult:
     answered_by_design: dict[str, int] = field(default_factory=dict)
     coverage: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # enforce mode, refused calls of another ABI (i386 on x86_64): arch -> {name -> count}
+    refused_compat_syscalls: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -159,7 +161,7 @@ def by_syscall(attribution: list[dict[str, Any]], refused: bool, arch: str
                 ) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for a in sorted(attribution, key=lambda a: (a["pid"], a["nr"])):
-        if a["refused"] != refused:
+        if a["refused"] != refused or a.get("arch", arch) != arch:
             continue
         name = syscall_name(arch, a["nr"]) if a["nr"] < NR_SLOTS - 1 else None
         p = _process(a["pid"], a["comm"], a["exe"])
@@ -223,6 +225,38 @@ def seccomp_denials(profile, rec: Recording, attribution: list[dict[str, Any]], 
     return denials, refused, answered
 
 
+def compat_denials(profile, rec: Recording, attribution: list[dict[str, Any]],
+                   compat_arch: str | None, denied: dict[int, int], complain: bool
+                   ) -> list[Denial]:
+    """The syscalls of the companion ABI (i386 on x86_64) a profile refused (``denied``, by
+    their own numbers, enforce mode) or would refuse (complain mode: the recording's
+    ``compatSyscalls``): named on their own architecture, never as native numbers. A profile
+    that does not list the architecture refuses all of them (its bad-architecture action)."""
+    if compat_arch is None:
+        return []
+    out: list[Denial] = []
+    who = by_syscall(attribution, not complain, compat_arch)
+    listed = compat_arch in profile.architectures
+    why = "not allowed" if listed else f"{compat_arch} not in the profile's architectures"
+    if complain:
+        if profile.default_action.passes:      # sandprint's filter: bad arch = default
+            return out
+        allowed = profile.allowed_syscalls()
+        for t in rec.targets:
+            for name, n in sorted(t.compat_syscalls.get(compat_arch, {}).items()):
+                if not listed or name not in allowed:
+                    out.append(Denial("syscall", name, n, {
+                        "layer": "seccomp", "arch": compat_arch, "reason": why,
+                        "processes": who.get(name, [])}))
+        return out
+    for nr, n in sorted(denied.items()):
+        name = (syscall_name(compat_arch, nr) if nr < NR_SLOTS - 1 else None) or f"#{nr}"
+        out.append(Denial("syscall", name, n, {
+            "layer": "seccomp", "arch": compat_arch, "number": nr, "reason": why,
+            "processes": who.get(name, [])}))
+    return out
+
+
 # -- the replay --------------------------------------------------------------------------------
 
 def load_sandbox(seccomp: str | None, landlock: str | None):
@@ -282,11 +316,20 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
                       if exe})
         denials: list[Denial] = []
         refused: dict[str, int] = {}
+        refused_compat: dict[str, dict[str, int]] = {}
         answered: dict[str, int] = {}
         if profile is not None:
             denials, refused, answered = seccomp_denials(
                 profile, rec, attribution, arch,
                 {} if complain else recorder.denied_counts(0), notes, complain)
+            compat = compat_denials(profile, rec, attribution, recorder.compat_arch,
+                                    {} if complain else recorder.denied_compat_counts(0),
+                                    complain)
+            denials += compat
+            for d in compat:
+                if "number" in d.detail and not d.name.startswith("#"):   # refused ones
+                    per = refused_compat.setdefault(d.detail["arch"], {})
+                    per[d.name] = per.get(d.name, 0) + d.count
         if complain and policy is not None:
             for need in landlock_needs(rec, policy):
                 denials.append(_landlock_denial(need, recorder, comms))
@@ -306,7 +349,8 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
     if rec.lost_events:
         notes.append(f"{rec.lost_events} events were lost: denials may be missing")
     result = VerifyResult(mode, list(argv), cmd.exit_code, reason, denials, rec, notes,
-                          seccomp, landlock, profile, policy, refused, answered)
+                          seccomp, landlock, profile, policy, refused, answered,
+                          refused_compat_syscalls=refused_compat)
     result.coverage, result.warnings = coverage(rec, provenance, recordings or [])
     if not recordings:
         result.warnings.append("the sandbox's provenance is unknown: pass --recording with "

@@ -43,6 +43,9 @@ def denial_line(d, mode: str) -> str:
     rights = f" [{', '.join(d.rights)}]" if d.rights else ""
     proc = who(d.processes)
     word = "WOULD DENY" if mode == "complain" else "DENIED"
+    # a call of another ABI (i386 on x86_64), named on its own architecture
+    if d.detail.get("arch"):
+        rights += f" ({d.detail['arch']}: {d.detail.get('reason', 'not allowed')})"
     line = f"  {word:<10} {layer:<8} {d.kind:<7} {d.name}{rights} x{d.count}"
     if d.detail.get("why"):          # an argument denial: what the profile allows instead
         line += f" {d.detail['why']}"

@@ -1,7 +1,8 @@
 /* Shared declarations of sandprint's recorder programs.
  *
  * Every program here reads only tracepoint arguments, BPF helper results and user memory,
- * never a kernel structure: bcc compiles against whatever headers are installed, and struct
+ * and kernel structures only at offsets from the running kernel's BTF (pt_regs, and
+ * thread_info.status below): bcc compiles against whatever headers are installed, and struct
  * offsets from another kernel's headers would read garbage without any error.
  *
  * The loader (sandprint/profiler/bpf_loader.py) concatenates this header with the .bpf.c
@@ -46,6 +47,7 @@ enum stat_index {
     STAT_TRACK_FULL = 1,        /* tracked map full: a new task could not be followed */
     STAT_FORKS = 2,
     STAT_EXECS = 3,
+    STAT_COMPAT_CALLS = 4,      /* syscalls of another ABI (i386 on x86_64): compat_counts */
     STAT_MAX = 8,
 };
 BPF_ARRAY(stats, u64, STAT_MAX);
@@ -98,6 +100,23 @@ static __always_inline void untrack_task(u32 pid)
     struct task_info none = {};
     tracked.update(&pid, &none);
 }
+
+#ifdef COMPAT_STATUS_OFFSET
+/* Whether the current syscall is a 32-bit one (i386 on x86_64), as the kernel's own
+ * in_ia32_syscall() says: TS_COMPAT in current's thread_info.status, set by the 32-bit entry
+ * before the sys_enter tracepoint (and by the exec of a 32-bit program) and cleared on the
+ * way back to user space, after sys_exit. COMPAT_STATUS_OFFSET is the offset of
+ * thread_info.status in task_struct, from the running kernel's BTF (btf.py), the one kernel
+ * structure read here besides pt_regs; TS_COMPAT is the kernel's constant
+ * (arch/x86/include/asm/thread_info.h). */
+static __always_inline int compat_syscall_active(void)
+{
+    u32 status = 0;
+    char *task = (char *)bpf_get_current_task();
+    bpf_probe_read_kernel(&status, sizeof(status), task + COMPAT_STATUS_OFFSET);
+    return status & TS_COMPAT;
+}
+#endif
 
 #ifdef CONTAINER_MODE
 /* Container and pod targets: cgroup v2 id -> target (flags: TASK_HOST_PIDNS). Consulted only

@@ -15,6 +15,9 @@
 
 #ifdef COUNT_EXITS
 BPF_PERCPU_ARRAY(denied_counts, u64, MAX_TARGETS * NR_SLOTS);
+/* ... of the companion ABI (i386 on x86_64), by their own numbers (syscalls.bpf.c): TS_COMPAT
+ * is still set at sys_exit, which runs before the return to user space clears it */
+BPF_PERCPU_ARRAY(denied_compat_counts, u64, MAX_TARGETS * NR_SLOTS);
 
 static __always_inline void count_denied(u64 pid_tgid, long nr, long ret)
 {
@@ -37,11 +40,15 @@ static __always_inline void count_denied(u64 pid_tgid, long nr, long ret)
         return;
     u32 slot = nr >= 0 && nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;
     u32 index = t->target * NR_SLOTS + slot;
-    u64 *v = denied_counts.lookup(&index);
+    u32 compat = 0;
+#ifdef COMPAT_STATUS_OFFSET
+    compat = compat_syscall_active() ? ATTR_COMPAT : 0;
+#endif
+    u64 *v = compat ? denied_compat_counts.lookup(&index) : denied_counts.lookup(&index);
     if (v)
         (*v)++;
 #ifdef ATTRIBUTE
-    attribute(pid_tgid, (u32)slot | ATTR_REFUSED);
+    attribute(pid_tgid, (u32)slot | ATTR_REFUSED | compat);
 #endif
 }
 #endif

@@ -514,3 +514,31 @@ static __always_inline int fs_collect(u64 pid_tgid, s64 ret)
     slot->flags &= ~TASK_FS_INFLIGHT;
     return fs_exit(pid_tgid, ret);
 }
+
+/* A successful execve or execveat, once the new program is in place (the sched_process_exec
+ * program, syscalls.bpf.c): its in-flight record is collected here, with result 0 (an exec
+ * cannot fail past that point), not at sys_exit:
+ *  - a worker thread's exec: de_thread gives the thread its leader's pid before the call
+ *    returns, so the record, made under the thread's own tid ``old`` (and still naming it),
+ *    is handed to that pid;
+ *  - the exec of a 32-bit program makes the task an i386 one, and the kernel's per-syscall
+ *    exit tracepoints (syscalls:sys_exit_execve) skip 32-bit tasks: that exit never comes. */
+static __always_inline int fs_exec_done(u32 old, u64 pid_tgid)
+{
+    u32 now = (u32)pid_tgid;
+    struct fs_event *e = fs_inflight.lookup(&old);
+    if (!e || e->op != OP_EXEC)
+        return 0;
+    if (old != now) {
+        if (fs_inflight.update(&now, e) == 0) {
+            struct task_info *slot = tracked.lookup(&now);
+            if (slot)
+                slot->flags |= TASK_FS_INFLIGHT;
+        }
+        fs_inflight.delete(&old);
+        struct task_info *was = tracked.lookup(&old);
+        if (was)
+            was->flags &= ~TASK_FS_INFLIGHT;
+    }
+    return fs_collect(pid_tgid, 0);
+}

@@ -13,6 +13,17 @@ BPF_PERCPU_ARRAY(counts, u64, MAX_TARGETS * NR_SLOTS);
 BPF_HASH(inflight, u32, long, MAX_TASKS);
 #endif
 
+/* in the attribution key and the exits' bookkeeping: a call of the companion ABI */
+#define ATTR_COMPAT 0x40000000u
+
+#ifdef COMPAT_STATUS_OFFSET
+/* Syscalls of the companion ABI (i386 on x86_64: `int 0x80`, sysenter, a 32-bit program), by
+ * their own numbers: compat_counts[target * NR_SLOTS + nr]. Their numbers and argument
+ * registers are another table's, so they are never counted, decoded or followed as native
+ * ones (i386 272 is fadvise64_64, x86_64 272 unshare). */
+BPF_PERCPU_ARRAY(compat_counts, u64, MAX_TARGETS * NR_SLOTS);
+#endif
+
 #ifdef ATTRIBUTE
 /* Verification only: which process made which syscall, so a denial can name the process.
  * Key: tgid and the syscall number, with ATTR_REFUSED set for calls a filter refused
@@ -68,6 +79,28 @@ static __always_inline int on_sys_enter(long nr, const void *regs, const unsigne
 #endif
     if (nr < 0)
         nr = NR_SLOTS - 1;
+#ifdef COMPAT_STATUS_OFFSET
+    if (compat_syscall_active()) {
+        /* counted only (user space names them, and marks the recording incomplete for the
+         * file and exec calls the file code does not follow in this ABI) */
+        if (!(t->flags & TASK_PENDING_EXEC)) {
+            u32 slot = nr < NR_SLOTS - 1 ? (u32)nr : NR_SLOTS - 1;
+            u32 index = t->target * NR_SLOTS + slot;
+            u64 *v = compat_counts.lookup(&index);
+            if (v)
+                (*v)++;
+            stat_add(STAT_COMPAT_CALLS);
+#ifdef ATTRIBUTE
+            attribute(pid_tgid, slot | ATTR_COMPAT);
+#endif
+        }
+#ifdef COUNT_EXITS
+        u32 ctid = (u32)pid_tgid;
+        inflight.update(&ctid, &entered);
+#endif
+        return 0;
+    }
+#endif
     if (t->flags & TASK_PENDING_EXEC) {
         if (nr != NR_EXECVE && nr != NR_EXECVEAT) {
 #ifdef COUNT_EXITS
@@ -112,6 +145,30 @@ static __always_inline int on_sys_enter(long nr, const void *regs, const unsigne
         emit_exec(pid_tgid, t->target, (const char *)a[0], (const char *const *)a[1]);
     else if (nr == NR_EXECVEAT)
         emit_exec(pid_tgid, t->target, (const char *)a[1], (const char *const *)a[2]);
+    return 0;
+}
+
+/* An exec has succeeded (sched_process_exec(struct task_struct *p, pid_t old_pid,
+ * struct linux_binprm *bprm), a raw tracepoint: a regular one's perf event slowed the
+ * recorder's start). A worker thread's execve took over its leader's pid (de_thread): the tid
+ * it had, tracked since its clone, never exits as such, so it is forgotten, or a later process
+ * given that number would be taken for the target's; and the exec's file record is completed
+ * (files.bpf.c). */
+RAW_TRACEPOINT_PROBE(sched_process_exec)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    if (!tracked_task(pid_tgid))
+        return 0;
+    u32 old = (u32)ctx->args[1];
+#ifdef RECORD_FILES
+    fs_exec_done(old, pid_tgid);
+#endif
+    if (old != (u32)pid_tgid) {
+        untrack_task(old);
+#ifdef COUNT_EXITS
+        inflight.delete(&old);  /* its execve's entry: the call returns under the new pid */
+#endif
+    }
     return 0;
 }
 

@@ -61,10 +61,18 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     if (!t)
         return 0;
     u32 target = t->target;
-    if (tid != tgid) {
+    if (tid != tgid)
         untrack_task(tid);      /* a thread: its tid may have been added at clone */
+#ifdef EXIT_GROUP_DEAD
+    /* The process ends with its last thread, not with its leader: a leader that calls
+     * pthread_exit (or that de_thread ends for a worker thread's execve, which then takes
+     * over its pid) leaves the other threads running under the same tgid, still followed. */
+    if (!args->group_dead)
         return 0;
-    }
+#else
+    if (tid != tgid)
+        return 0;
+#endif
     untrack_task(tgid);
     struct exit_event *e = events.ringbuf_reserve(sizeof(*e));
     if (!e) {
