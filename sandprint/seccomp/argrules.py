@@ -51,17 +51,52 @@ SOCKETCALL_ARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP
 SOCKET_CALLS = ("socket", "socketpair", "sendto", "sendmsg", "sendmmsg", "setsockopt")
 
 
-def socketcall_warning(narrowed: Iterable[str], arches: Iterable[str]) -> str | None:
-    """The warning a profile needs when it narrows socket calls on an ABI with socketcall()."""
+SOCKETCALL_ENOSYS, SOCKETCALL_EPERM = 38, 1
+
+
+def socketcall_rule(default_errno_ret: int | None) -> dict[str, Any]:
+    """Refuse socketcall() outright: ENOSYS, or EPERM where the profile's default is ENOSYS.
+
+    Its action must differ from the default action: libseccomp (and runc, and build_filter)
+    drop a rule that repeats the default, and without this one the rules libseccomp derives
+    from the socket calls' own rules stay, which compare socketcall()'s registers (the call
+    number and a pointer) with the socket calls' values: socketcall(SYS_SOCKET) with its
+    argument block at 0x80001 passes ``type & 0xfff7f7ff == 1``, so any family is created;
+    socketcall(SYS_SENDTO) with esi 0 passes the MSG_FASTOPEN check while the flags in
+    memory hold MSG_FASTOPEN. An explicit rule without conditions takes the syscall over."""
+    errno_ret = SOCKETCALL_EPERM if default_errno_ret == SOCKETCALL_ENOSYS else SOCKETCALL_ENOSYS
+    return {"names": ["socketcall"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}
+
+
+def socketcall_plan(narrowed: Iterable[str], arches: Iterable[str],
+                    default_errno_ret: int | None,
+                    compat: dict[str, dict[str, int]] | None = None,
+                    allowed: Iterable[str] = ()) -> tuple[list[dict[str, Any]], list[str]]:
+    """The socketcall() rule and note a profile needs when it narrows socket calls on an ABI
+    with socketcall() (i386 on x86_64, s390, ppc): its arguments are in memory a filter cannot
+    read, so it is refused (:func:`socketcall_rule`), unless the workload made it there
+    (``compat``: the recording's compatSyscalls; ``allowed``: the profile's names, where a
+    native socketcall, s390's, would be), when it is allowed whole with a warning."""
     calls = sorted(set(narrowed) & set(SOCKET_CALLS))
     multiplexed = [a for a in arches if a in SOCKETCALL_ARCHES]
     if not calls or not multiplexed:
-        return None
-    return (f"warning: on {', '.join(multiplexed)} the socket calls also go through "
-            "socketcall(), whose arguments are in memory a filter cannot read: libseccomp "
-            f"allows socketcall() for the recorded calls by number, so the argument rules of "
-            f"{', '.join(calls)} hold only on the native ABI there (a profile for the "
-            "architectures the workload used closes it)")
+        return [], []
+    used = [a for a in multiplexed if (compat or {}).get(a, {}).get("socketcall")]
+    if "socketcall" in set(allowed):
+        used = multiplexed
+    if used:
+        return [{"names": ["socketcall"], "action": ALLOW}], [
+            f"warning: socketcall() allowed with any arguments: the workload made it on "
+            f"{', '.join(used)}, and its arguments are in memory a filter cannot read, so "
+            f"the argument rules of {', '.join(calls)} hold only for the direct calls there"]
+    rule = socketcall_rule(default_errno_ret)
+    return [rule], [
+        f"socketcall() refused ({'ENOSYS' if rule['errnoRet'] == SOCKETCALL_ENOSYS else 'EPERM'}"
+        f") on {', '.join(multiplexed)}: the workload never made it, and its arguments are in "
+        f"memory a filter cannot read (the rules libseccomp derives for it from those of "
+        f"{', '.join(calls)} compare its registers instead, which an attacker sets); the "
+        "direct socket calls there keep their argument rules"]
+
 
 # inet stream/datagram sockets: protocol 0 means this one, so both are the same socket
 _INET_DEFAULT_PROTOCOL = {_socket.SOCK_STREAM: _socket.IPPROTO_TCP,
@@ -191,10 +226,12 @@ class ArgPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | None
-         ) -> ArgPlan:
+def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | None, *,
+         arches: Iterable[str] = (), default_errno_ret: int | None = None,
+         compat: dict[str, dict[str, int]] | None = None) -> ArgPlan:
     """The argument rules for the allowed ``names`` given the recorded ``args`` (None: the
-    recording did not record arguments, nothing is narrowed)."""
+    recording did not record arguments, nothing is narrowed); on ``arches`` with socketcall()
+    also its rule (:func:`socketcall_plan`; ``compat``: the recording's compatSyscalls)."""
     out = ArgPlan()
     names = set(names)
     wanted = sorted(names & set(ARG_RULES))
@@ -245,6 +282,9 @@ def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | Non
         sends = sorted(n for n in out.narrowed if n.startswith("send"))
         out.notes.append(f"{', '.join(sends)} allowed only without MSG_FASTOPEN (TCP Fast Open "
                          "connects without connect(), past Landlock's connect_tcp)")
+    rules, notes = socketcall_plan(out.narrowed, arches, default_errno_ret, compat, names)
+    out.rules += rules
+    out.notes += notes
     return out
 
 
