@@ -346,6 +346,9 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
     if restricts_clone(names, default_action) and ("clone" in names or enosys3):
         lines.append("clone allowed only without namespace flags (CLONE_NEW*): the workload "
                      "never called unshare or setns")
+    uring = argrules.io_uring_warning(names) if default_action.blocks else None
+    if uring:
+        lines.append(uring)
     if arg_plan is not None:
         lines += arg_plan.notes
         if fmt == ProfileFormat.SYSTEMD and arg_plan.narrowed:

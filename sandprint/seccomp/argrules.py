@@ -98,6 +98,26 @@ def socketcall_plan(narrowed: Iterable[str], arches: Iterable[str],
         "direct socket calls there keep their argument rules"]
 
 
+IO_URING_CALLS = ("io_uring_setup", "io_uring_enter", "io_uring_register")
+
+
+def io_uring_warning(names: Iterable[str]) -> str | None:
+    """The warning a profile that allows io_uring needs: what is submitted through a ring
+    runs in the kernel without passing through seccomp (IORING_OP_SOCKET makes a socket of
+    any family, IORING_OP_SENDMSG takes MSG_FASTOPEN, ...), so neither the allow list nor the
+    argument rules hold for it. Landlock's rules still do (they are checked in the kernel's
+    own hooks, with the submitter's credentials)."""
+    used = sorted(set(names) & set(IO_URING_CALLS))
+    if not used:
+        return None
+    return (f"warning: {', '.join(used)} allowed (the workload used io_uring): operations "
+            "submitted through a ring bypass seccomp, so the allow list and the argument "
+            "rules do not hold for them (IORING_OP_SOCKET creates a socket of any family, "
+            "IORING_OP_SENDMSG takes MSG_FASTOPEN, even with socket and sendmsg not "
+            "allowed); Landlock's rules still apply to them. The container engines' default "
+            "profiles refuse io_uring for this reason")
+
+
 # inet stream/datagram sockets: protocol 0 means this one, so both are the same socket
 _INET_DEFAULT_PROTOCOL = {_socket.SOCK_STREAM: _socket.IPPROTO_TCP,
                           _socket.SOCK_DGRAM: _socket.IPPROTO_UDP}
