@@ -278,7 +278,10 @@ def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | Non
             out.notes.append(f"{name} allowed only as recorded: {said}")
         elif name in ("sendto", "sendmsg", "sendmmsg"):
             if any(v[0] & MSG_FASTOPEN for v in values):
-                out.notes.append(f"{name} allowed with MSG_FASTOPEN: the workload used it")
+                out.notes.append(f"{name} allowed with MSG_FASTOPEN: the workload used it "
+                                 "(warning: TCP Fast Open connects without connect(), so "
+                                 "Landlock's connect_tcp does not keep it from other TCP "
+                                 "ports: landlock-lsm/linux#41)")
                 continue
             out.rules.append(_rule(name, [condition(specs[0], 0)]))
         elif name == "ioctl" and len(values) > IOCTL_GENERALISE_AT:
