@@ -31,7 +31,8 @@ SCRIPT = table.WORKLOADS[NAME]
 
 # the socket, send and ioctl/prctl/personality arguments the client never used: the seccomp
 # profile's argument rules alone must stop them
-ARG_PROBES = {"udp-out", "unix-daemon", "netlink-addr", "packet-sniff", "raw-inet",
+ARG_PROBES = {"udp-out", "unix-daemon", "netlink-addr", "packet-sniff", "inet-sock-packet",
+              "raw-inet",
               "tcp-fastopen", "tiocsti", "prctl-option", "personality-aslr",
               # the i386 ABI's socketcall(), whose arguments are in memory
               "i386-socketcall-netlink", "i386-socketcall-fastopen"}

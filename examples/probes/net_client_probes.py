@@ -55,6 +55,7 @@ MSG_FASTOPEN = 0x20000000
 PR_SET_NAME, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 15, 36, 37
 ADDR_NO_RANDOMIZE = 0x0040000
 ETH_P_ALL = 0x0003
+SOCK_PACKET = 10
 HEARTBEAT = b"sandprint-heartbeat-secret"
 LO_PROBE_ADDR = "127.213.7.1"
 PAGE = b"<html><body>hello from the local server</body></html>\n"
@@ -394,6 +395,23 @@ def _checksum(data: bytes) -> int:
     return ~(total + (total >> 16)) & 0xFFFF
 
 
+def p_inet_sock_packet(c: Ctx) -> str:
+    """socket(AF_INET, SOCK_PACKET): the recorded family, but the kernel turns it into an
+    AF_PACKET socket (the obsolete SOCK_PACKET interface); sniff as p_packet_sniff does."""
+    s = socket.socket(socket.AF_INET, SOCK_PACKET, socket.htons(ETH_P_ALL))
+    s.settimeout(0.5)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            frame = s.recv(65536)
+        except socket.timeout:
+            continue
+        if HEARTBEAT in frame:
+            return ("socket(AF_INET, SOCK_PACKET) is a packet socket: captured another "
+                    "process's loopback datagram with its secret")
+    raise Prep("no heartbeat seen")
+
+
 def p_raw_inet(c: Ctx) -> str:
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     header = struct.pack("!BBHHH", 8, 0, 0, 0x5350, 1)
@@ -492,6 +510,8 @@ PROBES: dict[str, tuple] = {
                                      "address to lo"),
     "packet-sniff": (p_packet_sniff, "socket(AF_PACKET, SOCK_RAW): sniff another process's "
                                      "loopback traffic"),
+    "inet-sock-packet": (p_inet_sock_packet, "socket(AF_INET, SOCK_PACKET): the recorded "
+                         "family as a packet socket, sniffing loopback"),
     "raw-inet": (p_raw_inet, "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP): a hand-made ICMP echo"),
     "tcp-fastopen": (p_tcp_fastopen, "sendto(MSG_FASTOPEN) to a TCP port never connected to "
                                      "(no connect(): landlock-lsm/linux#41)"),
