@@ -134,6 +134,24 @@ def test_the_formats_carry_the_rules_and_libseccomp_takes_them(tmp_path):
     assert "NOT expressed" in summary
 
 
+def test_the_systemd_drop_in_says_where_its_families_do_not_hold():
+    """systemd.exec(5): RestrictAddressFamilies= has no effect on x86 (and other ABIs with
+    socketcall()); a drop-in allowing that ABI says so rather than implying it holds."""
+    from sandprint.generators.seccomp import build_oci
+    from sandprint.seccomp.formats import to_systemd
+
+    rec = recording({"socket": [(AF_INET, STREAM, 0)]})
+    from sandprint.generators.seccomp import recorded_args, recorded_syscalls
+    names = recorded_syscalls(rec)
+    for arches, said in ((["SCMP_ARCH_X86_64", X86], True), (["SCMP_ARCH_X86_64"], False)):
+        oci = build_oci(names, arches=arches,
+                        arg_plan=A.plan(names, recorded_args(rec), arches=arches))
+        text = to_systemd(oci)
+        assert "RestrictAddressFamilies=AF_INET\n" in text
+        assert ("RestrictAddressFamilies= has no effect on ABIs with\n# socketcall(): on "
+                "SCMP_ARCH_X86" in text) == said
+
+
 def test_complain_judging_names_the_call_and_what_was_recorded(tmp_path):
     path, _ = generate(tmp_path, recording({"socket": [(AF_INET, STREAM, 0),
                                                        (AF_UNIX, STREAM, 0)]}))

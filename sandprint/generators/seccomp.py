@@ -21,8 +21,9 @@ from ..errors import InputError
 from ..fileio import write_atomic
 from ..recording import Recording
 from ..seccomp import argrules
-from ..seccomp.formats import (ProfileFormat, check_k8s_name, name_from_path,
-                               systemd_arguments, to_oci_json, to_spo, to_systemd)
+from ..seccomp.formats import (ProfileFormat, check_k8s_name, families_unrestricted_on,
+                               name_from_path, systemd_arguments, to_oci_json, to_spo,
+                               to_systemd)
 from ..seccomp.profile import ENOSYS, Action, DefaultAction
 from ..syscalls import companion_arches, syscall_number
 from . import baseline
@@ -353,8 +354,12 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
         lines += arg_plan.notes
         if fmt == ProfileFormat.SYSTEMD and arg_plan.narrowed:
             families, lock, unexpressed = systemd_arguments(oci)
+            loose = families_unrestricted_on(oci["architectures"]) if families else []
             lines.append("systemd drop-in: " + "; ".join(filter(None, [
                 f"RestrictAddressFamilies={' '.join(families)}" if families else "",
+                f"warning: RestrictAddressFamilies= has no effect on {', '.join(loose)} "
+                "(systemd skips ABIs with socketcall()): SystemCallArchitectures=native "
+                "closes it" if loose else "",
                 "LockPersonality=yes" if lock else "",
                 "NOT expressed (allowed by name; systemd has no argument filter): "
                 + ", ".join(unexpressed) if unexpressed else ""])))
