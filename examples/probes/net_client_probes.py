@@ -52,6 +52,7 @@ from escape_probes import Prep, in_child, run_probe, undo  # noqa: E402  (same d
 
 libc = ctypes.CDLL(None, use_errno=True)
 MSG_FASTOPEN = 0x20000000
+TCP_FASTOPEN_CONNECT = 30
 PR_SET_NAME, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 15, 36, 37
 ADDR_NO_RANDOMIZE = 0x0040000
 ETH_P_ALL = 0x0003
@@ -432,6 +433,17 @@ def p_tcp_fastopen(c: Ctx) -> str:
     return f"TCP Fast Open to unrecorded port {c.ports['echo']}: {_recv(s, 'the echo server')!r}"
 
 
+def p_tcp_fastopen_connect(c: Ctx) -> str:
+    """setsockopt(TCP_FASTOPEN_CONNECT), then connect() and send: the SYN carries the data
+    and leaves on the first send, but connect() itself still passes the LSM hook."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_TCP, TCP_FASTOPEN_CONNECT, 1)
+    s.connect(("127.0.0.1", c.ports["echo"]))
+    s.sendall(b"fastopen-connect")
+    return (f"TCP_FASTOPEN_CONNECT then connect() to unrecorded port {c.ports['echo']}: "
+            f"{_recv(s, 'the echo server')!r}")
+
+
 def p_tcp_connect_other(c: Ctx) -> str:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.connect(("127.0.0.1", c.ports["echo"]))
@@ -515,6 +527,8 @@ PROBES: dict[str, tuple] = {
     "raw-inet": (p_raw_inet, "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP): a hand-made ICMP echo"),
     "tcp-fastopen": (p_tcp_fastopen, "sendto(MSG_FASTOPEN) to a TCP port never connected to "
                                      "(no connect(): landlock-lsm/linux#41)"),
+    "tcp-fastopen-connect": (p_tcp_fastopen_connect, "setsockopt(TCP_FASTOPEN_CONNECT), then "
+                             "connect() to a TCP port never connected to"),
     "tcp-connect-other": (p_tcp_connect_other, "connect() to a TCP port never connected to"),
     "tiocsti": (p_tiocsti, "ioctl(TIOCSTI) into another terminal's input"),
     "prctl-option": (p_prctl_option, "prctl(PR_SET_CHILD_SUBREAPER): an option never used"),
