@@ -18,7 +18,10 @@ syscall gets:
   :data:`IOCTL_GENERALISE_AT` distinct requests the list is generalised: every request but
   :data:`DANGEROUS_IOCTLS` not recorded (written as the masked prefixes that cover all other
   32-bit numbers, since a deny-by-default filter cannot say "allow but these" otherwise);
-* ``prctl``: the recorded options; ``personality``: the recorded personas.
+* ``prctl``: the recorded options; ``personality``: the recorded personas;
+* on an ABI with the multiplexed ``socketcall()`` (i386 beside x86_64), ``socketcall`` is
+  refused when a socket call is narrowed (:func:`socketcall_plan`): libseccomp would write the
+  socket calls' rules for it as comparisons of its registers, which an attacker sets.
 
 A comparison on a whole 64-bit register fails closed: a caller setting upper bits the kernel
 ignores gets the default action, never a wider allow. Requests and personas, which the kernel
