@@ -107,7 +107,7 @@ IO_URING_CALLS = ("io_uring_setup", "io_uring_enter", "io_uring_register")
 def io_uring_warning(names: Iterable[str]) -> str | None:
     """The warning a profile that allows io_uring needs: what is submitted through a ring
     runs in the kernel without passing through seccomp (IORING_OP_SOCKET makes a socket of
-    any family, IORING_OP_SENDMSG takes MSG_FASTOPEN, ...), so neither the allow list nor the
+    any family, the send operations take any flags, ...), so neither the allow list nor the
     argument rules hold for it. Landlock's rules still do (they are checked in the kernel's
     own hooks, with the submitter's credentials)."""
     used = sorted(set(names) & set(IO_URING_CALLS))
@@ -115,10 +115,10 @@ def io_uring_warning(names: Iterable[str]) -> str | None:
         return None
     return (f"warning: {', '.join(used)} allowed (the workload used io_uring): operations "
             "submitted through a ring bypass seccomp, so the allow list and the argument "
-            "rules do not hold for them (IORING_OP_SOCKET creates a socket of any family, "
-            "IORING_OP_SENDMSG takes MSG_FASTOPEN, even with socket and sendmsg not "
-            "allowed); Landlock's rules still apply to them. The container engines' default "
-            "profiles refuse io_uring for this reason")
+            "rules do not hold for them (IORING_OP_SOCKET creates a socket of any family "
+            "even with socket not allowed; the ring's send operations take any flags); "
+            "Landlock's rules still apply to them. The container engines' default profiles "
+            "refuse io_uring for this reason")
 
 
 # inet stream/datagram sockets: protocol 0 means this one, so both are the same socket
