@@ -118,7 +118,7 @@ def io_uring_warning(names: Iterable[str]) -> str | None:
             "rules do not hold for them (IORING_OP_SOCKET creates a socket of any family "
             "even with socket not allowed; the ring's send operations take any flags); "
             "Landlock's rules still apply to them. The container engines' default profiles "
-            "refuse io_uring for this reason")
+            "refuse io_uring")
 
 
 # inet stream/datagram sockets: protocol 0 means this one, so both are the same socket
