@@ -80,7 +80,9 @@ def test_send_calls_refuse_fastopen_unless_recorded(tmp_path):
     assert allows(path, "sendto", [3, 0, 1, socket.MSG_DONTWAIT, 0, 0])
     assert not allows(path, "sendto", [3, 0, 1, A.MSG_FASTOPEN | socket.MSG_DONTWAIT, 0, 0])
     assert rules_of(path, "sendmsg") == [r for r in rules_of(path, "sendmsg") if not r.get("args")]
-    assert "sendmsg allowed with MSG_FASTOPEN: the workload used it" in summary
+    assert "sendmsg allowed with MSG_FASTOPEN: the workload used it (warning: TCP Fast Open " \
+        "connects without connect(), so Landlock's connect_tcp does not keep it from other " \
+        "TCP ports: landlock-lsm/linux#41)" in summary
 
 
 def test_setsockopt_prctl_personality_and_ioctl_only_as_recorded(tmp_path):
@@ -130,6 +132,24 @@ def test_the_formats_carry_the_rules_and_libseccomp_takes_them(tmp_path):
     assert "RestrictAddressFamilies=AF_INET\n" in text
     assert "NOT expressed" in text and "ioctl" in text
     assert "NOT expressed" in summary
+
+
+def test_the_systemd_drop_in_says_where_its_families_do_not_hold():
+    """systemd.exec(5): RestrictAddressFamilies= has no effect on x86 (and other ABIs with
+    socketcall()); a drop-in allowing that ABI says so rather than implying it holds."""
+    from sandprint.generators.seccomp import build_oci
+    from sandprint.seccomp.formats import to_systemd
+
+    rec = recording({"socket": [(AF_INET, STREAM, 0)]})
+    from sandprint.generators.seccomp import recorded_args, recorded_syscalls
+    names = recorded_syscalls(rec)
+    for arches, said in ((["SCMP_ARCH_X86_64", X86], True), (["SCMP_ARCH_X86_64"], False)):
+        oci = build_oci(names, arches=arches,
+                        arg_plan=A.plan(names, recorded_args(rec), arches=arches))
+        text = to_systemd(oci)
+        assert "RestrictAddressFamilies=AF_INET\n" in text
+        assert ("RestrictAddressFamilies= has no effect on ABIs with\n# socketcall(): on "
+                "SCMP_ARCH_X86" in text) == said
 
 
 def test_complain_judging_names_the_call_and_what_was_recorded(tmp_path):
@@ -217,11 +237,84 @@ def test_recording_diff_shows_argument_values():
     assert diff_recordings(a, b) == ["+ argument socket AF_UNIX/SOCK_DGRAM"]
 
 
-def test_socket_rules_on_a_socketcall_abi_come_with_a_warning(tmp_path):
-    _, summary = generate(tmp_path, recording({"sendto": [(0,)]}))
-    arches = json.loads((tmp_path / "p.json").read_text())["architectures"]
-    assert ("warning: on SCMP_ARCH_X86 the socket calls also go through socketcall()" in summary) \
-        == ("SCMP_ARCH_X86" in arches)
+X86 = "SCMP_ARCH_X86"
+SYS_SOCKET, SYS_SENDTO = 1, 11
+LOW = 0x80000           # above mmap_min_addr: where an attacker maps the argument block
+
+
+def x86_profile(tmp_path, rec, default_action="errno"):
+    """The OCI profile generate writes for ``rec``, for x86_64 with the i386 ABI beside it
+    (whatever this kernel's configuration says), as build_oci writes it."""
+    from sandprint.generators.seccomp import build_oci, recorded_args, recorded_syscalls
+    from sandprint.seccomp.profile import DefaultAction
+
+    arches = ["SCMP_ARCH_X86_64", X86]
+    action = DefaultAction.parse(default_action, "--default-action")
+    names = recorded_syscalls(rec)
+    plan = A.plan(names, recorded_args(rec), arches=arches,
+                  default_errno_ret=action.errno_ret,
+                  compat={a: dict(p) for t in rec.targets for a, p in t.compat_syscalls.items()})
+    oci = build_oci(names, arches=arches, default_action=action, arg_plan=plan)
+    path = tmp_path / "x86.json"
+    path.write_text(json.dumps(oci))
+    return path, plan
+
+
+@pytest.mark.skipif(ARCH != "SCMP_ARCH_X86_64", reason="the i386 ABI is x86_64's companion")
+def test_socketcall_cannot_carry_what_the_socket_rules_refuse(tmp_path):
+    """libseccomp writes the socket calls' argument rules for i386's socketcall() too, as
+    comparisons of socketcall's registers (call number, pointer, whatever is in edx/esi):
+    with the argument block at 0x80001 (& 0xfff7f7ff == 1) socketcall(SYS_SOCKET) passed
+    the type check and created any family, and socketcall(SYS_SENDTO) with esi 0 passed the
+    MSG_FASTOPEN check. The profile refuses socketcall outright; the direct i386 calls keep
+    their argument rules."""
+    from sandprint.seccomp import filter_cost as F
+
+    rec = recording({"socket": [(AF_INET, STREAM, 6)], "sendto": [(0,)]})
+    path, plan = x86_profile(tmp_path, rec)
+    prog = F.program(load_profile(str(path)))
+    for call in ((SYS_SOCKET, LOW + 1, 0, 0, 0, 0), (SYS_SOCKET, LOW + 1, 6, 0, 0, 0),
+                 (SYS_SENDTO, LOW, 0, 0, 0, 0), (SYS_SENDTO, LOW, 16, 0, 0, 0)):
+        assert not F.call_cost(prog, "socketcall", call, arch=X86).allowed, call
+    # the direct i386 calls (socket 359, sendto 369) keep their argument rules
+    assert F.call_cost(prog, "socket", (AF_INET, STREAM, 0, 0, 0, 0), arch=X86, nr=359).allowed
+    assert not F.call_cost(prog, "socket", (AF_NETLINK, RAW, 0, 0, 0, 0), arch=X86,
+                           nr=359).allowed
+    assert F.call_cost(prog, "sendto", (3, 0, 1, 0, 0, 0), arch=X86, nr=369).allowed
+    assert not F.call_cost(prog, "sendto", (3, 0, 1, A.MSG_FASTOPEN, 0, 0), arch=X86,
+                           nr=369).allowed
+    assert F.call_cost(prog, "socket", (AF_INET, STREAM, 0, 0, 0, 0)).allowed
+    assert {"names": ["socketcall"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38} \
+        in json.loads(path.read_text())["syscalls"]
+    assert any(n.startswith("socketcall() refused (ENOSYS) on SCMP_ARCH_X86") for n in plan.notes)
+
+
+def test_socketcall_refusal_differs_from_the_default_action(tmp_path):
+    """A rule repeating the default action is dropped (libseccomp, runc), which would leave
+    the derived socketcall rules in place: under an ENOSYS default it answers EPERM."""
+    path, _ = x86_profile(tmp_path, recording({"socket": [(AF_INET, STREAM, 0)]}), "enosys")
+    assert rules_of(path, "socketcall") == [{"names": ["socketcall"], "action": "SCMP_ACT_ERRNO",
+                                             "errnoRet": 1}]
+    prog_profile = load_profile(str(path))
+    from sandprint.seccomp import filter_cost as F
+    if ARCH == "SCMP_ARCH_X86_64":
+        prog = F.program(prog_profile)
+        assert not F.call_cost(prog, "socketcall", (SYS_SOCKET, LOW + 1, 0, 0, 0, 0),
+                               arch=X86).allowed
+
+
+def test_socketcall_the_workload_made_is_allowed_whole_with_a_warning(tmp_path):
+    rec = recording({"socket": [(AF_INET, STREAM, 0)]})
+    rec.target("main").add_compat_syscall(X86, "socketcall", 3)
+    path, plan = x86_profile(tmp_path, rec)
+    assert rules_of(path, "socketcall") == [{"names": ["socketcall"], "action": "SCMP_ACT_ALLOW"}]
+    assert any(n.startswith("warning: socketcall() allowed with any arguments: the workload "
+                            "made it on SCMP_ARCH_X86") for n in plan.notes)
+
+
+def test_no_socketcall_rule_without_narrowed_socket_calls_or_its_abi(tmp_path):
+    assert A.socketcall_plan({"ioctl"}, ["SCMP_ARCH_X86_64", X86], 1) == ([], [])
+    assert A.socketcall_plan({"socket"}, ["SCMP_ARCH_X86_64"], 1) == ([], [])
 
 
 def test_a_syscall_added_by_hand_is_allowed_by_name(tmp_path):

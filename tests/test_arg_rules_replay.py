@@ -69,3 +69,23 @@ def test_verify_names_an_argument_denial_and_fix_adds_the_value(tmp_path):
     assert not any("socket" in r["names"] and not r.get("args") for r in rules)
     again = run_sandprint("verify", "--seccomp", str(prof), "--", *cmd, str(tmp_path / "d"))
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+RESOLVER = REPO / "tests" / "workloads" / "resolver_client.py"
+
+
+def test_a_client_resolving_names_replays_clean_under_its_own_profile(tmp_path):
+    """getaddrinfo through /etc/hosts and with AI_ADDRCONFIG (glibc's rtnetlink socket),
+    create_connection by name, SO_KEEPALIVE/TCP_NODELAY: a real client's calls, each kept
+    working by the argument rules of its own profile (red team: no false denial found)."""
+    need(is_root() and have_bcc(), "root and bcc")
+    rec, prof = tmp_path / "rec.json", tmp_path / "p.json"
+    cmd = [sys.executable, str(RESOLVER)]
+    run_sandprint("record", "-o", str(rec), "--", *cmd, check=True)
+    args = json.loads(rec.read_text())["targets"][0]["args"]
+    assert (16, 3) in {tuple(e["values"][:2]) for e in args["socket"]}   # AF_NETLINK/RAW
+    run_sandprint("generate", "seccomp", str(rec), "-o", str(prof), check=True)
+    v = run_sandprint("verify", "--seccomp", str(prof), "--", *cmd)
+    assert v.returncode == 0, v.stdout + v.stderr
+    for step in ("hosts ok", "addrconfig ok", "connect ok"):
+        assert step in v.stdout, (step, v.stdout, v.stderr)

@@ -31,8 +31,11 @@ SCRIPT = table.WORKLOADS[NAME]
 
 # the socket, send and ioctl/prctl/personality arguments the client never used: the seccomp
 # profile's argument rules alone must stop them
-ARG_PROBES = {"udp-out", "unix-daemon", "netlink-addr", "packet-sniff", "raw-inet",
-              "tcp-fastopen", "tiocsti", "prctl-option", "personality-aslr"}
+ARG_PROBES = {"udp-out", "unix-daemon", "netlink-addr", "packet-sniff", "inet-sock-packet",
+              "raw-inet", "tcp-fastopen", "tcp-fastopen-connect", "tiocsti", "prctl-option",
+              "personality-aslr",
+              # the i386 ABI's socketcall(), whose arguments are in memory
+              "i386-socketcall-netlink", "i386-socketcall-fastopen"}
 # connect() to another port: Landlock's connect_tcp (seccomp allows connect by name)
 LANDLOCK_PROBES = {"tcp-connect-other"}
 
@@ -84,3 +87,5 @@ def test_the_argument_rules_alone_stop_the_argument_probes(matrix):
     assert not missed, f"seccomp alone let these through: {missed}"
     assert probes["tcp-connect-other"]["outcome"] == "ALLOWED"     # connect is allowed
     assert matrix.runs["landlock"].probes["tcp-connect-other"]["outcome"] == "denied"
+    # TCP_FASTOPEN_CONNECT still goes through connect(), so Landlock stops it on its own too
+    assert matrix.runs["landlock"].probes["tcp-fastopen-connect"]["outcome"] == "denied"

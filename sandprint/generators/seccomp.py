@@ -24,8 +24,9 @@ from ..errors import InputError
 from ..fileio import write_atomic
 from ..recording import Recording
 from ..seccomp import argrules
-from ..seccomp.formats import (ProfileFormat, check_k8s_name, name_from_path,
-                               systemd_arguments, to_oci_json, to_spo, to_systemd)
+from ..seccomp.formats import (ProfileFormat, check_k8s_name, families_unrestricted_on,
+                               name_from_path, systemd_arguments, to_oci_json, to_spo,
+                               to_systemd)
 from ..seccomp.profile import ENOSYS, Action, DefaultAction
 from ..syscalls import KNOWN_ARCHES, syscall_number
 from . import baseline
@@ -325,7 +326,15 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                 per = args.setdefault(sname, {})
                 for v in values:
                     per.setdefault(v, 0)
-    arg_plan = (argrules.plan(names, args, unknown=unknown_args(rec, target) - extra)
+    compat: dict[str, dict[str, int]] = {}
+    for t in rec.targets:
+        if target is None or t.name == target:
+            for carch, per in t.compat_syscalls.items():
+                for cname, n in per.items():
+                    compat.setdefault(carch, {})[cname] = compat.get(carch, {}).get(cname, 0) + n
+    arg_plan = (argrules.plan(names, args, unknown=unknown_args(rec, target) - extra,
+                              arches=arches,
+                              default_errno_ret=default_action.errno_ret, compat=compat)
                 if default_action.blocks else None)
     oci = build_oci(names, arches=arches, default_action=default_action,
                     allow_clone3=allow_clone3, arg_plan=arg_plan)
@@ -378,15 +387,19 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
     if restricts_clone(names, default_action) and ("clone" in names or enosys3):
         lines.append("clone allowed only without namespace flags (CLONE_NEW*): the workload "
                      "never called unshare or setns")
+    uring = argrules.io_uring_warning(names) if default_action.blocks else None
+    if uring:
+        lines.append(uring)
     if arg_plan is not None:
         lines += arg_plan.notes
-        warning = argrules.socketcall_warning(arg_plan.narrowed, arches)
-        if warning:
-            lines.append(warning)
         if fmt == ProfileFormat.SYSTEMD and arg_plan.narrowed:
             families, lock, unexpressed = systemd_arguments(oci)
+            loose = families_unrestricted_on(oci["architectures"]) if families else []
             lines.append("systemd drop-in: " + "; ".join(filter(None, [
                 f"RestrictAddressFamilies={' '.join(families)}" if families else "",
+                f"warning: RestrictAddressFamilies= has no effect on {', '.join(loose)} "
+                "(systemd skips ABIs with socketcall()): SystemCallArchitectures=native "
+                "closes it" if loose else "",
                 "LockPersonality=yes" if lock else "",
                 "NOT expressed (allowed by name; systemd has no argument filter): "
                 + ", ".join(unexpressed) if unexpressed else ""])))

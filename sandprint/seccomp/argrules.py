@@ -18,7 +18,10 @@ syscall gets:
   :data:`IOCTL_GENERALISE_AT` distinct requests the list is generalised: every request but
   :data:`DANGEROUS_IOCTLS` not recorded (written as the masked prefixes that cover all other
   32-bit numbers, since a deny-by-default filter cannot say "allow but these" otherwise);
-* ``prctl``: the recorded options; ``personality``: the recorded personas.
+* ``prctl``: the recorded options; ``personality``: the recorded personas;
+* on an ABI with the multiplexed ``socketcall()`` (i386 beside x86_64), ``socketcall`` is
+  refused when a socket call is narrowed (:func:`socketcall_plan`): libseccomp would write the
+  socket calls' rules for it as comparisons of its registers, which an attacker sets.
 
 A comparison on a whole 64-bit register fails closed: a caller setting upper bits the kernel
 ignores gets the default action, never a wider allow. Requests and personas, which the kernel
@@ -51,17 +54,72 @@ SOCKETCALL_ARCHES = ("SCMP_ARCH_X86", "SCMP_ARCH_S390", "SCMP_ARCH_S390X", "SCMP
 SOCKET_CALLS = ("socket", "socketpair", "sendto", "sendmsg", "sendmmsg", "setsockopt")
 
 
-def socketcall_warning(narrowed: Iterable[str], arches: Iterable[str]) -> str | None:
-    """The warning a profile needs when it narrows socket calls on an ABI with socketcall()."""
+SOCKETCALL_ENOSYS, SOCKETCALL_EPERM = 38, 1
+
+
+def socketcall_rule(default_errno_ret: int | None) -> dict[str, Any]:
+    """Refuse socketcall() outright: ENOSYS, or EPERM where the profile's default is ENOSYS.
+
+    Its action must differ from the default action: libseccomp (and runc, and build_filter)
+    drop a rule that repeats the default, and without this one the rules libseccomp derives
+    from the socket calls' own rules stay, which compare socketcall()'s registers (the call
+    number and a pointer) with the socket calls' values: socketcall(SYS_SOCKET) with its
+    argument block at 0x80001 passes ``type & 0xfff7f7ff == 1``, so any family is created;
+    socketcall(SYS_SENDTO) with esi 0 passes the MSG_FASTOPEN check while the flags in
+    memory hold MSG_FASTOPEN. An explicit rule without conditions takes the syscall over."""
+    errno_ret = SOCKETCALL_EPERM if default_errno_ret == SOCKETCALL_ENOSYS else SOCKETCALL_ENOSYS
+    return {"names": ["socketcall"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret}
+
+
+def socketcall_plan(narrowed: Iterable[str], arches: Iterable[str],
+                    default_errno_ret: int | None,
+                    compat: dict[str, dict[str, int]] | None = None,
+                    allowed: Iterable[str] = ()) -> tuple[list[dict[str, Any]], list[str]]:
+    """The socketcall() rule and note a profile needs when it narrows socket calls on an ABI
+    with socketcall() (i386 on x86_64, s390, ppc): its arguments are in memory a filter cannot
+    read, so it is refused (:func:`socketcall_rule`), unless the workload made it there
+    (``compat``: the recording's compatSyscalls; ``allowed``: the profile's names, where a
+    native socketcall, s390's, would be), when it is allowed whole with a warning."""
     calls = sorted(set(narrowed) & set(SOCKET_CALLS))
     multiplexed = [a for a in arches if a in SOCKETCALL_ARCHES]
     if not calls or not multiplexed:
+        return [], []
+    used = [a for a in multiplexed if (compat or {}).get(a, {}).get("socketcall")]
+    if "socketcall" in set(allowed):
+        used = multiplexed
+    if used:
+        return [{"names": ["socketcall"], "action": ALLOW}], [
+            f"warning: socketcall() allowed with any arguments: the workload made it on "
+            f"{', '.join(used)}, and its arguments are in memory a filter cannot read, so "
+            f"the argument rules of {', '.join(calls)} hold only for the direct calls there"]
+    rule = socketcall_rule(default_errno_ret)
+    return [rule], [
+        f"socketcall() refused ({'ENOSYS' if rule['errnoRet'] == SOCKETCALL_ENOSYS else 'EPERM'}"
+        f") on {', '.join(multiplexed)}: the workload never made it, and its arguments are in "
+        f"memory a filter cannot read (the rules libseccomp derives for it from those of "
+        f"{', '.join(calls)} compare its registers instead, which an attacker sets); the "
+        "direct socket calls there keep their argument rules"]
+
+
+IO_URING_CALLS = ("io_uring_setup", "io_uring_enter", "io_uring_register")
+
+
+def io_uring_warning(names: Iterable[str]) -> str | None:
+    """The warning a profile that allows io_uring needs: what is submitted through a ring
+    runs in the kernel without passing through seccomp (IORING_OP_SOCKET makes a socket of
+    any family, the send operations take any flags, ...), so neither the allow list nor the
+    argument rules hold for it. Landlock's rules still do (they are checked in the kernel's
+    own hooks, with the submitter's credentials)."""
+    used = sorted(set(names) & set(IO_URING_CALLS))
+    if not used:
         return None
-    return (f"warning: on {', '.join(multiplexed)} the socket calls also go through "
-            "socketcall(), whose arguments are in memory a filter cannot read: libseccomp "
-            f"allows socketcall() for the recorded calls by number, so the argument rules of "
-            f"{', '.join(calls)} hold only on the native ABI there (a profile for the "
-            "architectures the workload used closes it)")
+    return (f"warning: {', '.join(used)} allowed (the workload used io_uring): operations "
+            "submitted through a ring bypass seccomp, so the allow list and the argument "
+            "rules do not hold for them (IORING_OP_SOCKET creates a socket of any family "
+            "even with socket not allowed; the ring's send operations take any flags); "
+            "Landlock's rules still apply to them. The container engines' default profiles "
+            "refuse io_uring")
+
 
 # inet stream/datagram sockets: protocol 0 means this one, so both are the same socket
 _INET_DEFAULT_PROTOCOL = {_socket.SOCK_STREAM: _socket.IPPROTO_TCP,
@@ -191,10 +249,13 @@ class ArgPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | None,
-         unknown: Iterable[str] = ()) -> ArgPlan:
+def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | None, *,
+         unknown: Iterable[str] = (), arches: Iterable[str] = (),
+         default_errno_ret: int | None = None,
+         compat: dict[str, dict[str, int]] | None = None) -> ArgPlan:
     """The argument rules for the allowed ``names`` given the recorded ``args`` (None: the
-    recording did not record arguments, nothing is narrowed).
+    recording did not record arguments, nothing is narrowed); on ``arches`` with socketcall()
+    also its rule (:func:`socketcall_plan`; ``compat``: the recording's compatSyscalls).
 
     ``unknown`` names the calls a merged-in run made without its arguments being read (a
     ``watch`` recording's audit records carry none). Where other runs recorded values, those
@@ -252,7 +313,10 @@ def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | Non
             out.notes.append(f"{name} allowed only as recorded: {said}")
         elif name in ("sendto", "sendmsg", "sendmmsg"):
             if any(v[0] & MSG_FASTOPEN for v in values):
-                out.notes.append(f"{name} allowed with MSG_FASTOPEN: the workload used it")
+                out.notes.append(f"{name} allowed with MSG_FASTOPEN: the workload used it "
+                                 "(warning: TCP Fast Open connects without connect(), so "
+                                 "Landlock's connect_tcp does not keep it from other TCP "
+                                 "ports: landlock-lsm/linux#41)")
                 continue
             out.rules.append(_rule(name, [condition(specs[0], 0)]))
         elif name == "ioctl" and (len(values) > IOCTL_GENERALISE_AT or name in generalise):
@@ -277,6 +341,9 @@ def plan(names: Iterable[str], args: dict[str, dict[tuple[int, ...], int]] | Non
         sends = sorted(n for n in out.narrowed if n.startswith("send"))
         out.notes.append(f"{', '.join(sends)} allowed only without MSG_FASTOPEN (TCP Fast Open "
                          "connects without connect(), past Landlock's connect_tcp)")
+    rules, notes = socketcall_plan(out.narrowed, arches, default_errno_ret, compat, names)
+    out.rules += rules
+    out.notes += notes
     return out
 
 

@@ -110,10 +110,12 @@ def _run(prog, data: bytes | None, nr: int, arch: int) -> tuple[int, int]:
 
 
 def call_cost(prog, name: str, args: tuple[int, ...] = (0,) * 6, *,
-              arch: str | None = None) -> CallCost:
-    """The cost of ``name(*args)`` under the filter ``prog`` (:func:`program`)."""
+              arch: str | None = None, nr: int | None = None) -> CallCost:
+    """The cost of ``name(*args)`` under the filter ``prog`` (:func:`program`); ``nr`` gives
+    the number where libseccomp names another (i386's direct socket calls, which it resolves
+    to socketcall's multiplexed pseudo numbers)."""
     arch = arch or native_arch()
-    nr = syscall_number(arch, name)
+    nr = syscall_number(arch, name) if nr is None else nr
     token = arch_token(arch)
     try:
         ret, _ = _run(prog, None, nr, token)

@@ -146,6 +146,14 @@ def systemd_arguments(oci: dict[str, Any]) -> tuple[list[str], bool, list[str]]:
     return sorted(families), lock, sorted(unexpressed)
 
 
+def families_unrestricted_on(arches: list[str]) -> list[str]:
+    """The ABIs of ``arches`` beside the native one where systemd's RestrictAddressFamilies=
+    does nothing (systemd.exec(5): those with socketcall(), whose arguments are in memory)."""
+    from .argrules import SOCKETCALL_ARCHES
+
+    return [a for a in arches[1:] if a in SOCKETCALL_ARCHES and a in SYSTEMD_ARCH]
+
+
 def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
                per_line: int = 8) -> str:
     """A ``[Service]`` drop-in with the same allow list as the OCI profile; its argument rules
@@ -211,6 +219,14 @@ def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
             "# RestrictAddressFamilies=: the socket families the workload used (the OCI",
             "# profile's socket argument rules; systemd checks the family only).",
         ]
+        multiplexed = families_unrestricted_on(arches)
+        if multiplexed:
+            lines += [
+                "# systemd documents that RestrictAddressFamilies= has no effect on ABIs with",
+                "# socketcall(): on " + ", ".join(multiplexed) + " (allowed by",
+                "# SystemCallArchitectures= below) a process opens any family. Set",
+                "# SystemCallArchitectures=native if the service runs no 32-bit code.",
+            ]
     if lock_personality:
         lines += ["# LockPersonality=yes: the workload only queried its persona."]
     if unexpressed:

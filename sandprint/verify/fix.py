@@ -62,8 +62,10 @@ def fixed_profile(profile: SeccompProfile, needed: Recording) -> dict[str, Any]:
     if args is not None:
         narrowable = (names | (conditional & set(argrules.conditional_allows(profile)))) \
             - plain_allowed(profile)
-        plan = argrules.plan({n for n in narrowable if args.get(n)}, args)
-        rules += plan.rules
+        plan = argrules.plan({n for n in narrowable if args.get(n)}, args,
+                             arches=profile.architectures,
+                             default_errno_ret=profile.default_errno_ret)
+        rules += [r for r in plan.rules if r not in rules]
         names -= plan.narrowed
         # a send call that used MSG_FASTOPEN: allowed as recorded, without its old condition
         names |= {n for n in narrowable & conditional if args.get(n) and n not in plan.narrowed}
