@@ -88,7 +88,11 @@ def socketcall_plan(narrowed: Iterable[str], arches: Iterable[str],
     if "socketcall" in set(allowed):
         used = multiplexed
     if used:
-        return [{"names": ["socketcall"], "action": ALLOW}], [
+        # already on the allow list when the profile names it (a recording's compatSyscalls
+        # join the names); a rule of its own only where it does not
+        rules = [] if "socketcall" in set(allowed) else [{"names": ["socketcall"],
+                                                          "action": ALLOW}]
+        return rules, [
             f"warning: socketcall() allowed with any arguments: the workload made it on "
             f"{', '.join(used)}, and its arguments are in memory a filter cannot read, so "
             f"the argument rules of {', '.join(calls)} hold only for the direct calls there"]
