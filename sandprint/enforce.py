@@ -10,6 +10,10 @@ With a Landlock ruleset that grants something in a temporary directory (/tmp, /v
 $TMPDIR) or in /dev/pts, the command first gets private mounts there
 (:mod:`sandprint.private_tmp`): the ruleset's rules then name the workload's own temporary
 files and terminals, not the host's.
+
+Whatever the sandbox, the command also gets the terminal guard
+(:mod:`sandprint.seccomp.terminal_guard`): neither Landlock nor a profile that allows ``ioctl``
+would stop it pushing keystrokes into the terminal it inherited with ``TIOCSTI``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Callable
 from .errors import EnvironmentProblem, InputError
 from .profiler.targets import resolve_command
 from .seccomp.filter import build_filter, check_can_exec, load_filter
+from .seccomp.terminal_guard import build_terminal_guard, load_terminal_guard
 from .seccomp.profile import SeccompProfile, load_profile
 
 
@@ -48,6 +53,7 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
             load_as(seccomp, SECCOMP, load_profile)
         check_can_exec(profile)
         seccomp_filter = build_filter(profile)   # every rule problem shows before anything applies
+    guard = build_terminal_guard()       # built now: nothing is readable once Landlock applies
     ruleset = None
     if landlock is not None:
         try:
@@ -67,6 +73,7 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
                 log(str(mounts))
         status = ruleset.restrict_self(compat=compat)
         log(str(status))
+    log(load_terminal_guard(guard))
     if profile is not None:
         load_filter(seccomp_filter, profile.source)
     try:

@@ -64,6 +64,7 @@ from ..profiler.recorder import Recorder
 from ..profiler.targets import resolve_command
 from ..recording import Recording, merge
 from ..seccomp import argrules
+from ..seccomp.terminal_guard import build_terminal_guard, load_terminal_guard
 from ..syscalls import syscall_name
 from .judge import (PROC_PID, LandlockPolicy, Need, abstract_unix_denied, denied_network,
                     landlock_needs, seccomp_needs, who_signalled)
@@ -286,6 +287,7 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
         check_can_exec(profile)
         build_filter(profile)          # every rule problem shows before anything runs
     provenance = [Recording.load(p) for p in recordings or []]
+    guard = build_terminal_guard()
 
     def prepare() -> None:
         # In the child, right before exec: Landlock first (seccomp may forbid its syscalls),
@@ -295,6 +297,7 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
 
             enter(ruleset.rule_paths())
             ruleset.restrict_self(compat="hard")
+        load_terminal_guard(guard)      # as exec does
         if profile is not None:
             from ..seccomp.filter import apply_seccomp
 
