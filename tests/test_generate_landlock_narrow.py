@@ -49,6 +49,17 @@ def test_execute_only_on_the_programs_executed_never_a_directory():
     (".my.cnf", True), ("terraform.tfstate", True), ("prod.tfvars", True), (".netrc", True),
     (".pgpass", True), ("kubeconfig", True), (".env", True), ("id_ed25519", True),
     ("credentials", True), (".git-credentials", True), ("service-account-key.json", True),
+    # the red team's gaps: copies of secrets, and secrets of kinds the list did not name
+    ("server.key.bak", True), ("server.pem~", True), (".my.cnf.bak", True),
+    (".netrc.orig", True), (".pgpass~", True), (".vault-token.old", True),
+    (".server.key.swp", True), ("shadow-", True), ("master.key.old", True),
+    ("krb5.keytab", True), ("krb5cc_1000", True), ("secring.asc", True), ("client.ovpn", True),
+    ("private.pk8", True), ("cert.pkcs12", True), ("key.jwk", True), (".bash_history", True),
+    (".psql_history", True), ("passwords.txt", True), (".passwd-s3fs", True),
+    ("api_key.txt", True), ("aws_credentials", True), ("wallet.dat", True),
+    ("settings.py.bak", False), ("notes.txt~", False), ("README.md.orig", False),
+    ("secrets.py.bak", False), ("cacert.pem.old", False), ("history.txt", False),
+    ("credentials.py", False), ("password_validation.py", False),
 ])
 def test_secret_names(name, secret):
     assert lp.looks_secret(name) is secret
@@ -76,7 +87,8 @@ def _app_dir(tmp_path, extra: dict[str, int]):
 
 @pytest.mark.parametrize("extra", [{"tls/server.pem": 0o600}, {".vault-token": 0o644},
                                    {".my.cnf": 0o644}, {"terraform.tfstate": 0o644},
-                                   {"notes.txt": 0o640}])
+                                   {"notes.txt": 0o640}, {"tls/server.key.bak": 0o644},
+                                   {"krb5.keytab": 0o644}, {".my.cnf~": 0o644}])
 def test_widening_refused_over_private_files(tmp_path, extra):
     app, rec = _app_dir(tmp_path, extra)
     result = generate_ruleset(rec, options=Options(min_depth=1))

@@ -63,9 +63,23 @@ SECRET_PATTERNS = (
     "*.tfstate", "*.tfstate.*", "*.tfvars", ".terraformrc", "terraform.rc", "kubeconfig",
     "*.kubeconfig", ".kube", ".aws", ".azure", "gcloud", "application_default_credentials.json",
     "service-account*.json", ".boto", ".s3cfg", ".docker", ".dockercfg", "auth.json",
+    # found missing by the red team (each a real place such secrets are kept): Kerberos
+    # keytabs and ticket caches, ASCII-armoured and PKCS#8/#12/JWK keys, VPN profiles (their
+    # keys inline), password and API-key files, shell and database histories (passwords typed
+    # on a command line), wallets, s3fs and Kubernetes registry credentials
+    "*.keytab", "keytab", "krb5cc*", "*.asc", "*.pk8", "*.pkcs12", "*.jwk", "*.ovpn",
+    "*password*", ".passwd*", "*api_key*", "*apikey*", "*api-key*", "*credentials*",
+    "*_history", "wallet.dat", ".dockerconfigjson",
 )
-# Names matched by a ``NAME.*`` pattern above that are program code, not data (Python's own
-# secrets.py is no secret): never taken for a secret by such a pattern.
+# Suffixes editors, package managers and people give a copy of a file (``id_rsa.bak``,
+# ``.my.cnf~``, ``server.key.orig``, vim's ``.server.key.swp``, dpkg's ``shadow-``): a name is
+# checked with them taken off as well, so the copy of a secret is one too.
+BACKUP_SUFFIXES = ("~", "-", ".bak", ".backup", ".old", ".orig", ".save", ".sav", ".swp",
+                   ".swo", ".tmp", ".copy", ".dpkg-old", ".dpkg-dist", ".dpkg-new", ".rpmsave",
+                   ".rpmnew", ".ucf-old", ".ucf-dist")
+# Names matched by a pattern above ending in ``*`` (``NAME.*``, ``*password*``) that are
+# program code, not data (Python's own secrets.py, botocore's credentials.py are no secrets):
+# never taken for a secret by such a pattern.
 CODE_SUFFIXES = frozenset({
     ".py", ".pyc", ".pyi", ".pyo", ".so", ".js", ".mjs", ".cjs", ".ts", ".rb", ".go", ".rs",
     ".c", ".h", ".cc", ".cpp", ".hpp", ".java", ".class", ".pl", ".pm", ".php", ".lua", ".md",
@@ -206,14 +220,35 @@ def is_temp_dir(path: str) -> bool:
     return path in TEMP_DIRS
 
 
+def _unbacked(name: str) -> list[str]:
+    """``name`` and what it is a copy of: backup suffixes (and vim's leading dot of a swap
+    file) taken off, one after the other (``.key.pem.bak~`` -> ``.key.pem.bak``,
+    ``.key.pem``)."""
+    out = [name]
+    while True:
+        cur = out[-1]
+        for suf in BACKUP_SUFFIXES:
+            if cur.endswith(suf) and len(cur) > len(suf):
+                cur = cur[:-len(suf)]
+                if suf in (".swp", ".swo") and cur.startswith(".") and len(cur) > 1:
+                    out.append(cur)
+                    cur = cur[1:]
+                break
+        else:
+            return out
+        out.append(cur)
+
+
 def looks_secret(name: str, patterns: Iterable[str] = SECRET_PATTERNS) -> bool:
-    if name in PUBLIC_NAMES:
+    forms = _unbacked(name)
+    if any(f in PUBLIC_NAMES for f in forms):
         return False
+    code = any(posixpath.splitext(f)[1] in CODE_SUFFIXES for f in forms)
     for pat in patterns:
-        if not fnmatch.fnmatchcase(name, pat):
+        if not any(fnmatch.fnmatchcase(f, pat) for f in forms):
             continue
-        if pat.endswith(".*") and posixpath.splitext(name)[1] in CODE_SUFFIXES:
-            continue
+        if code and pat.endswith("*"):
+            continue        # secrets.py, credentials.py.bak, password_validation.py: code
         return True
     return False
 
