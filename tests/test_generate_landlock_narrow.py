@@ -40,6 +40,26 @@ def test_execute_only_on_the_programs_executed_never_a_directory():
     assert rules[app] == {"read_file"}
 
 
+def test_execute_on_an_elf_interpreter_warns_what_it_leaves_open():
+    """The red team ran `ld-linux-x86-64.so.2 /usr/bin/id` (and a program it wrote to /tmp)
+    under a ruleset granting execute on /usr/bin/true and its interpreter only, and
+    execve'd a memfd: Landlock (ABI 7) checks neither, so the notes say so."""
+    rec = new_recording()
+    t = rec.target("main")
+    t.add_file("/usr/bin/true", {"execute", "read_file"}, kind="file")
+    t.add_file("/lib64/ld-linux-x86-64.so.2", {"execute", "read_file"}, kind="file")
+    t.add_file("/usr/lib/x86_64-linux-gnu/libc.so.6", {"read_file"}, kind="file")
+    result = _gen(rec, min_depth=1)
+    warned = [n for n in result.notes if "ELF interpreter" in n]
+    assert len(warned) == 1, result.notes
+    assert "/lib64/ld-linux-x86-64.so.2" in warned[0] and "/usr" in warned[0]
+    assert "memfd_create" in warned[0] and "cannot close" in warned[0]
+    static = new_recording()
+    static.target("main").add_file("/srv/app/static-tool", {"execute", "read_file"},
+                                   kind="file")
+    assert not [n for n in _gen(static, min_depth=1).notes if "ELF interpreter" in n]
+
+
 # -- 2. widening and private files -----------------------------------------------------------
 
 @pytest.mark.parametrize("name,secret", [

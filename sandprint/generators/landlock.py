@@ -651,11 +651,35 @@ class _Builder:
                     self.notes.append(f"not granted: {', '.join(ordered(bad))} on {p}, "
                                       "which is not a directory (file rights only)")
                     e.rights -= bad
+        self.exec_limits_note()
         self.prune()
         self.maybe_missing &= set(self.entries)
         if self.opts.host_check:
             self.maybe_missing |= {p for p in self.entries if not os.path.lexists(p)}
 
+
+    def exec_limits_note(self) -> None:
+        """What execute on an ELF interpreter leaves open (the red team ran both ways)."""
+        loaders = sorted(p for p, e in self.entries.items()
+                         if "execute" in e.rights and lp.is_elf_interpreter(p))
+        if not loaders:
+            return
+        readable = sorted((p for p, e in self.entries.items()
+                           if "read_file" in e.rights and self.is_dir(p)
+                           and not lp.in_pseudo_fs(p)), key=lambda p: (lp.depth(p), p))
+        writable = [p for p in readable if self.entries[p].rights & {"make_reg", "write_file"}]
+        self.notes.append(
+            f"warning: execute is granted on the ELF interpreter {loaders[0]} (the programs "
+            "the workload ran need it), and Landlock checks execute only when execve opens a "
+            f"file: `{posixpath.basename(loaders[0])} PROGRAM` runs any program the ruleset "
+            "lets the workload read"
+            + (f" (everything under {', '.join(readable[:3])}"
+               + (" ..." if len(readable) > 3 else "") + ")" if readable else "")
+            + (f", also one it writes itself into {', '.join(writable)}" if writable else "")
+            + ", and a program written to a memfd_create() file is executed without any rule; "
+            "the execute rules narrow what execve starts, not which code the workload runs "
+            "(what that code may touch is still this ruleset's). Landlock (ABI 7) cannot "
+            "close either: a seccomp profile without memfd_create closes the second")
 
 _RANKS = {"file": 0, "directory": 1, "created-files directory": 2,
           "app temporary directory": 2, "read directory": 3,

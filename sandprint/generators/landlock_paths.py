@@ -239,6 +239,15 @@ def _unbacked(name: str) -> list[str]:
         out.append(cur)
 
 
+_ELF_INTERPRETER = re.compile(r"^ld(?:-linux[-\w.]*|-musl-[-\w]+|64)?\.so(?:\.\d+)*$")
+
+
+def is_elf_interpreter(path: str) -> bool:
+    """The path names a dynamic loader (``ld-linux-x86-64.so.2``, ``ld-linux.so.2``,
+    ``ld-musl-x86_64.so.1``, ``ld.so``) by its file name."""
+    return bool(_ELF_INTERPRETER.match(posixpath.basename(path)))
+
+
 def looks_secret(name: str, patterns: Iterable[str] = SECRET_PATTERNS) -> bool:
     forms = _unbacked(name)
     if any(f in PUBLIC_NAMES for f in forms):
