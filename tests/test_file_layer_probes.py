@@ -31,7 +31,8 @@ _spec.loader.exec_module(table)
 
 NAME = "file layer"
 PROBES = {"tmp-read-other", "tmp-overwrite", "tmp-delete", "secret-pem", "secret-vault-token",
-          "secret-my-cnf", "secret-tfstate", "rename-over-protected", "tiocsti-other-tty",
+          "secret-my-cnf", "secret-tfstate", "secret-backup-copy", "secret-keytab",
+          "rename-over-protected", "tiocsti-other-tty",
           "proc-other", "exec-sh", "exec-id"}
 
 
@@ -80,6 +81,10 @@ def test_the_ruleset_holds_each_class(matrix):
     # the app directory holds secrets: its five files stay files
     assert app not in rules
     assert sum(1 for p in rules if p.startswith(app + "/")) == 5
+    # so does the site directory, whose secrets are a backup copy and a keytab
+    site = str(matrix.base / "site")
+    assert site not in rules
+    assert sum(1 for p in rules if p.startswith(site + "/")) == 5
     # execute on the exact programs only, never on a directory
     executable = {p for p, r in rules.items() if "execute" in r}
     assert "/usr/bin/true" in executable and "/usr" not in executable

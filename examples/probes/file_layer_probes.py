@@ -13,6 +13,8 @@ The work, each piece the start of one class of over-grant:
   exec`` that is a private /tmp);
 * reads five files of ``BASE/app`` (a directory that also holds ``tls/server.pem`` (0600),
   ``.vault-token``, ``.my.cnf`` and ``terraform.tfstate``, which it never reads);
+* reads five files of ``BASE/site`` (which also holds a world-readable ``.my.cnf.bak`` and
+  ``http.keytab``, secrets only by name);
 * edits ``BASE/etc/app.conf`` in place (the sed -i way, write-then-rename, makes ``generate``
   stop in a protected tree: tests/test_file_layer_probes.py shows it);
 * runs ``/usr/bin/true`` on a pseudo-terminal of its own (from /dev/ptmx);
@@ -48,6 +50,11 @@ PAYLOAD_EXIT = 42
 APP_FILES = ("settings.ini", "routes.txt", "schema.sql", "console.txt", "version.txt")
 SECRETS = {".vault-token": "s.hvs-TOKEN\n", ".my.cnf": "[client]\npassword=hunter2\n",
            "terraform.tfstate": '{"outputs": {"db_password": "hunter2"}}\n'}
+# a second directory whose only secrets are ones the name list missed: a world-readable copy
+# of a secret (an editor's or an admin's backup) and a Kerberos keytab
+SITE_FILES = ("index.html", "style.css", "app.js", "robots.txt", "favicon.txt")
+SITE_SECRETS = {".my.cnf.bak": "[client]\npassword=hunter2\n",
+                "http.keytab": "\x05\x02 keytab of HTTP/site@REALM\n"}
 HOLD_SECONDS = 900
 
 
@@ -65,6 +72,7 @@ class Layout:
     def __init__(self, base: str):
         self.base = os.path.realpath(base)
         self.app = os.path.join(self.base, "app")
+        self.site = os.path.join(self.base, "site")
         self.etc = os.path.join(self.base, "etc")
         self.outside = os.path.join(self.base, "outside")
         self.krb5cc = host_tmp(base, "krb5cc_1001")
@@ -112,8 +120,15 @@ def _hold_terminal(lay: Layout) -> None:
 
 def setup(base: str) -> None:
     lay = Layout(base)
-    for d in (lay.app, os.path.join(lay.app, "tls"), lay.etc, lay.outside):
+    for d in (lay.app, os.path.join(lay.app, "tls"), lay.site, lay.etc, lay.outside):
         os.makedirs(d, exist_ok=True)
+    for name in SITE_FILES:
+        with open(os.path.join(lay.site, name), "w") as f:
+            f.write(f"/* {name} */\n")
+    for name, text in SITE_SECRETS.items():
+        with open(os.path.join(lay.site, name), "w") as f:
+            f.write(text)
+        os.chmod(os.path.join(lay.site, name), 0o644)
     for i, name in enumerate(APP_FILES):
         if name == "console.txt":
             continue                                 # written by the terminal's holder
@@ -155,6 +170,9 @@ def benign(lay: Layout) -> dict:
     size = 0
     for name in APP_FILES:
         with open(os.path.join(lay.app, name)) as f:
+            size += len(f.read())
+    for name in SITE_FILES:
+        with open(os.path.join(lay.site, name)) as f:
             size += len(f.read())
     conf = os.path.join(lay.etc, "app.conf")
     with open(conf, "r+") as f:          # in place: read, rewrite, cut
@@ -212,6 +230,10 @@ def _secret(rel: str):
     return lambda lay, ctx: f"read {rel}: {_read(os.path.join(lay.app, rel))[:24]!r}"
 
 
+def _site_secret(name: str):
+    return lambda lay, ctx: f"read site/{name}: {_read(os.path.join(lay.site, name))[:24]!r}"
+
+
 def p_rename_over(lay: Layout, ctx: dict) -> str:
     other = os.path.join(lay.etc, "other.conf")
     tmp = os.path.join(lay.etc, "other.conf.tmp")
@@ -262,6 +284,10 @@ PROBES = {
     "secret-vault-token": (_secret(".vault-token"), "read .vault-token beside them"),
     "secret-my-cnf": (_secret(".my.cnf"), "read .my.cnf beside them"),
     "secret-tfstate": (_secret("terraform.tfstate"), "read terraform.tfstate beside them"),
+    "secret-backup-copy": (_site_secret(".my.cnf.bak"), "read a world-readable .my.cnf.bak "
+                                                        "beside the site files it read"),
+    "secret-keytab": (_site_secret("http.keytab"), "read a world-readable http.keytab beside "
+                                                   "them"),
     "rename-over-protected": (p_rename_over, "replace another file of the tree it edited, "
                                              "by write-and-rename"),
     "tiocsti-other-tty": (p_tiocsti, "open another terminal's /dev/pts/N with access mode 3 "
