@@ -33,7 +33,15 @@ NAME = "file layer"
 PROBES = {"tmp-read-other", "tmp-overwrite", "tmp-delete", "secret-pem", "secret-vault-token",
           "secret-my-cnf", "secret-tfstate", "secret-backup-copy", "secret-keytab",
           "rename-over-protected", "tiocsti-other-tty",
-          "proc-other", "exec-sh", "exec-id"}
+          "proc-other", "exec-sh", "exec-id", "chmod-other-file", "chown-other-file",
+          "setxattr-other-file", "exec-memfd", "exec-via-ld-so"}
+# What Landlock (ABI 7) cannot stop and the seccomp profile generated from the same recording
+# does (the workload never made these calls): the ruleset's notes warn about each.
+LANDLOCK_CANNOT = {"chmod-other-file", "chown-other-file", "setxattr-other-file", "exec-memfd"}
+# Gets through the generated sandbox (both layers): running a program it never ran through the
+# ELF interpreter it has execute on. Landlock checks execute only at execve's open, seccomp
+# allows execve; generate warns (test_known_holes_are_warned_about).
+KNOWN_HOLES = {"exec-via-ld-so"}
 
 
 def _ready() -> None:
@@ -66,9 +74,25 @@ def test_every_probe_gets_through_without_a_sandbox(matrix):
 def test_every_probe_is_stopped_by_the_generated_sandbox(matrix):
     for layer in ("landlock", "both"):
         probes = matrix.runs[layer].probes
-        escaped = {n: r for n, r in probes.items() if r["outcome"] != "denied"}
+        expected_through = KNOWN_HOLES | (LANDLOCK_CANNOT if layer == "landlock" else set())
+        escaped = {n: r for n, r in probes.items()
+                   if r["outcome"] != "denied" and n not in expected_through}
         assert not escaped, f"escapes through the generated {layer} sandbox: {escaped}"
     assert matrix.runs["both"].benign == matrix.runs["none"].benign
+
+
+def test_known_holes_are_warned_about(matrix, tmp_path):
+    """What gets through Landlock gets through as the notes say (should one be closed by a
+    later kernel, this test says so)."""
+    ll = matrix.runs["landlock"].probes
+    assert {n for n in LANDLOCK_CANNOT | KNOWN_HOLES if ll[n]["outcome"] == "ALLOWED"} == \
+        LANDLOCK_CANNOT | KNOWN_HOLES
+    assert matrix.runs["both"].probes["exec-via-ld-so"]["outcome"] == "ALLOWED"
+    gen = run_sandprint("generate", "landlock", str(matrix.recording), "-o",
+                        str(tmp_path / "ll.json"))
+    assert gen.returncode == 0, gen.stderr
+    assert "ELF interpreter" in gen.stderr and "memfd_create" in gen.stderr
+    assert "chmod, chown, utime and setxattr" in gen.stderr
 
 
 def test_the_ruleset_holds_each_class(matrix):

@@ -266,6 +266,58 @@ def p_proc_other(lay: Layout, ctx: dict) -> str:
     return f"read /proc/{pid}/cmdline: {_read(f'/proc/{pid}/cmdline')!r}"
 
 
+def _other_conf(lay: Layout) -> str:
+    return os.path.join(lay.etc, "other.conf")
+
+
+def p_chmod_other(lay: Layout, ctx: dict) -> str:
+    path = _other_conf(lay)
+    old = os.stat(path).st_mode & 0o7777
+    os.chmod(path, 0o666)
+    os.chmod(path, old)
+    return "made another file of the edited tree world-writable (and put its mode back)"
+
+
+def p_chown_other(lay: Layout, ctx: dict) -> str:
+    path = _other_conf(lay)
+    st = os.stat(path)
+    os.chown(path, 1001, 1001)
+    os.chown(path, st.st_uid, st.st_gid)
+    return "gave another file of the edited tree to uid 1001 (and back)"
+
+
+def p_setxattr_other(lay: Layout, ctx: dict) -> str:
+    path = _other_conf(lay)
+    os.setxattr(path, "user.sandprint-probe", b"1")
+    os.removexattr(path, "user.sandprint-probe")
+    return "set an extended attribute on another file of the edited tree (and removed it)"
+
+
+def p_exec_memfd(lay: Layout, ctx: dict) -> str:
+    with open("/usr/bin/true", "rb") as f:
+        program = f.read()
+    fd = os.memfd_create("probe", 0)
+    os.write(fd, program)
+    os.dup2(2, 1)
+    os.execve(fd, ["true"], {})
+    return "unreachable"
+
+
+def ld_so() -> str:
+    """The ELF interpreter of this host's programs (by its usual name), resolved."""
+    for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1", "/lib/ld-linux.so.2"):
+        if os.path.exists(p):
+            return os.path.realpath(p)
+    raise Prep("no ELF interpreter at a known path")
+
+
+def p_exec_via_ld_so(lay: Layout, ctx: dict) -> str:
+    loader = ld_so()
+    os.dup2(2, 1)
+    os.execv(loader, [loader, "/bin/sh", "-c", f"exit {PAYLOAD_EXIT}"])
+    return "unreachable"
+
+
 def _exec(argv: list[str]):
     def probe(lay: Layout, ctx: dict) -> str:
         os.dup2(2, 1)                # its output is no JSON line
@@ -296,6 +348,17 @@ PROBES = {
     "exec-sh": (_exec(["/bin/sh", "-c", f"exit {PAYLOAD_EXIT}"]), "execve /bin/sh, which "
                                                                   "it never ran"),
     "exec-id": (_exec(["/usr/bin/id"]), "execve /usr/bin/id, which it never ran"),
+    "chmod-other-file": (p_chmod_other, "chmod 0666 another file of the tree it edited "
+                                        "(Landlock has no right for it)"),
+    "chown-other-file": (p_chown_other, "chown another file of that tree (Landlock has no "
+                                        "right for it)"),
+    "setxattr-other-file": (p_setxattr_other, "setxattr on another file of that tree "
+                                              "(Landlock has no right for it)"),
+    "exec-memfd": (p_exec_memfd, "execve a copy of /usr/bin/true from a memfd (Landlock "
+                                 "checks no rule for it)"),
+    "exec-via-ld-so": (p_exec_via_ld_so, "run /bin/sh, which it never ran, through the ELF "
+                                         "interpreter it has execute on: a known hole, "
+                                         "Landlock cannot close it (generate warns)"),
 }
 
 

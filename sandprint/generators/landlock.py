@@ -689,6 +689,16 @@ PLACED = ("system tree", "own /proc/self", "cgroup hierarchy")
 CGROUP_READ_RIGHTS = frozenset({"read_file", "read_dir"})
 
 
+# Landlock (up to ABI 7) has no right for a file's attributes: the red team's probes
+# (chmod-other-file, chown-other-file, setxattr-other-file in file_layer_probes) changed a
+# file of a tree the ruleset gave no right on.
+METADATA_NOTE = ("warning: Landlock (ABI 7) has no rights for a file's attributes: under this "
+                 "ruleset alone the workload may chmod, chown, utime and setxattr any file it "
+                 "can name (as root, every file: chmod 0666 /etc/shadow); the seccomp profile "
+                 "generated from the same recording refuses those calls unless the workload "
+                 "made them, so apply both")
+
+
 def _rank(why: str) -> int:
     return _RANKS.get(why, 0)
 
@@ -784,6 +794,7 @@ def generate_ruleset(recording: Recording, *, target: str | None = None,
         scoped.remove("signal")
         notes.append("signal scope left off: the workload signalled processes outside itself")
 
+    notes.append(METADATA_NOTE)
     by_port: dict[int, set[str]] = defaultdict(set)
     for right, numbers in ports.items():
         for port in numbers:
