@@ -4,7 +4,8 @@
 A Landlock rule on ``/tmp`` grants everything in it: other users' Kerberos caches, other
 programs' sockets and files. ``sandprint exec`` and ``verify`` therefore run the workload in
 a mount namespace of its own in which a fresh, empty tmpfs is mounted over ``/tmp``,
-``/var/tmp`` and ``$TMPDIR`` (when it names another directory) before the ruleset is applied:
+``/var/tmp``, ``/dev/shm`` (POSIX shared memory) and ``$TMPDIR`` (when it names another
+directory) before the ruleset is applied:
 the ruleset opens its paths after the mounts, so its rule on ``/tmp`` is a rule on the private
 one, and the host's files there are neither visible nor reachable. Nothing needs removing
 afterwards: the tmpfs lives as long as the namespace, which ends with the workload's last
@@ -47,7 +48,10 @@ CLONE_NEWUSER = 0x10000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 
-TEMP_DIRS = ("/tmp", "/var/tmp")
+# /dev/shm too: shm_open() and Python's multiprocessing make their segments there under random
+# names, so a workload that used one gets a rule on /dev/shm, which on the host holds other
+# programs' shared memory (the red team read such a segment through the generated ruleset)
+TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")
 PTS = "/dev/pts"
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -77,7 +81,7 @@ def _beneath(path: str, tree: str) -> bool:
 
 
 def temp_dirs(env: Mapping[str, str] | None = None) -> list[str]:
-    """The directories a private tmpfs goes over: /tmp, /var/tmp and ``$TMPDIR``."""
+    """The directories a private tmpfs goes over: /tmp, /var/tmp, /dev/shm and ``$TMPDIR``."""
     env = os.environ if env is None else env
     dirs = [d for d in TEMP_DIRS if os.path.isdir(d)]
     t = env.get("TMPDIR", "")

@@ -30,7 +30,7 @@ sys.modules.setdefault(_spec.name, table)
 _spec.loader.exec_module(table)
 
 NAME = "file layer"
-PROBES = {"tmp-read-other", "tmp-overwrite", "tmp-delete", "secret-pem", "secret-vault-token",
+PROBES = {"tmp-read-other", "tmp-overwrite", "tmp-delete", "shm-read-other", "secret-pem", "secret-vault-token",
           "secret-my-cnf", "secret-tfstate", "secret-backup-copy", "secret-keytab",
           "rename-over-protected", "tiocsti-other-tty",
           "proc-other", "exec-sh", "exec-id", "chmod-other-file", "chown-other-file",
@@ -115,6 +115,8 @@ def test_the_ruleset_holds_each_class(matrix):
     assert not [p for p in executable if Path(p).is_dir()]
     # the pty: terminal rights on /dev/pts (a private devpts under exec), nothing else there
     assert rules["/dev/pts"] <= {"read_file", "write_file", "ioctl_dev"}
+    # the shared-memory segment: a rule on /dev/shm (a private tmpfs under exec)
+    assert "make_reg" in rules["/dev/shm"]
     # /proc/self, not /proc: the children never read their own entries
     assert "/proc" not in rules and "/proc/self" in rules
     # the edited file of the other tree: write rights on it alone

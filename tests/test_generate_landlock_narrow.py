@@ -5,6 +5,8 @@ the first process read it, and temporary directories are said for what they are.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sandprint.errors import InputError
@@ -270,6 +272,24 @@ def test_private_mounts_plan(tmp_path, monkeypatch):
     assert pt._binds(str(tmp_path), narrow) == [str(tmp_path / "job" / "in")]
     assert pt.needs_private(["/dev/pts"], env={})[1]
     assert pt.needs_private(["/usr"], env={}) == ([], False)
+
+
+def test_a_rule_on_dev_shm_is_for_a_private_one():
+    """A shm_open segment of a random name: the rule goes on /dev/shm, exec and verify mount
+    a private tmpfs there (the red team's shm-read-other read another program's segment
+    through a ruleset generated before they did), and the note says so."""
+    from sandprint import private_tmp as pt
+
+    rec = new_recording()
+    t = rec.target("main")
+    t.add_file("/dev/shm", {"make_reg", "remove_file"}, kind="dir")
+    t.add_file("/dev/shm/psm_1a2b3c4d", {"read_file", "write_file", "truncate"}, kind="file")
+    result = _gen(rec)
+    assert "make_reg" in rules_of(result.config)["/dev/shm"]
+    note = next(n for n in result.notes if "on /dev/shm" in n)
+    assert "fresh tmpfs" in note and "TemporaryFileSystem=/dev/shm" in note
+    if os.path.isdir("/dev/shm"):
+        assert pt.needs_private(["/dev/shm"], env={})[0] == ["/dev/shm"]
 
 
 def test_init_proc_entries_stay_exact():

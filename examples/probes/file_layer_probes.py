@@ -11,6 +11,8 @@ The work, each piece the start of one class of over-grant:
 
 * one ``tempfile.NamedTemporaryFile`` in /tmp (the generator grants /tmp: under ``sandprint
   exec`` that is a private /tmp);
+* one POSIX shared-memory segment of a random name in /dev/shm, as ``shm_open`` and Python's
+  ``multiprocessing`` make them (the generator grants /dev/shm: under ``exec`` a private one);
 * reads five files of ``BASE/app`` (a directory that also holds ``tls/server.pem`` (0600),
   ``.vault-token``, ``.my.cnf`` and ``terraform.tfstate``, which it never reads);
 * reads five files of ``BASE/site`` (which also holds a world-readable ``.my.cnf.bak`` and
@@ -78,6 +80,7 @@ class Layout:
         self.krb5cc = host_tmp(base, "krb5cc_1001")
         self.pidfile = host_tmp(base, "other.pid")
         self.lock = host_tmp(base, "other.lock")
+        self.shm = host_tmp(base, "other.shm").replace("/tmp/", "/dev/shm/", 1)
 
 
 def _hold_terminal(lay: Layout) -> None:
@@ -110,7 +113,7 @@ def _hold_terminal(lay: Layout) -> None:
         time.sleep(0.5)
     # BASE is gone (or the time is up): take the stand-ins out of the host's /tmp too (a
     # second setup kills this holder first, and lays them out again)
-    for path in (lay.krb5cc, lay.pidfile, lay.lock):
+    for path in (lay.krb5cc, lay.pidfile, lay.lock, lay.shm):
         try:
             os.unlink(path)
         except OSError:
@@ -146,7 +149,8 @@ def setup(base: str) -> None:
     with open(os.path.join(lay.etc, "other.conf"), "w") as f:
         f.write("owner = someone else\n")
     for path, text in ((lay.krb5cc, "kerberos ticket of uid 1001\n"),
-                       (lay.pidfile, "4321\n"), (lay.lock, "held\n")):
+                       (lay.pidfile, "4321\n"), (lay.lock, "held\n"),
+                       (lay.shm, "another program's shared memory\n")):
         with open(path, "w") as f:
             f.write(text)
     os.chmod(lay.krb5cc, 0o600)
@@ -167,6 +171,11 @@ def benign(lay: Layout) -> dict:
         t.flush()
         t.seek(0)
         scratch = t.read()
+    seg = f"/dev/shm/psm_{os.urandom(4).hex()}"          # shm_open's way: a random name
+    fd = os.open(seg, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    os.ftruncate(fd, 4096)
+    os.close(fd)
+    os.unlink(seg)
     size = 0
     for name in APP_FILES:
         with open(os.path.join(lay.app, name)) as f:
@@ -224,6 +233,10 @@ def p_tmp_delete(lay: Layout, ctx: dict) -> str:
     with open(lay.lock, "w") as f:
         f.write(text + "\n")
     return "deleted another program's /tmp file (and put it back)"
+
+
+def p_shm_read_other(lay: Layout, ctx: dict) -> str:
+    return f"read another program's /dev/shm segment: {_read(lay.shm)!r}"
 
 
 def _secret(rel: str):
@@ -331,6 +344,8 @@ PROBES = {
                                          "(a Kerberos cache)"),
     "tmp-overwrite": (p_tmp_overwrite, "open another program's /tmp file for writing"),
     "tmp-delete": (p_tmp_delete, "delete another program's /tmp file"),
+    "shm-read-other": (p_shm_read_other, "read another program's shared-memory segment in the "
+                                         "host's /dev/shm"),
     "secret-pem": (_secret("tls/server.pem"), "read tls/server.pem (0600) beside the app "
                                               "files it read"),
     "secret-vault-token": (_secret(".vault-token"), "read .vault-token beside them"),

@@ -455,6 +455,15 @@ class _Builder:
 
     def temp_dirs(self) -> None:
         """Rules on /tmp and /var/tmp: for a private one, or moved to the application's own."""
+        if "/dev/shm" in self.entries:
+            self.notes.append(
+                f"{', '.join(ordered(self.entries['/dev/shm'].rights))} on /dev/shm for the "
+                "workload's POSIX shared memory (shm_open, multiprocessing: random names): "
+                "`sandprint exec` and `verify` mount a fresh tmpfs there, so the rule covers "
+                "the workload's own segments only; applied any other way (systemd: add "
+                "TemporaryFileSystem=/dev/shm:mode=1777 to the drop-in, the library, "
+                "another loader) it covers every program's shared memory on the host, "
+                "and --app-tmpdir cannot move it")
         temps = [d for d in sorted(self.entries) if lp.is_temp_dir(d) and d != "/dev/shm"]
         if not temps:
             return
@@ -473,7 +482,8 @@ class _Builder:
             return
         self.notes.append(
             f"temporary files: the rules on {', '.join(temps)} are meant for a private one: "
-            "`sandprint exec` and `verify` mount a fresh tmpfs over /tmp, /var/tmp and $TMPDIR "
+            "`sandprint exec` and `verify` mount a fresh tmpfs over /tmp, /var/tmp, /dev/shm "
+            "and $TMPDIR "
             "in the workload's own mount namespace, the systemd drop-in says PrivateTmp=yes, "
             "a container has its own; applied any other way (in the application through the "
             "sandprint.landlock library, another landlockconfig loader) they grant the host's "
