@@ -128,6 +128,16 @@ def test_widening_allowed_over_public_files_and_packaged_secret_names(tmp_path, 
     assert rules[str(app)] == {"read_file"}
 
 
+def test_a_widened_directory_warns_about_files_put_there_later(tmp_path):
+    """The red team dropped a key into a directory after generate had checked and widened it:
+    readable, as the rule names the directory. Landlock cannot help it; the note says so."""
+    app, rec = _app_dir(tmp_path, {})
+    result = generate_ruleset(rec, options=Options(min_depth=1))
+    assert str(app) in rules_of(result.config)
+    note = next(n for n in result.notes if n.startswith("reads generalised"))
+    assert str(app) in note and "later" in note and "--read-threshold 0" in note
+
+
 def test_user_secret_patterns_extend_the_list(tmp_path):
     app, rec = _app_dir(tmp_path, {"house.conf": 0o644})
     assert str(app) in rules_of(generate_ruleset(rec, options=Options(min_depth=1)).config)

@@ -631,6 +631,14 @@ class _Builder:
             e = self.entries.get(d)
             if e is not None and _rank(e.why) < _rank("read directory"):
                 e.why = "read directory"
+        if self.opts.host_check:
+            names = sorted(granted, key=lambda d: (lp.depth(d), d))
+            self.notes.append(
+                f"reads generalised to {plural(len(names), 'directory')} ({', '.join(names[:3])}"
+                + (" ..." if len(names) > 3 else "") + "), each checked now for private "
+                "files: one put there later (a key copied in, a file made 0600) is granted "
+                "too, as a Landlock rule names the directory; generate again after such a "
+                "change, or pass --read-threshold 0 for one rule per file")
         self.prune()
 
     # -- 6. redundancy and kinds -----------------------------------------------------------
