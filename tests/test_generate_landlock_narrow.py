@@ -138,6 +138,25 @@ def test_a_widened_directory_warns_about_files_put_there_later(tmp_path):
     assert str(app) in note and "later" in note and "--read-threshold 0" in note
 
 
+def test_a_private_file_in_usr_local_is_warned_about(tmp_path, monkeypatch):
+    """The red team put a 0600 key in /usr/local/etc and read it through the rule on /usr
+    (a system tree, never scanned): the notes now name such a file."""
+    local = tmp_path / "local"
+    (local / "etc").mkdir(parents=True)
+    key = local / "etc" / "site.key"
+    key.write_text("key")
+    key.chmod(0o600)
+    rec = new_recording()
+    rec.target("main").add_file("/usr/lib/x86_64-linux-gnu/libc.so.6", {"read_file"},
+                                kind="file")
+    monkeypatch.setattr(lp, "ADMIN_TREE", str(local))
+    result = generate_ruleset(rec, options=Options(min_depth=1))
+    assert any(str(key) in n and "0600" in n for n in result.notes), result.notes
+    key.chmod(0o644)
+    assert not [n for n in generate_ruleset(rec, options=Options(min_depth=1)).notes
+                if str(key) in n]
+
+
 def test_user_secret_patterns_extend_the_list(tmp_path):
     app, rec = _app_dir(tmp_path, {"house.conf": 0o644})
     assert str(app) in rules_of(generate_ruleset(rec, options=Options(min_depth=1)).config)

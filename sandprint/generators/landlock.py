@@ -507,6 +507,22 @@ class _Builder:
         self.notes.append(text)
 
     # -- 3./4. system trees and /proc/self -------------------------------------------------
+    def admin_tree_note(self) -> None:
+        """A rule on /usr covers /usr/local, which is the administrator's, not the package
+        manager's: the red team read a 0600 key put in /usr/local/etc through a rule on /usr."""
+        local = lp.ADMIN_TREE
+        e = self.entries.get("/usr")
+        if not (self.opts.host_check and e and e.why == "system tree" and "read_file" in e.rights
+                and os.path.isdir(local)):
+            return
+        private = lp.not_world_readable_in(local)
+        if private:
+            self.notes.append(f"warning: read on the system tree /usr covers {local} (the "
+                              "administrator's files, not the package manager's), which "
+                              f"holds {private}, not world-readable: the ruleset makes it "
+                              "readable; keep secrets out of /usr, or generate with the "
+                              "library's Options.system_trees naming /usr's parts instead")
+
     def system_trees(self) -> None:
         for p in list(self.entries):
             tree = lp.system_tree_of(p, self.opts.system_trees)
@@ -516,6 +532,7 @@ class _Builder:
             rights = TREE_READ_RIGHTS if tree_is_dir else READ_RIGHTS & FILE_RIGHTS
             taken = self.take(p, rights)
             self.grant(tree, taken, "system tree", "dir" if tree_is_dir else "file")
+        self.admin_tree_note()
         own: set[str] = set()
         for p in list(self.entries):
             if lp.is_beneath(p, "/proc/self") and p != "/proc/self":

@@ -39,6 +39,10 @@ DEFAULT_PROTECTED_TREES = (
     "/etc/ssh", "/etc/ssl/private", "/etc/sudoers.d",
 )
 
+# The administrator's part of the /usr system tree (not the package manager's): checked for
+# files that are not world-readable when /usr is granted (the rule covers it).
+ADMIN_TREE = "/usr/local"
+
 # Kernel pseudo file systems: exact paths only, except the handled special cases.
 PSEUDO_FS = ("/proc", "/sys", "/dev")
 
@@ -318,6 +322,25 @@ def private_file_in(directory: str, read_paths: set[str],
                     return f"it holds {full} ({why}), which the workload never read"
     except OSError:
         return None
+    return None
+
+
+def not_world_readable_in(directory: str, limit: int = SECRET_SCAN_LIMIT) -> str | None:
+    """The first file or directory beneath ``directory`` that is not world-readable (its
+    owner keeps it private), with its mode; None when all of it is (or it is larger than ``limit`` entries: then None too, unchecked)."""
+    seen = 0
+    for root, dirs, files in os.walk(directory, followlinks=False):
+        for name in dirs + files:
+            seen += 1
+            if seen > limit:
+                return None
+            full = posixpath.join(root, name)
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            if not stat.S_ISLNK(st.st_mode) and not st.st_mode & stat.S_IROTH:
+                return f"{full} (mode {stat.S_IMODE(st.st_mode):04o})"
     return None
 
 
