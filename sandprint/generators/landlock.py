@@ -30,8 +30,10 @@ The ruleset is written the way a person would write it, and never wider than is 
    the ruleset and then executes the workload); when the workload runs more than one process,
    the same read rights go on ``/proc`` when a child read its own entries (the recorder's
    ``fileModel.procSelfByChildren``; a child's /proc/self is another /proc/PID, which no
-   narrower rule can name; other processes' private entries stay refused by Landlock's ptrace
-   scoping), unless ``proc_for_children`` is off.
+   narrower rule can name), unless ``proc_for_children`` is off. That rule also opens every
+   other process's cmdline, status, environ, maps and auxv: Landlock's ptrace scoping refuses
+   only what the kernel checks in attach mode (mem, stack, syscall, io ...), so a warning
+   says so (tests/test_generate_landlock_proc.py shows it on the running kernel).
 5. **Read generalisation:** a directory with at least ``read_threshold`` distinct direct
    entries read (a file read, or something read beneath a subdirectory) is granted as a
    whole, read rights only (the highest such directory wins), but never ``/``,
@@ -542,8 +544,8 @@ class _Builder:
         # A rule on /proc/self is the /proc/PID of the process applying the ruleset; its
         # children read their own /proc/PID (glibc's pthread_getattr_np reads
         # /proc/self/maps, subprocess lists /proc/self/fd ...), which only a rule on /proc
-        # can reach. Other processes' maps, environ, fd ... stay closed: Landlock's ptrace
-        # scoping refuses them outside the sandbox's own domain.
+        # can reach. It reaches other processes' cmdline, environ, maps too: Landlock's
+        # ptrace scoping refuses only the attach-mode entries (mem, stack, syscall ...).
         own -= {"execute"}
         children = self.processes > 1 if self.children_proc is None else self.children_proc > 0
         if own and self.processes > 1 and not children:
@@ -552,11 +554,15 @@ class _Builder:
                               "own /proc entries; a child reading its own would be refused")
         if own and children and self.opts.proc_for_children:
             self.grant("/proc", own, "own /proc/self")
-            self.notes.append(f"{', '.join(ordered(own))} granted on /proc: the workload's "
-                              "child processes read their own /proc/self, which a rule on "
-                              "/proc/self (the applying process only) does not reach; other "
-                              "processes' private entries stay refused by Landlock's ptrace "
-                              "scoping (--no-proc-for-children keeps the rule on /proc/self)")
+            self.notes.append(f"warning: {', '.join(ordered(own))} granted on /proc: the "
+                              "workload's child processes read their own /proc/self, which a "
+                              "rule on /proc/self (the applying process only) does not reach; "
+                              "the rule also lets the workload read every other process's "
+                              "cmdline, status, environ (where secrets such as cloud keys "
+                              "live), maps and auxv: Landlock's ptrace scoping refuses only "
+                              "their mem, stack, syscall, io ...; --no-proc-for-children keeps "
+                              "the rule on /proc/self (the children's own reads are then "
+                              "refused)")
         self.prune()
 
     # -- 4b. paths naming a cgroup ---------------------------------------------------------
