@@ -4,8 +4,8 @@
 A Landlock rule on ``/tmp`` grants everything in it: other users' Kerberos caches, other
 programs' sockets and files. ``sandprint exec`` and ``verify`` therefore run the workload in
 a mount namespace of its own in which a fresh, empty tmpfs is mounted over ``/tmp``,
-``/var/tmp``, ``/dev/shm`` (POSIX shared memory) and ``$TMPDIR`` (when it names another
-directory) before the ruleset is applied:
+``/var/tmp``, ``/dev/shm`` (POSIX shared memory) and ``$TMPDIR`` (also when it lies beneath
+one of them, mounted after it) before the ruleset is applied:
 the ruleset opens its paths after the mounts, so its rule on ``/tmp`` is a rule on the private
 one, and the host's files there are neither visible nor reachable. Nothing needs removing
 afterwards: the tmpfs lives as long as the namespace, which ends with the workload's last
@@ -87,7 +87,10 @@ def temp_dirs(env: Mapping[str, str] | None = None) -> list[str]:
     t = env.get("TMPDIR", "")
     if t.startswith("/"):
         t = os.path.realpath(t)
-        if t != "/" and os.path.isdir(t) and not any(_beneath(t, d) for d in dirs):
+        # also when beneath /tmp or /var/tmp (TMPDIR=/var/tmp/jobs, shared by several jobs):
+        # the ruleset's rule on it would be bound through from the host with everyone's files
+        # in it, so it gets a tmpfs of its own, mounted after its parent's (listed last)
+        if t != "/" and os.path.isdir(t) and t not in dirs:
             dirs.append(t)
     return dirs
 
@@ -181,6 +184,9 @@ def enter(rule_paths: Iterable[str], env: Mapping[str, str] | None = None) -> Pr
             # open what is bound through before the tmpfs hides it
             fds = [(b, os.open(b, os.O_PATH | os.O_CLOEXEC)) for b in binds]
             try:
+                if not os.path.isdir(d):
+                    # a $TMPDIR beneath a private directory that nothing bound through
+                    os.makedirs(d, mode=0o755, exist_ok=True)
                 _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
                 for b, fd in fds:
                     _mountpoint(b, d, fd)

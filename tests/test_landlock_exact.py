@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import ctypes
 import json
+import shutil
+import tempfile
 import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -150,6 +153,40 @@ def test_exec_gives_the_workload_a_private_tmp(host_files, tmp_path):
     shared = run_sandprint("exec", "--shared-tmp", "--landlock", str(ruleset), "--",
                            "/bin/cat", secret)
     assert "another user's ticket" in shared.stdout
+
+
+def test_a_tmpdir_beneath_var_tmp_is_private_too(tmp_path):
+    """TMPDIR=/var/tmp/<shared> (several jobs' scratch): the workload's ruleset has its
+    temporary-file rule on that directory, which lies beneath /var/tmp and was bound through
+    from the host, so the red team read another job's file there through it. It now gets a
+    tmpfs of its own."""
+    need(is_root(), "needs root (a mount namespace)")
+    _landlock()
+    shared = Path(tempfile.mkdtemp(prefix="sandprint-ll-tmpdir-", dir="/var/tmp"))
+    try:
+        shared.chmod(0o1777)
+        (shared / "other-job.secret").write_text("another job's secret\n")
+        ruleset = tmp_path / "r.json"
+        ruleset.write_text(json.dumps({
+            "abi": 1, "ruleset": [{"handledAccessFs": ["abi.all"]}],
+            "pathBeneath": [
+                {"allowedAccess": ["abi.read_execute"],
+                 "parent": ["/usr", "/lib", "/etc", "/bin"]
+                 + [p for p in ("/lib64",) if os.path.exists(p)]},
+                {"allowedAccess": ["read_file", "write_file", "make_reg", "remove_file"],
+                 "parent": [str(shared)]}]}))
+        script = (f"cat {shared}/other-job.secret; echo rc=$?; echo mine > {shared}/mine; "
+                  f"cat {shared}/mine")
+        env = {**sandprint_env(), "TMPDIR": str(shared)}
+        p = subprocess.run([sys.executable, "-m", "sandprint", "exec", "--landlock",
+                            str(ruleset), "--", "/bin/sh", "-c", script], env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert "another job's secret" not in p.stdout and "rc=1" in p.stdout
+        assert "mine\n" in p.stdout                       # its own temporary files work
+        assert not (shared / "mine").exists()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 def test_exec_gives_a_workload_with_pty_rights_its_own_devpts(tmp_path):
