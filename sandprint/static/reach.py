@@ -216,11 +216,9 @@ def _walk(prog: ObjectGraph, roots: list[ObjectGraph], by_export, by_soname,
                     res.syscalls.add(name)
         n = g.unresolved.get(r)
         if n:
-            if g.role == PROGRAM:
-                for fn, k in g.unresolved_in.items():
-                    res.unresolved[f"{os.path.basename(g.path)}: {fn}"] = k
-            else:
-                res.unresolved[f"{os.path.basename(g.path)}: {g.names.get(r, r)}"] = n
+            where = g.unresolved_in.items() if g.role == PROGRAM else [(g.names.get(r, r), n)]
+            for fn, k in where:
+                res.unresolved[_label(g, str(fn))] = k
         res.indirect += g.indirect.get(r, 0)
         for c in g.calls.get(r, ()):
             stack.append((g, c))
@@ -229,6 +227,12 @@ def _walk(prog: ObjectGraph, roots: list[ObjectGraph], by_export, by_soname,
                 enter(lib)
                 stack.append((lib, lib.exports[name]))
     return res
+
+
+def _label(g: ObjectGraph, function: str) -> str:
+    """``object: function``, where an unnamed function is already named by its object."""
+    base = os.path.basename(g.path)
+    return function if function.startswith(base + "+") else f"{base}: {function}"
 
 
 def analyse(rec: Recording, target: str | None = None, *,
