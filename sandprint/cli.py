@@ -178,9 +178,6 @@ def generate_seccomp(recordings, output, fmt, default_action, runtime, target_na
         from .static import coverage
 
         covs = coverage.coverage(rec, target_name)
-        for c in covs:
-            for line in c.lines():
-                echo_err(line)
         if widen:
             widening = coverage.widening(covs)
     summary = seccomp.generate_file(rec, output, fmt=fmt,
@@ -191,6 +188,10 @@ def generate_seccomp(recordings, output, fmt, default_action, runtime, target_na
                                     runtime=runtime, target=target_name, name=profile_name,
                                     add_syscalls=add_syscalls, allow_clone3=allow_clone3,
                                     baseline_path=baseline_path)
+    if not no_static:
+        for c in covs:
+            for line in c.lines():
+                echo_err(line)
     echo_err(summary)
 
 

@@ -64,6 +64,10 @@ class Coverage:
 
     def lines(self) -> list[str]:
         """The summary a report prints for this target."""
+        if not self.reach.programs:
+            return [f"static analysis of target {self.target!r}: no program analysed (the "
+                    "recording names no executable found on this host)"] + [
+                f"  not analysed: {path}: {why}" for path, why in self.reach.skipped.items()]
         low, high = self.split()
         out = [f"static analysis of target {self.target!r}: the recordings saw "
                f"{len(self.seen_possible)} of the {len(self.possible)} syscalls its programs "
