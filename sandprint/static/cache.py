@@ -20,10 +20,10 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from .callgraph import ObjectGraph, build
+from .callgraph import LIBRARY, ObjectGraph, build
 from .elf import ElfObject
 
-FORMAT = 1
+FORMAT = 2
 MAX_ENTRIES = 512
 
 
@@ -119,7 +119,7 @@ def graph(path: str, role: str) -> ObjectGraph:
     if found is not None:
         found.path = path
         return found
-    obj = ElfObject(path)
+    obj = ElfObject(path, pointers=role == LIBRARY)
     made = build(obj, role)
     made.identity = ident
     store(made)

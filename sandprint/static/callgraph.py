@@ -21,6 +21,7 @@ only ever adds edges.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,14 +117,67 @@ def program_graph(obj: ElfObject) -> ObjectGraph:
     return g
 
 
+class _Pointers:
+    """The functions whose address code takes, directly or through data.
+
+    Code that loads a function's address (``lea rdi, [rip + f]``, a GOT slot holding one of
+    the object's own functions) may call it: an edge. Code that loads the address of data
+    may call any function that data points to, and any function the data it points to
+    points to: a table of methods, a module definition pointing to its table, a vtable. A
+    data object runs from the address code (or a pointer) names to the next address that is
+    named: the ELF keeps no sizes for a stripped library's data."""
+
+    SPAN = 1 << 16                          # a data object is never followed further
+
+    def __init__(self, obj: ElfObject, refs: set[int]):
+        self.obj = obj
+        self.slots = sorted(obj.pointers)
+        named = set(refs) | {t for t in obj.pointers.values() if obj.section_at(t) is None}
+        self.bounds = sorted(named)
+        self.memo: dict[int, frozenset[int]] = {}
+
+    def functions(self, addr: int) -> set[int]:
+        """The regions reachable through the address ``addr`` taken by code."""
+        obj = self.obj
+        if obj.section_at(addr) is not None:
+            i = obj.region_of(addr)
+            return {i} if i >= 0 and obj.starts[i] == addr else set()
+        return set(self.functions_of_data(addr))
+
+    def functions_of_data(self, addr: int) -> frozenset[int]:
+        found = self.memo.get(addr)
+        if found is not None:
+            return found
+        self.memo[addr] = frozenset()       # a cycle through data adds nothing
+        k = bisect.bisect_right(self.bounds, addr)
+        end = min(self.bounds[k] if k < len(self.bounds) else addr + self.SPAN,
+                  addr + self.SPAN)
+        out: set[int] = set()
+        j = bisect.bisect_left(self.slots, addr)
+        obj = self.obj
+        while j < len(self.slots) and self.slots[j] < end:
+            target = obj.pointers[self.slots[j]]
+            if obj.section_at(target) is not None:
+                r = obj.region_of(target)
+                if r >= 0 and obj.starts[r] == target:
+                    out.add(r)
+            else:
+                out |= self.functions_of_data(target)
+            j += 1
+        self.memo[addr] = frozenset(out)
+        return self.memo[addr]
+
+
 def library_graph(obj: ElfObject) -> ObjectGraph:
-    """Every region of a library decoded, with its edges."""
+    """Every region of a library decoded, with its edges (calls, tail calls, and the
+    functions whose address it takes: :class:`_Pointers`)."""
     g = _base(obj, LIBRARY)
     md = disassembler(obj.bits)
     n = len(obj.starts)
     g.regions = n
-    for i in range(n):
-        facts = _analyse(obj, md, i)
+    all_facts = [_analyse(obj, md, i) for i in range(n)]
+    pointers = _Pointers(obj, set().union(*(f.refs for f in all_facts)) if all_facts else set())
+    for i, facts in enumerate(all_facts):
         if facts.syscalls:
             g.syscalls[i] = sorted(facts.syscalls)
         if facts.unresolved:
@@ -131,7 +185,11 @@ def library_graph(obj: ElfObject) -> ObjectGraph:
             g.names[i] = obj.name_of(i)
         if facts.indirect:
             g.indirect[i] = facts.indirect
-        callees = {obj.region_of(t) for t in facts.calls} - {-1, i}
+        callees = {obj.region_of(t) for t in facts.calls}
+        for r in facts.refs:
+            if r not in obj.slots:
+                callees |= pointers.functions(r)
+        callees -= {-1, i}
         if callees:
             g.calls[i] = sorted(callees)
         imports = {obj.slots[r] for r in facts.refs if r in obj.slots}

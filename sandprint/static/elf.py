@@ -67,8 +67,12 @@ def _read_encoded(data: bytes, off: int, enc: int, here: int, datarel: int) -> t
 class ElfObject:
     """One ELF file on this host, opened for the analysis (read in full once)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, *, pointers: bool = False):
+        """``pointers``: also keep every pointer the dynamic linker writes into the data
+        (:attr:`pointers`; a library's call graph follows them, a program's needs none)."""
         self.path = path
+        self.want_pointers = pointers
+        self.pointers: dict[int, int] = {}                 # slot -> address stored there
         try:
             st = os.stat(path)
             with open(path, "rb") as f:
@@ -215,17 +219,25 @@ class ElfObject:
             relative = 8                                       # R_386_RELATIVE
         lo, hi = init_range
         seen: dict[int, object] = {}
+        keep = self.want_pointers
         for offset, idx, rtype, addend in decoded:
             if not idx:
-                if rtype == relative and lo <= offset < hi and addend is not None:
-                    self.relative[offset] = addend
+                if rtype == relative and addend is not None:
+                    if lo <= offset < hi:
+                        self.relative[offset] = addend
+                    if keep:
+                        self.pointers[offset] = addend
                 continue
             if symtab is None or symtab["sh_type"] not in ("SHT_DYNSYM", "SHT_SYMTAB"):
                 continue
             sym = seen.get(idx)
             if sym is None:
                 sym = seen[idx] = symtab.get_symbol(idx)
-            if sym["st_shndx"] != "SHN_UNDEF" or not sym.name:
+            if sym["st_shndx"] != "SHN_UNDEF":
+                if keep and sym["st_value"]:          # a pointer to its own symbol
+                    self.pointers[offset] = sym["st_value"] + (addend or 0)
+                continue
+            if not sym.name:
                 continue
             if sym["st_info"]["type"] not in FUNC_TYPES + ("STT_NOTYPE",):
                 continue

@@ -237,6 +237,20 @@ def _label(g: ObjectGraph, function: str) -> str:
 
 def analyse(rec: Recording, target: str | None = None, *,
             log: Callable[[str], None] | None = None) -> list[TargetReach]:
-    """The static analysis of every target of ``rec`` (or of the one named)."""
-    return [analyse_target(t, rec.arch, log=log) for t in rec.targets
-            if target is None or t.name == target]
+    """The static analysis of every target of ``rec`` (or of the one named). A recording
+    made in a container or pod names the container's files, which are not this host's (a
+    path may exist here holding another program): nothing of it is analysed, and it says so."""
+    metas = [rec.metadata] + list(rec.metadata.get("sources") or [])
+    contained = sorted({m["target"].get("type") for m in metas if isinstance(m.get("target"), dict)
+                        and m["target"].get("type") in ("container", "pod")})
+    out = []
+    for t in rec.targets:
+        if target is not None and t.name != target:
+            continue
+        if contained:
+            out.append(TargetReach(target=t.name, arch=rec.arch, skipped={
+                "(every program)": f"recorded in a {' and '.join(contained)}: its files are "
+                                   "the container's, not this host's"}))
+        else:
+            out.append(analyse_target(t, rec.arch, log=log))
+    return out
