@@ -31,29 +31,27 @@ VERIFY_SECONDS = 60
 
 @dataclass
 class Workload:
+    """A self-contained ``command`` (mode appended), or a server with a ``driver`` script
+    (``DRIVER WORK setup|server|drive MODE|clean``): only the server is recorded and
+    replayed, the driver works it from outside."""
+
     name: str
-    ordinary: list[str]                              # WORK is replaced by the work dir
-    rare: dict[str, list[str]]                       # rare path -> its command
-    setup: list[str] | None = None                   # run unrecorded, before
-    cleanup: list[str] | None = None
+    ordinary: str                                    # the mode recorded
+    rare: dict[str, str]                             # rare path -> its mode
+    command: list[str] | None = None
+    driver: str | None = None
     needs: str = ""                                  # a program that must be installed
 
 
 WORKLOADS = {
-    "nginx": Workload("nginx", [PY, str(RARE / "nginx_rare.py"), "WORK", "ordinary"],
-                      {"reload": [PY, str(RARE / "nginx_rare.py"), "WORK", "reload"],
-                       "cache purge": [PY, str(RARE / "nginx_rare.py"), "WORK", "purge"]},
-                      needs="/usr/sbin/nginx"),
-    "postgres": Workload("postgres", [PY, str(RARE / "pg_rare.py"), "WORK", "ordinary"],
-                         {"mremap load": [PY, str(RARE / "pg_rare.py"), "WORK", "remap"]},
-                         setup=[PY, str(RARE / "pg_rare.py"), "WORK", "setup"],
-                         cleanup=[PY, str(RARE / "pg_rare.py"), "WORK", "clean"],
-                         needs="/usr/sbin/runuser"),
-    "node": Workload("node", ["node", str(RARE / "node_shutdown.js"), "ordinary"],
-                     {"socket shutdown": ["node", str(RARE / "node_shutdown.js"), "rare"]},
-                     needs="node"),
-    "python pool": Workload("python pool", [PY, str(RARE / "thread_pool.py"), "ordinary"],
-                            {"contention": [PY, str(RARE / "thread_pool.py"), "rare"]}),
+    "nginx": Workload("nginx", "ordinary", {"reload": "reload", "cache purge": "purge"},
+                      driver=str(RARE / "nginx_rare.py"), needs="/usr/sbin/nginx"),
+    "postgres": Workload("postgres", "ordinary", {"mremap load": "remap"},
+                         driver=str(RARE / "pg_rare.py"), needs="/usr/sbin/runuser"),
+    "node": Workload("node", "ordinary", {"socket shutdown": "rare"},
+                     command=["node", str(RARE / "node_shutdown.js")], needs="node"),
+    "python pool": Workload("python pool", "ordinary", {"contention": "rare"},
+                            command=[PY, str(RARE / "thread_pool.py")]),
 }
 
 
@@ -111,6 +109,34 @@ def available(w: Workload) -> bool:
     return not w.needs or shutil.which(w.needs) is not None or os.path.exists(w.needs)
 
 
+def _run(w: Workload, work: Path, mode: str, sandprint_args: list[str]) -> int:
+    """``sandprint SANDPRINT_ARGS -- the workload`` in ``mode``; its exit status (a server's
+    driver failing counts as a failure too)."""
+    if w.command is not None:
+        return sandprint(*sandprint_args, "--", *w.command, mode, check=False).returncode
+    server = json.loads(subprocess.run([PY, w.driver, str(work), "server"], check=True,
+                                       capture_output=True, text=True).stdout)
+    proc = subprocess.Popen([PY, "-m", "sandprint", *sandprint_args, "--", *server],
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        drove = subprocess.run([PY, w.driver, str(work), "drive", mode], capture_output=True,
+                               text=True, timeout=300)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if drove.returncode != 0:
+        print(f"{w.name} {mode}: the driver exited {drove.returncode}: {drove.stderr[-1000:]}",
+              file=sys.stderr)
+        return 1
+    if proc.returncode not in (0, 1):
+        print(f"{w.name} {mode}: sandprint exited {proc.returncode}: {err[-2000:]}",
+              file=sys.stderr)
+    return proc.returncode
+
+
 def run_workload(w: Workload, base: Path, log=print) -> list[RareRun]:
     """Record ``w``'s ordinary path, generate both profiles, run each rare path under each."""
     from sandprint.syscalls import native_arch
@@ -119,49 +145,42 @@ def run_workload(w: Workload, base: Path, log=print) -> list[RareRun]:
     work.mkdir(mode=0o755)
     os.chmod(base, 0o755)
     os.chmod(work, 0o755)
-
-    def cmd(argv: list[str]) -> list[str]:
-        return [str(work) if a == "WORK" else a for a in argv]
-
-    if w.setup:
-        subprocess.run(cmd(w.setup), check=True, capture_output=True)
+    if w.driver:
+        subprocess.run([PY, w.driver, str(work), "setup"], check=True, capture_output=True)
     rows = []
     try:
         rec = base / "ordinary.json"
-        sandprint("record", "-o", str(rec), "--", *cmd(w.ordinary))
+        if _run(w, work, w.ordinary, ["record", "-o", str(rec)]) != 0 or not rec.exists():
+            raise RuntimeError(f"{w.name}: recording its ordinary path failed")
         plain, widened = base / "recorded.json", base / "widened.json"
         sandprint("generate", "seccomp", str(rec), "-o", str(plain))
         gen = sandprint("generate", "seccomp", str(rec), "-o", str(widened), "--widen",
                         "static")
         log(f"{w.name}: generate --widen static:\n{gen.stderr}")
         docker = baseline_count(native_arch())
-        for path, argv in w.rare.items():
+        ordinary_set = set(json.loads(rec.read_text())["targets"][0]["syscalls"])
+        for path, mode in w.rare.items():
             result = {}
             for label, profile in (("recorded", plain), ("widened", widened)):
-                report = base / f"{label}-{path.replace(' ', '_')}.json"
+                report = base / f"{label}-{mode}.json"
                 # bounded: a workload whose call is refused may wait forever
-                v = sandprint("verify", "--seccomp", str(profile), "--recording", str(rec),
-                              "--report", str(report), "--duration", str(VERIFY_SECONDS),
-                              "--", *cmd(argv), check=False)
-                denied = []
+                rc = _run(w, work, mode, ["verify", "--seccomp", str(profile), "--recording",
+                                          str(rec), "--report", str(report), "--duration",
+                                          str(VERIFY_SECONDS)])
+                denied, ran = [], set()
                 if report.exists():
                     rep = json.loads(report.read_text())
                     denied = sorted({d["name"] for d in rep["denials"]})
-                    ran = set(rep["recording"]["targets"][0]["syscalls"]) \
-                        if rep["recording"]["targets"] else set()
-                    result[label + "_ran"] = ran
-                result[label] = (v.returncode == 0, denied)
-                if v.returncode not in (0, 1):
-                    log(f"{w.name} {path} under {label}: verify exited {v.returncode}:\n"
-                        f"{v.stderr[-2000:]}")
-            ordinary_set = set(json.loads(rec.read_text())["targets"][0]["syscalls"])
-            needed = sorted(result.get("widened_ran", set()) - ordinary_set)
+                    for t in rep["recording"]["targets"]:
+                        ran |= set(t["syscalls"])
+                result[label] = (rc == 0 and not denied, denied, ran)
             rows.append(RareRun(w.name, path, len(allowed(plain)), len(allowed(widened)),
                                 docker, result["recorded"][0], result["widened"][0],
-                                result["recorded"][1], result["widened"][1], needed))
+                                result["recorded"][1], result["widened"][1],
+                                sorted(result["widened"][2] - ordinary_set)))
     finally:
-        if w.cleanup:
-            subprocess.run(cmd(w.cleanup), capture_output=True)
+        if w.driver:
+            subprocess.run([PY, w.driver, str(work), "clean"], capture_output=True)
     return rows
 
 

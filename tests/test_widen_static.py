@@ -74,3 +74,25 @@ def test_widen_refuses_no_static(rec_path, tmp_path):
                   "--widen", "static", "--no-static")
     assert res.returncode == 2 and "--no-static" in res.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.kernel
+def test_verify_prints_and_renders_the_static_coverage(bpf_ready, rec_path, tmp_path, built):
+    """verify --recording: the text report and the HTML page carry the static analysis."""
+    from helpers import run_sandprint
+
+    prog, _ = built
+    prof = tmp_path / "w.json"
+    run_cli("generate", "seccomp", str(rec_path), "-o", str(prof), "--widen", "static",
+            check=True)
+    page, report = tmp_path / "r.html", tmp_path / "r.json"
+    proc = run_sandprint("verify", "--complain", "--seccomp", str(prof), "--recording",
+                         str(rec_path), "--html", str(page), "--report", str(report), "--",
+                         str(prog))
+    assert proc.returncode in (0, 1), proc.stderr
+    assert "static analysis of target 'main': the recordings saw" in proc.stderr
+    assert "unseen, high risk" in proc.stderr and "kcmp" in proc.stderr
+    [static] = json.loads(report.read_text())["coverage"]["static"]
+    assert static["analysed"] == [str(prog)] and "kcmp" in static["unseenHighRisk"]
+    html = page.read_text()
+    assert 'id="static-main"' in html and '<span class="chip extra">kcmp</span>' in html

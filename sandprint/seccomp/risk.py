@@ -10,13 +10,14 @@ included: which files and sockets it may open is decided elsewhere), its own sig
 signals to processes the kernel lets it signal, questions about itself, process creation
 and exit (clone's namespace flags stay checked by the profile's clone rule; clone3 stays
 answered ENOSYS), file operations by path (a seccomp filter cannot see paths: which files a
-workload may touch is Landlock's decision, with its own ruleset), System V and POSIX IPC
-inside the IPC namespace, and restricting itself further (Landlock).
+workload may touch is Landlock's decision, with its own ruleset), and restricting itself
+further (Landlock).
 
 High risk: what reaches beyond the process: namespaces, mounts, BPF, perf events, ptrace
 and other processes' memory, the kernel keyring, module loading, io_uring (its operations
 pass around the filter), userfaultfd, setting clocks, raw port I/O and the LDT, system
 administration, changing credentials, code with no file (memfd), file handles, device nodes,
+System V and POSIX IPC objects (shared with the whole IPC namespace),
 watching the whole filesystem, new network endpoints (a socket, connect, bind, listen,
 accept: network access the workload never used), running other programs (they were never
 analysed), and the multiplexers whose argument decides everything (ioctl, prctl,
@@ -95,7 +96,8 @@ CATEGORIES = (
        "fgetxattr listxattr llistxattr flistxattr setxattr lsetxattr fsetxattr removexattr "
        "lremovexattr fremovexattr inotify_init inotify_init1 inotify_add_watch "
        "inotify_rm_watch name_to_handle_at sync syncfs"),
-    _c("ipc", LOW, "System V and POSIX IPC objects (inside the IPC namespace)",
+    _c("ipc", HIGH, "System V and POSIX IPC objects (shared with every process of the IPC "
+                     "namespace, outside any file rule)",
        "shmget shmat shmdt shmctl semget semop semtimedop semctl msgget msgsnd msgrcv msgctl "
        "mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify mq_getsetattr"),
     _c("self-restriction", LOW, "restricting itself further",

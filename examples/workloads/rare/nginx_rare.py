@@ -1,35 +1,41 @@
 #!/usr/bin/env python3
-"""nginx (Debian's nginx-light) serving a static site through its proxy cache, and two rare
-paths an ordinary run never takes.
+"""nginx (Debian's nginx-light) serving a static site through its proxy cache, driven from
+outside so that a recording (and a replay under a sandbox) holds nginx alone.
 
-    nginx_rare.py WORK ordinary|reload|purge [--port PORT]
+    nginx_rare.py WORK setup              write WORK/run/nginx.conf (free loopback ports)
+    nginx_rare.py WORK server             print the nginx command line (JSON) to run
+    nginx_rare.py WORK drive MODE         drive the running nginx, then stop it (SIGQUIT)
+    nginx_rare.py WORK clean              remove WORK/run
 
-One configuration for every mode (WORK/run, as the real-server drivers in
-examples/workloads/servers do: driver_common.py): a front server on 127.0.0.1:PORT (default:
-a free port) proxies to a backend server block serving the site beside nginx_site.py, with a
-proxy cache in WORK/run/cache whose entries expire after 1 s of inactivity.
+MODE is ``ordinary``, ``reload`` or ``purge``. One configuration for every mode (WORK/run,
+as the real-server drivers in examples/workloads/servers do): a front server proxies to a
+backend server block serving the site beside nginx_site.py, with a proxy cache in
+WORK/run/cache whose entries expire after 1 s of inactivity.
 
-- ``ordinary``: start nginx, fetch two pages through the cache, stop it (SIGQUIT).
-- ``reload``: the same, then ``nginx -s reload`` (the master re-reads its configuration and
-  replaces its workers), fetch the pages again, stop.
+- ``ordinary``: fetch two pages through the cache, stop nginx.
+- ``reload``: the same, then SIGHUP to the master (what ``nginx -s reload`` sends: it re-reads
+  its configuration and replaces its workers), fetch the pages again, stop.
 - ``purge``: the same fetches, then wait until nginx's cache manager has removed the expired
   entries (checked on disk), stop.
+
+The pages are fetched with urllib from this process, outside nginx's process tree.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "servers"))
 
 from driver_common import fresh_run_dir, remove_run_dir, wait_port  # noqa: E402
-from nginx_site import NGINX, PAGES, SITE, curl  # noqa: E402
+from nginx_site import NGINX, PAGES, SITE  # noqa: E402
 
 CONF = """\
 user www-data;
@@ -76,49 +82,48 @@ def cached(run: str) -> list[str]:
     return out
 
 
-def fetch_all(run: str, port: int) -> list[str]:
+def fetch_all(port: int) -> list[str]:
     failures = []
-    got = os.path.join(run, "got")
     for rel in PAGES:
         url = f"http://127.0.0.1:{port}/" + ("" if rel == "index.html" else rel)
-        code = curl(url, got)
-        with open(got) as f, open(os.path.join(SITE, rel)) as g:
-            if code != 200 or f.read() != g.read():
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                code, body = r.status, r.read()
+        except OSError as e:
+            failures.append(f"{url}: {e}")
+            continue
+        with open(os.path.join(SITE, rel), "rb") as g:
+            if code != 200 or body != g.read():
                 failures.append(f"{url}: HTTP {code}")
     return failures
 
 
-def main() -> int:
-    args = sys.argv[1:]
-    port = 0
-    if "--port" in args:
-        i = args.index("--port")
-        port = int(args[i + 1])
-        del args[i:i + 2]
-    if len(args) != 2 or args[1] not in ("ordinary", "reload", "purge"):
-        print("usage: nginx_rare.py WORK ordinary|reload|purge [--port PORT]", file=sys.stderr)
-        return 2
-    work, mode = os.path.abspath(args[0]), args[1]
-    port = port or free_port()
-    backend = free_port()
-    run = fresh_run_dir(work)
-    os.mkdir(os.path.join(run, "tmp"))
-    conf = os.path.join(run, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(CONF.format(run=run, port=port, backend=backend, site=SITE))
-    base = [NGINX, "-p", run, "-c", conf, "-e", os.path.join(run, "error.log")]
-    server = subprocess.Popen(base + ["-g", "daemon off;"], stdin=subprocess.DEVNULL)
+def master_pid(run: str, timeout: float = 30) -> int:
+    path = os.path.join(run, "nginx.pid")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                return int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            time.sleep(0.1)
+    raise SystemExit(f"no {path} after {timeout:.0f} s")
+
+
+def drive(run: str, mode: str, ports: dict) -> int:
+    port = ports["port"]
     failures = []
     try:
         wait_port(port)
-        wait_port(backend)
-        failures += fetch_all(run, port)
+        wait_port(ports["backend"])
+        pid = master_pid(run)
+        failures += fetch_all(port)
         if not cached(run):
             failures.append("nothing was cached")
         if mode == "reload":
-            subprocess.run(base + ["-s", "reload"], check=True, stdin=subprocess.DEVNULL)
-            time.sleep(1.0)                           # the new workers take over
-            failures += fetch_all(run, port)
+            os.kill(pid, signal.SIGHUP)
+            time.sleep(1.5)                           # the new workers take over
+            failures += fetch_all(port)
         elif mode == "purge":
             deadline = time.monotonic() + 20
             while cached(run) and time.monotonic() < deadline:
@@ -126,18 +131,48 @@ def main() -> int:
             if cached(run):
                 failures.append("the cache manager removed nothing in 20 s")
     finally:
-        server.send_signal(signal.SIGQUIT)
-        rc = server.wait(timeout=30)
-    if rc != 0:
-        failures.append(f"nginx exited {rc}")
+        try:
+            os.kill(master_pid(run, 5), signal.SIGQUIT)
+        except (OSError, SystemExit):
+            pass
     if failures:
-        with open(os.path.join(run, "error.log")) as f:
-            sys.stderr.write(f.read())
         print("FAILED: " + "; ".join(failures), file=sys.stderr)
         return 1
-    remove_run_dir(run)
     print(f"nginx ({mode}): served {len(PAGES)} pages through its cache on 127.0.0.1:{port}")
     return 0
+
+
+def main() -> int:
+    args = sys.argv[1:]
+    usage = "usage: nginx_rare.py WORK setup|server|clean|drive ordinary|reload|purge"
+    if len(args) < 2 or args[1] not in ("setup", "server", "drive", "clean") or \
+            (args[1] == "drive") != (len(args) == 3) or \
+            (args[1] == "drive" and args[2] not in ("ordinary", "reload", "purge")):
+        print(usage, file=sys.stderr)
+        return 2
+    work, step = os.path.abspath(args[0]), args[1]
+    run = os.path.join(work, "run")
+    conf = os.path.join(run, "nginx.conf")
+    if step == "clean":
+        if os.path.exists(run):
+            remove_run_dir(run)
+        return 0
+    if step == "setup":
+        fresh_run_dir(work)
+        os.mkdir(os.path.join(run, "tmp"))
+        ports = {"port": free_port(), "backend": free_port()}
+        with open(os.path.join(run, "ports.json"), "w") as f:
+            json.dump(ports, f)
+        with open(conf, "w") as f:
+            f.write(CONF.format(run=run, site=SITE, **ports))
+        return 0
+    if step == "server":
+        print(json.dumps([NGINX, "-p", run, "-c", conf, "-e", os.path.join(run, "error.log"),
+                          "-g", "daemon off;"]))
+        return 0
+    with open(os.path.join(run, "ports.json")) as f:
+        ports = json.load(f)
+    return drive(run, args[2], ports)
 
 
 if __name__ == "__main__":
