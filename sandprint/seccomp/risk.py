@@ -9,11 +9,13 @@ time, its own scheduling, its own memory, housekeeping of descriptors it has (I/
 included: which files and sockets it may open is decided elsewhere), its own signal state and
 signals to processes the kernel lets it signal, questions about itself, process creation
 and exit (clone's namespace flags stay checked by the profile's clone rule; clone3 stays
-answered ENOSYS), file operations by path (a seccomp filter cannot see paths: which files a
-workload may touch is Landlock's decision, with its own ruleset), and restricting itself
-further (Landlock).
+answered ENOSYS), looking at and opening files by path (a seccomp filter cannot see paths:
+which files a workload may touch is Landlock's decision, with its own ruleset), and
+restricting itself further (Landlock).
 
-High risk: what reaches beyond the process: namespaces, mounts, BPF, perf events, ptrace
+High risk: what reaches beyond the process, or changes what others see: changing the
+filesystem by path (removing, renaming, linking, modes, owners), changing its scheduling
+policy or priority, namespaces, mounts, BPF, perf events, ptrace
 and other processes' memory, the kernel keyring, module loading, io_uring (its operations
 pass around the filter), userfaultfd, setting clocks, raw port I/O and the LDT, system
 administration, changing credentials, code with no file (memfd), file handles, device nodes,
@@ -57,11 +59,10 @@ CATEGORIES = (
        "clock_gettime clock_getres gettimeofday time times getitimer setitimer timer_create "
        "timer_delete timer_getoverrun timer_gettime timer_settime timerfd_create "
        "timerfd_gettime timerfd_settime"),
-    _c("scheduling", LOW, "the process's own scheduling",
+    _c("scheduling", LOW, "yielding, and asking about its own scheduling",
        "sched_yield sched_get_priority_max sched_get_priority_min sched_getaffinity "
-       "sched_getparam sched_getscheduler sched_getattr sched_rr_get_interval "
-       "sched_setaffinity sched_setparam sched_setscheduler sched_setattr getcpu getpriority "
-       "setpriority ioprio_get ioprio_set rseq membarrier"),
+       "sched_getparam sched_getscheduler sched_getattr sched_rr_get_interval getcpu "
+       "getpriority ioprio_get rseq membarrier"),
     _c("memory", LOW, "the process's own memory: mapping, remapping, protecting, advising",
        "brk mmap munmap mremap mprotect madvise msync mincore mlock mlock2 munlock mlockall "
        "munlockall pkey_alloc pkey_free pkey_mprotect remap_file_pages get_mempolicy "
@@ -88,14 +89,12 @@ CATEGORIES = (
     _c("processes", LOW, "making processes and threads, and exiting (clone's namespace flags "
                         "stay checked, clone3 stays answered ENOSYS)",
        "fork vfork clone clone3 exit exit_group"),
-    _c("paths", LOW, "file operations by path (which files: Landlock's decision)",
+    _c("path-queries", LOW, "looking at files by path and opening them (which files: "
+                           "Landlock's decision)",
        "open openat openat2 creat stat lstat newfstatat statx access faccessat faccessat2 "
-       "readlink readlinkat mkdir mkdirat rmdir unlink unlinkat rename renameat renameat2 "
-       "link linkat symlink symlinkat chmod fchmod fchmodat fchmodat2 chown fchown lchown "
-       "fchownat truncate utime utimes utimensat futimesat statfs getxattr lgetxattr "
-       "fgetxattr listxattr llistxattr flistxattr setxattr lsetxattr fsetxattr removexattr "
-       "lremovexattr fremovexattr inotify_init inotify_init1 inotify_add_watch "
-       "inotify_rm_watch name_to_handle_at sync syncfs"),
+       "readlink readlinkat statfs getxattr lgetxattr fgetxattr listxattr llistxattr "
+       "flistxattr inotify_init inotify_init1 inotify_add_watch inotify_rm_watch "
+       "name_to_handle_at sync syncfs"),
     _c("ipc", HIGH, "System V and POSIX IPC objects (shared with every process of the IPC "
                      "namespace, outside any file rule)",
        "shmget shmat shmdt shmctl semget semop semtimedop semctl msgget msgsnd msgrcv msgctl "
@@ -103,6 +102,18 @@ CATEGORIES = (
     _c("self-restriction", LOW, "restricting itself further",
        "landlock_create_ruleset landlock_add_rule landlock_restrict_self"),
     # -- high risk -----------------------------------------------------------------------
+    _c("path-changes", HIGH, "changing the filesystem by path: removing, renaming, linking, "
+                            "making directories, changing modes, owners, times and "
+                            "attributes (a widened profile never lets a workload change "
+                            "files in a way it was not seen to)",
+       "unlink unlinkat rename renameat renameat2 link linkat symlink symlinkat mkdir mkdirat "
+       "rmdir chmod fchmod fchmodat fchmodat2 chown fchown lchown fchownat truncate utime "
+       "utimes utimensat futimesat setxattr lsetxattr fsetxattr removexattr lremovexattr "
+       "fremovexattr"),
+    _c("scheduling-changes", HIGH, "changing its scheduling policy, priority or CPUs "
+                                  "(real-time policies starve the host's other work)",
+       "sched_setaffinity sched_setparam sched_setscheduler sched_setattr setpriority "
+       "ioprio_set"),
     _c("namespaces", HIGH, "making or joining namespaces", "unshare setns"),
     _c("mounts", HIGH, "mounts and the root directory",
        "mount umount2 pivot_root chroot fsopen fsconfig fsmount fspick move_mount open_tree "
