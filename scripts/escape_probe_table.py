@@ -33,7 +33,7 @@ WORKLOAD = PROBES_DIR / "escape_probes.py"
 # whose benign mode is recorded and whose probe mode runs in the sandbox generated from it.
 WORKLOADS: dict[str, Path] = {
     "files and forks": WORKLOAD,
-    "widened by static analysis": PROBES_DIR / "widen_probes.py",
+    "interpreter-reachable calls (thread pool)": PROBES_DIR / "widen_probes.py",
 }
 LAYERS = ("none", "seccomp", "landlock", "both")
 BEGIN = "<!-- escape-probes:begin (scripts/escape_probe_table.py --write README.md) -->"

@@ -4,7 +4,8 @@ still stop.
 
     widen_probes.py setup  BASE       lay out BASE (run unsandboxed, before each run)
     widen_probes.py benign BASE       the work: a thread pool summing BASE/data into BASE/out
-    widen_probes.py probe  BASE       the work, then every probe
+    widen_probes.py probe  BASE [--outside-pid P]   the work, then every probe (P unused:
+                                      the CLI of escape_probes.py)
     widen_probes.py list              the probes, one JSON line each
 
 ``generate seccomp --widen static`` adds to the benign run's profile the unseen low-risk
@@ -152,6 +153,9 @@ def main(argv: list[str]) -> int:
         for name, what in PROBES.items():
             print(json.dumps({"probe": name, "tries": what}))
         return 0
+    if "--outside-pid" in argv:                       # escape_probes.py's CLI; unused here
+        i = argv.index("--outside-pid")
+        del argv[i:i + 2]
     if len(argv) != 2 or argv[0] not in ("setup", "benign", "probe"):
         print(__doc__, file=sys.stderr)
         return 2
