@@ -78,6 +78,7 @@ class ElfObject:
             with open(path, "rb") as f:
                 self.elf = ELFFile(f)
                 self._load(st)
+            del self.elf                     # its file is closed: nothing may read it later
         except (OSError, ELFError, struct.error, ValueError) as e:
             raise NotAnalysable(f"{path}: {e}") from None
 
@@ -108,6 +109,7 @@ class ElfObject:
         self.init: list[int] = []
         self.got_plt = None
         self.fde_starts: list[int] = []
+        self.has_symtab = False
         self.relative: dict[int, int] = {}
         init_array = None
         ia = elf.get_section_by_name(".init_array")
@@ -132,6 +134,7 @@ class ElfObject:
             elif name == ".got.plt":
                 self.got_plt = sec["sh_addr"]
             elif sec["sh_type"] in ("SHT_SYMTAB", "SHT_DYNSYM"):
+                self.has_symtab = self.has_symtab or sec["sh_type"] == "SHT_SYMTAB"
                 self._symbols(sec, exported=sec["sh_type"] == "SHT_DYNSYM")
             elif sec["sh_type"] in ("SHT_RELA", "SHT_REL"):
                 self._relocations(sec, init_range)
