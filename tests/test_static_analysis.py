@@ -195,3 +195,18 @@ def test_program_role_covers_the_whole_program(built):
     g = cache.graph(str(prog), PROGRAM)
     assert 39 in g.syscalls[0]
     assert {"nanosleep", "syscall", "foo"} <= set(g.imports[0])
+
+
+def test_a_malformed_elf_is_skipped_and_named(tmp_path):
+    bad = tmp_path / "bad.so"
+    bad.write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9 + b"\xff" * 200)
+    prog = tmp_path / "prog"
+    prog.write_bytes(b"\x7fELF" + b"\0" * 60)
+    prog.chmod(0o755)
+    rec = Recording.new({"kind": "command"}, arch=ARCH)
+    t = rec.target("main")
+    t.add_exec(str(prog), [str(prog)])
+    t.add_file(str(bad), {"read_file"}, kind="file")
+    reach = analyse_target(t, ARCH)
+    assert not reach.programs
+    assert set(reach.skipped) == {str(prog), str(bad)}

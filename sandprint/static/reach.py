@@ -144,6 +144,11 @@ class _Objects:
             except (NotAnalysable, OSError) as e:
                 self.failed[path] = str(e)
                 return None
+            except Exception as e:            # noqa: BLE001 -- a file this reader trips on
+                # (a malformed or unusual ELF) is skipped and named; it never stops the
+                # profile from being written
+                self.failed[path] = f"not analysed ({type(e).__name__}: {e})"
+                return None
         return self.graphs.get(key)
 
 
