@@ -78,9 +78,23 @@ class ObjectGraph:
                    unresolved_in=d["unresolvedIn"])
 
 
+# a signal trampoline's unwind entry starts one byte before its code (the unwinder looks up
+# the return address minus one): glibc's __restore_rt, `mov rax, 15; syscall`, decoded from
+# its region's start, is a different instruction stream that hides the syscall
+_TRAMPOLINE = 64
+
+
 def _analyse(obj: ElfObject, md, i: int):
     start, end = obj.region_bounds(i)
-    return analyse_region(md, obj.code(start, end), start, bits=obj.bits, got_base=obj.got_plt)
+    code = obj.code(start, end)
+    facts = analyse_region(md, code, start, bits=obj.bits, got_base=obj.got_plt)
+    if len(code) <= _TRAMPOLINE and not facts.syscalls and _SITES[obj.bits].search(code):
+        for skip in (1, 2, 3):
+            again = analyse_region(md, code[skip:], start + skip, bits=obj.bits,
+                                   got_base=obj.got_plt)
+            if again.syscalls:
+                return again
+    return facts
 
 
 def _base(obj: ElfObject, role: str) -> ObjectGraph:
@@ -141,7 +155,8 @@ class _Pointers:
         obj = self.obj
         if obj.section_at(addr) is not None:
             i = obj.region_of(addr)
-            return {i} if i >= 0 and obj.starts[i] == addr else set()
+            # a function's start, or just past it (a trampoline's region starts early)
+            return {i} if i >= 0 and addr - obj.starts[i] <= 3 else set()
         return set(self.functions_of_data(addr))
 
     def functions_of_data(self, addr: int) -> frozenset[int]:
