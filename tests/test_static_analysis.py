@@ -218,3 +218,10 @@ def test_glibc_signal_trampoline_is_found():
     need(os.path.exists(LIBC), "no glibc at " + LIBC)
     g = cache.graph(LIBC, LIBRARY)
     assert any(15 in v for v in g.syscalls.values())         # rt_sigreturn on x86_64
+
+
+def test_a_store_through_rax_keeps_the_number():
+    # mov eax, 39; mov dword ptr [rax], 0 would fault, but a store through rbx that names
+    # eax as data does not change eax: mov dword ptr [rbx], eax; syscall
+    f = _facts(MOV_EAX_39 + b"\x89\x03" + SYSCALL + RET)
+    assert f.syscalls == {39}

@@ -99,6 +99,8 @@ def _writes(mnem: str, ops: str, fam: str) -> bool:
     if mnem == "imul" and "," not in ops:
         return fam in ("rax", "rdx")
     first = ops.split(",", 1)[0]
+    if "[" in first:                                  # a store: its registers are read
+        return False
     return mnem not in _READS_FIRST and bool(token.search(first))
 
 

@@ -125,8 +125,10 @@ class ElfObject:
                 self.sections.append(Section(name, sec["sh_addr"], data))
                 if name in PLT_SECTIONS:
                     ent = sec["sh_entsize"] or 16
-                    if name == ".plt.got" and ent not in (8, 16):
-                        ent = 8
+                    if name == ".plt.got":
+                        # 16-byte entries when they start with endbr64 (IBT), whatever
+                        # sh_entsize says; 8 otherwise
+                        ent = 16 if data[:4] == b"\xf3\x0f\x1e\xfa" else 8
                     self.plt_ranges.append((sec["sh_addr"], sec["sh_addr"] + len(data),
                                             ent if ent >= 8 else 16))
             elif name == ".eh_frame_hdr":
