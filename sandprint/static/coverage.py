@@ -28,6 +28,7 @@ class Coverage:
     reach: TargetReach
     seen: set[str]
     possible: dict[str, list[str]] = field(default_factory=dict)
+    files_recorded: bool = True
 
     def __post_init__(self) -> None:
         self.possible = self.reach.possible()
@@ -94,6 +95,10 @@ class Coverage:
                            f"{os.path.basename(p.path)} can ({len(p.syscalls)} syscalls)"
                            for p in interp) + "; only executables the recording saw run "
                        "are analysed")
+        if not self.files_recorded:
+            out.append("  the recording holds no file accesses (record --syscalls-only): the "
+                       "libraries its programs loaded are unknown, so only the programs' own "
+                       "code was analysed")
         for path, why in self.reach.skipped.items():
             out.append(f"  not analysed: {path}: {why}")
         return out
@@ -105,7 +110,8 @@ def coverage(rec: Recording, target: str | None = None, *,
     out = []
     for reach in analyse(rec, target, log=log):
         t = next(t for t in rec.targets if t.name == reach.target)
-        out.append(Coverage(target=t.name, reach=reach, seen=set(t.syscalls)))
+        out.append(Coverage(target=t.name, reach=reach, seen=set(t.syscalls),
+                            files_recorded=rec.files_recorded))
     return out
 
 
