@@ -27,7 +27,7 @@ def probes(base, *sandbox: str) -> dict[str, dict]:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
-    assert "benign" in lines[0]
+    assert lines[0]["benign"] == "ok"
     return {d["probe"]: d for d in lines[1:]}
 
 
