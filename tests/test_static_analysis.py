@@ -66,6 +66,8 @@ def test_program_and_library(built):
     assert p.path == str(prog)
     # its own syscall instruction, glibc's nanosleep, and foo's local kcmp and sched_yield
     assert {"getpid", "clock_nanosleep", "kcmp", "sched_yield"} <= p.syscalls
+    # through a table of function pointers in the library's data
+    assert {"mbind", "set_mempolicy"} <= p.syscalls
     # bar is never imported: its pivot_root is not reachable, and nothing else makes it
     assert "pivot_root" not in p.syscalls
     # glibc's generic syscall(): counted and named, never guessed

@@ -2,13 +2,15 @@
    - getpid (39) by a syscall instruction of its own;
    - nanosleep through glibc (glibc 2.36 makes it clock_nanosleep);
    - gettid through glibc's generic syscall(): a number set at run time, never resolved;
-   - foo() from libfoo.so, which reaches kcmp (312) through a local function. */
+   - foo() from libfoo.so, which reaches kcmp (312) through a local function;
+   - via_table() from libfoo.so, which reaches mbind and set_mempolicy through pointers. */
 #define _GNU_SOURCE
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
 extern long foo(void);
+extern long via_table(int);
 
 static long raw_getpid(void) {
     long ret;
@@ -20,5 +22,5 @@ int main(int argc, char **argv) {
     struct timespec ts = {0, 1000};
     nanosleep(&ts, 0);
     long tid = syscall(SYS_gettid, argc);
-    return (int)(raw_getpid() + tid + foo()) & 1;
+    return (int)(raw_getpid() + tid + foo() + via_table(argc)) & 1;
 }
