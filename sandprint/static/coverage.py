@@ -22,6 +22,10 @@ from .reach import TargetReach, analyse
 WIDEN_CHOICES = ("static",)
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 @dataclass
 class Coverage:
     target: str
@@ -72,11 +76,18 @@ class Coverage:
         low, high = self.split()
         out = [f"static analysis of target {self.target!r}: the recordings saw "
                f"{len(self.seen_possible)} of the {len(self.possible)} syscalls its programs "
-               f"can make ({len(self.reach.programs)} programs, {len(self.reach.libraries)} "
-               "libraries analysed)"]
+               f"can make ({_count(len(self.reach.programs), 'program')}, "
+               f"{_count(len(self.reach.libraries), 'library', 'libraries')} analysed)"]
         if self.reach.programs:
-            out.append("  analysed: " + ", ".join(
-                f"{p.path} ({len(p.syscalls)})" for p in self.reach.programs))
+            out.append("  analysed (syscalls it can make; indirect calls in the library code "
+                       "it reaches, not followed): " + ", ".join(
+                           f"{p.path} ({len(p.syscalls)}; {p.indirect})"
+                           for p in self.reach.programs))
+        other = sorted({p.arch for p in self.reach.programs} - {self.reach.arch})
+        if other:
+            out.append(f"  programs of another ABI ({', '.join(other)}) are analysed but not "
+                       "counted here: the coverage and --widen are for the recording's "
+                       f"architecture ({self.reach.arch})")
         out.append(f"  unseen, low risk ({len(low)}): " + (", ".join(low) or "none"))
         out.append(f"  unseen, high risk ({len(high)}): " + (", ".join(high) or "none"))
         if self.not_found:
