@@ -19,7 +19,6 @@ from ..seccomp import risk
 from ..seccomp.argspec import ARG_RULES
 from .reach import TargetReach, analyse
 
-WIDEN_CHOICES = ("static",)
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
