@@ -227,3 +227,11 @@ def test_a_store_through_rax_keeps_the_number():
     # eax as data does not change eax: mov dword ptr [rbx], eax; syscall
     f = _facts(MOV_EAX_39 + b"\x89\x03" + SYSCALL + RET)
     assert f.syscalls == {39}
+
+
+def test_i386_sites():
+    md = disassembler(32)
+    # mov eax, 20; int 0x80 -- and glibc's call through the vDSO: mov eax, 4; call gs:[0x10]
+    f = analyse_region(md, b"\xb8\x14\x00\x00\x00\xcd\x80" + b"\xb8\x04\x00\x00\x00"
+                       + b"\x65\xff\x15\x10\x00\x00\x00" + RET, 0x1000, bits=32)
+    assert f.syscalls == {20, 4} and f.unresolved == 0 and f.indirect == 0
