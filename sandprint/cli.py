@@ -188,19 +188,42 @@ def _load_recordings(paths, allow_lossy: bool):
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="The default seccomp profile to compare with (default: $SANDPRINT_BASELINE, "
                    "else the one the installed container engine ships).")
+@click.option("--widen", type=click.Choice(["static"]),
+              help="static: also allow the unseen low-risk syscalls the recorded programs' "
+                   "code can make (static analysis of every program the recording saw run "
+                   "and the libraries it loaded); the summary lists each with its programs.")
+@click.option("--no-static", is_flag=True,
+              help="Do not analyse the recorded programs (no coverage lines; not with "
+                   "--widen).")
 def generate_seccomp(recordings, output, fmt, default_action, runtime, target_name,
-                     profile_name, allow_lossy, add_syscalls, allow_clone3, baseline_path):
+                     profile_name, allow_lossy, add_syscalls, allow_clone3, baseline_path,
+                     widen, no_static):
     """Write a seccomp profile (OCI JSON, SPO SeccompProfile, systemd drop-in)."""
     from .generators import seccomp
     from .seccomp.profile import DefaultAction
 
+    if widen and no_static:
+        raise click.UsageError("--widen static needs the static analysis: drop --no-static")
     rec = _load_recordings(recordings, allow_lossy)
+    widening = None
+    if not no_static:
+        from .static import coverage
+
+        covs = coverage.coverage(rec, target_name)
+        if widen:
+            widening = coverage.widening(covs)
     summary = seccomp.generate_file(rec, output, fmt=fmt,
+                                    widen=widening.names if widening else (),
+                                    widen_notes=widening.notes() if widening else (),
                                     default_action=DefaultAction.parse(default_action,
                                                                        "--default-action"),
                                     runtime=runtime, target=target_name, name=profile_name,
                                     add_syscalls=add_syscalls, allow_clone3=allow_clone3,
                                     baseline_path=baseline_path)
+    if not no_static:
+        for c in covs:
+            for line in c.lines():
+                echo_err(line)
     echo_err(summary)
 
 

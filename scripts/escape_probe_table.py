@@ -35,6 +35,7 @@ WORKLOADS: dict[str, Path] = {
     "files and forks": WORKLOAD,
     "network client": PROBES_DIR / "net_client_probes.py",
     "file layer": PROBES_DIR / "file_layer_probes.py",
+    "interpreter-reachable calls (thread pool)": PROBES_DIR / "widen_probes.py",
 }
 LAYERS = ("none", "seccomp", "landlock", "both")
 BEGIN = "<!-- escape-probes:begin (scripts/escape_probe_table.py --write README.md) -->"

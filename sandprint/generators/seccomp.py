@@ -282,9 +282,14 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                   runtime: str = "none",
                   target: str | None = None, name: str | None = None,
                   add_syscalls: Iterable[str] = (), allow_clone3: bool = False,
-                  baseline_path: str | None = None) -> str:
+                  baseline_path: str | None = None, widen: Iterable[str] = (),
+                  widen_notes: Iterable[str] = ()) -> str:
     """Write the profile for ``rec`` to ``output`` atomically; return the summary lines.
     ``fmt`` None: from the output's extension (:func:`format_for`).
+
+    ``widen``: syscalls allowed beside the recorded ones as if recorded (``--widen static``:
+    the unseen low-risk ones the recorded programs can make, from
+    :func:`sandprint.static.coverage.widening`); ``widen_notes`` are printed with the summary.
 
     The last line compares the profile with the container engine's default profile
     (``baseline_path``, or the one :func:`baseline.find_baseline` finds)."""
@@ -303,7 +308,12 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
         if syscall_number(rec.arch, n) is None:
             raise InputError(f"unknown syscall {n!r}", field="--add-syscall",
                              expected=f"a syscall name libseccomp knows on {rec.arch}")
-    names, rs, added = add_runtime(recorded | extra, rec.arch, runtime)
+    widened = set(widen) - recorded - extra
+    for n in sorted(widened):
+        if syscall_number(rec.arch, n) is None:
+            raise InputError(f"unknown syscall {n!r}", field="--widen",
+                             expected=f"a syscall name libseccomp knows on {rec.arch}")
+    names, rs, added = add_runtime(recorded | extra | widened, rec.arch, runtime)
     check_essentials(names, default_action, f"targets.{target}" if target else "targets.*")
     threads = made_threads(rec, target)
     thread_exit = add_thread_exit(names, rec.arch, default_action, threads)
@@ -362,7 +372,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
     allowed = len(names) - (1 if enosys3 else 0) + (1 if enosys3 and "clone" not in names
                                                     else 0)
     lines = [f"wrote {fmt} seccomp profile {output}: allows {allowed} syscalls "
-             f"({len(recorded)} recorded{f', {len(extra - recorded)} added by hand' if extra - recorded else ''}, {which}) on {', '.join(arches)}; "
+             f"({len(recorded)} recorded{f', {len(extra - recorded)} added by hand' if extra - recorded else ''}{f', {len(widened)} widened' if widened else ''}, {which}) on {', '.join(arches)}; "
              f"default action: {default_action.described}"]
     if len(arches) > 1:
         lines.append(f"{', '.join(arches[1:])} listed: the workload made syscalls through it "
@@ -378,6 +388,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                    f"{rs.runtime} (version not found here; default set for {rs.versions})")
         lines.append(f"added {len(added)} syscalls {version} makes after loading the filter"
                      + (f": {', '.join(sorted(added))}" if added else ""))
+    lines += list(widen_notes)
     if thread_exit:
         lines.append(("exit added: the workload makes threads, and" if threads else
                       "exit added: the workload calls clone and the recording does not say "

@@ -472,6 +472,15 @@ def recording_coverage(rec: Recording) -> dict[str, Any]:
     }
 
 
+def static_coverage(rec: Recording) -> list[dict[str, Any]]:
+    """The static analysis of the recorded programs (:mod:`sandprint.static.coverage`): per
+    target, how many of the syscalls they can make the recordings saw, and the unseen ones
+    by risk, with the lines a report prints."""
+    from ..static.coverage import coverage as static_cov
+
+    return [dict(c.to_json(), lines=c.lines()) for c in static_cov(rec)]
+
+
 def coverage(replay: Recording, provenance: list[Recording], paths: list[str]
              ) -> tuple[dict[str, Any], list[str]]:
     out: dict[str, Any] = {"replay": recording_coverage(replay)}
@@ -486,6 +495,7 @@ def coverage(replay: Recording, provenance: list[Recording], paths: list[str]
             warnings.append(f"the sandbox was generated from a single short run ({secs}): "
                             "code paths that run did not take are not in it; record more "
                             "runs (tests, replicas, longer) and merge them")
+        out["static"] = static_coverage(src)
         new_execs = set(out["replay"]["executables"]) - set(cov["executables"])
         if new_execs:
             warnings.append(f"the replay executed {len(new_execs)} programs the recording "

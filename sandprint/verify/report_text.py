@@ -83,6 +83,8 @@ def render_text(result) -> list[str]:
         lines.append(f"  sandbox made from: {prof['runs']} run(s), {secs}, "
                      f"{prof['processes']} process(es), {len(prof['executables'])} "
                      "executable(s)")
+    for target in result.coverage.get("static") or ():
+        lines += ["  " + line for line in target["lines"]]
     lines += by_design_lines(result)
     for w in result.warnings:
         lines.append(f"  warning: {w}")
