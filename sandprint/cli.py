@@ -227,16 +227,25 @@ def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, s
 @click.option("--compat", type=click.Choice(["best-effort", "soft", "hard"]),
               default="best-effort", show_default=True,
               help="Landlock compatibility: best effort, or refuse to run without full support.")
+@click.option("--recording", "recordings", multiple=True, type=click.Path(dir_okay=False),
+              help="Recording(s) the sandbox was generated from: the capabilities they show "
+                   "the workload needed are kept; every other one is dropped.")
+@click.option("--keep-caps", "keep_caps", metavar="CAP,...", default="",
+              help="Also keep these capabilities (warned about when no recording shows "
+                   "the workload needed them).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(seccomp_path, landlock_path, compat, command):
+def exec_(seccomp_path, landlock_path, compat, recordings, keep_caps, command):
     """Run COMMAND under a seccomp profile and/or Landlock ruleset (replaces sandprint)."""
     from . import enforce
 
     if not seccomp_path and not landlock_path:
         raise click.UsageError("give --seccomp and/or --landlock (without either the command "
                                "would run unconfined)")
+    from .capabilities.names import parse as parse_caps
+
     enforce.exec_sandboxed(list(command), seccomp=seccomp_path, landlock=landlock_path,
-                           compat=compat, log=echo_err)
+                           compat=compat, log=echo_err, recordings=list(recordings),
+                           keep_caps=parse_caps(keep_caps))
 
 
 @main.command(context_settings={"allow_interspersed_args": False})
@@ -253,7 +262,12 @@ def exec_(seccomp_path, landlock_path, compat, command):
                    "in place atomically) and print the diff.")
 @click.option("--recording", "recordings", multiple=True, type=click.Path(dir_okay=False),
               help="Recording(s) the sandbox was generated from: the report says how much "
-                   "of the workload they saw, and warns about a single short run.")
+                   "of the workload they saw, and warns about a single short run; the "
+                   "capabilities they show the workload needed are kept, every other one "
+                   "is dropped.")
+@click.option("--keep-caps", "keep_caps", metavar="CAP,...", default="",
+              help="Also keep these capabilities (warned about when no recording shows "
+                   "the workload needed them).")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True))
 @click.option("--podman", is_flag=True,
               help="Verify a container: the arguments after -- are podman run's "
@@ -261,8 +275,9 @@ def exec_(seccomp_path, landlock_path, compat, command):
                    "under the --seccomp profile.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def verify(seccomp_path, landlock_path, complain, report_path, html_path, fix, recordings,
-           duration, podman, command):
+           keep_caps, duration, podman, command):
     """Replay COMMAND under the sandbox and report every denial (exit 1 if any)."""
+    from .capabilities.names import parse as parse_caps
     from .verify import replay as verify_mod
 
     if not seccomp_path and not landlock_path:
@@ -280,7 +295,8 @@ def verify(seccomp_path, landlock_path, complain, report_path, html_path, fix, r
     code = verify_mod.verify_cli(list(command), seccomp=seccomp_path, landlock=landlock_path,
                                  complain=complain, report=report_path, duration=duration,
                                  log=echo_err, html=html_path, fix=fix,
-                                 recordings=list(recordings))
+                                 recordings=list(recordings),
+                                 keep_caps=parse_caps(keep_caps))
     sys.exit(code)
 
 

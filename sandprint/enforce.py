@@ -13,6 +13,7 @@ import errno as _errno
 import os
 from typing import Callable
 
+from .capabilities.drop import describe, drop_capabilities
 from .errors import EnvironmentProblem, InputError
 from .profiler.targets import resolve_command
 from .seccomp.filter import build_filter, check_can_exec, load_filter
@@ -21,8 +22,14 @@ from .seccomp.profile import SeccompProfile, load_profile
 
 def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = None,
                    landlock: str | None = None, compat: str = "best-effort",
-                   log: Callable[[str], None] = print, landlock_abi: int | None = None) -> None:
+                   log: Callable[[str], None] = print, landlock_abi: int | None = None,
+                   recordings: list[str] | None = None,
+                   keep_caps: list[str] | tuple[str, ...] = ()) -> None:
     """Replace this process with ``argv`` under the given sandbox; never returns normally.
+
+    Every capability is dropped (all five sets, :mod:`sandprint.capabilities.drop`) but
+    those the ``recordings`` show the workload needed and ``keep_caps`` (each of which the
+    recordings do not show is warned about).
 
     Fails closed: a profile or ruleset that cannot be read, built or loaded (or, under
     ``compat="hard"``, a ruleset the kernel cannot fully enforce) raises before the command
@@ -50,9 +57,15 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
         from .documents import LANDLOCK, load_as
 
         ruleset = load_as(landlock, LANDLOCK, lambda p: Ruleset.from_file(p, abi=landlock_abi))
+    keep, warnings = capabilities_to_keep(recordings or [], keep_caps)
+    for w in warnings:
+        log(f"warning: {w}")
     if ruleset is not None:
         status = ruleset.restrict_self(compat=compat)
         log(str(status))
+    # after Landlock (whose rule paths root may reach only through CAP_DAC_*), before seccomp
+    # (whose filter need not allow capset and prctl)
+    log(describe(drop_capabilities(keep), keep))
     if profile is not None:
         load_filter(seccomp_filter, profile.source)
     try:
@@ -62,3 +75,13 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
         hint = (" (is execve in the profile's allow list?)"
                 if profile is not None and e.errno in (_errno.EPERM, _errno.ENOSYS) else "")
         raise EnvironmentProblem(f"cannot execute {exe}: {e.strerror}{hint}") from None
+
+
+def capabilities_to_keep(recordings: list[str], keep_caps) -> tuple[list[str], list[str]]:
+    """(capabilities to keep, warnings) for ``exec``/``verify``: what the recordings (paths)
+    show was needed, plus ``keep_caps``; read before anything is applied."""
+    from .capabilities.needed import to_keep
+    from .recording import Recording
+
+    keep, _needed, warnings = to_keep([Recording.load(p) for p in recordings], keep_caps)
+    return keep, warnings
