@@ -151,11 +151,16 @@ def test_each_part_is_compiled_after_the_parts_it_calls():
 
 def test_each_part_owns_its_defines():
     # the options turn on exactly the defines of the parts they select, nothing in between
+    # (besides the creds part's, which say which syscall tracepoints the kernel has)
     plain = P.Options("SCMP_ARCH_X86_64", files=False, regular_tracepoint=True)
-    assert P.defines(P.select(plain), plain) == {}
+    creds = P.CREDS.defines(plain)
+    assert set(creds) <= {f"CREDS_TP_{n.upper()}" for n in
+                          ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+                           "setfsuid", "setfsgid", "setgroups", "prlimit64", "setrlimit")}
+    assert P.defines(P.select(plain), plain) == creds
     verify = P.Options("SCMP_ARCH_X86_64", files=False, count_exits=True, attribute=True,
                        regular_tracepoint=True)
-    assert P.defines(P.select(verify), verify) == {"COUNT_EXITS": 1, "ATTRIBUTE": 1}
+    assert P.defines(P.select(verify), verify) == {"COUNT_EXITS": 1, "ATTRIBUTE": 1, **creds}
     assert [p.name for p in P.PARTS.values() if p.attach] == ["files"]
 
 
@@ -184,7 +189,7 @@ def test_the_recorder_dispatches_each_event_to_its_part():
     rec.names, rec.pids, rec.exited, rec.live, rec.exe = [], [], [], set(), {}
     rec.fs, rec.pending_execs, rec.recording = None, {}, SimpleNamespace()
     rec.events, by_type = P.handlers(P.PARTS.values(), rec)
-    assert set(rec.events) == {"tasks", "files", "containers"}
+    assert set(rec.events) == {"tasks", "files", "containers", "creds"}
     for part in P.PARTS.values():
         for ev in part.events:
             handler, targeted = by_type[ev.type]

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import fs_events as E
+from .creds import Creds, DacCheck, read_status
 from .paths import Resolver, join, lexical, parent, proc_self
 from ..recording import NetAccess, Target
 
@@ -117,10 +118,11 @@ class Proc:
     prefix: str = ""                 # where this view is reachable from sandprint
     fds: dict[int, Fd] = field(default_factory=dict)
     target: int | None = None
+    creds: Creds | None = None       # the creds part's (creds.py)
 
     def copy(self, pid: int) -> "Proc":
         return Proc(pid, self.cwd, self.root, self.prefix,
-                    {n: replace(f) for n, f in self.fds.items()}, self.target)
+                    {n: replace(f) for n, f in self.fds.items()}, self.target, self.creds)
 
 
 def _own_mntns() -> str | None:
@@ -244,6 +246,7 @@ class FsModel:
         self.existing: set[str] = set()
         self.counters: dict[int, dict[str, int]] = {}
         self.signals_seen: set[tuple] = set()
+        self.dac = DacCheck()         # accesses the mode bits did not allow (capabilities)
         # (target, path) -> the first few processes that accessed it (verify names them)
         self.accessed_by: dict[tuple[int, str], list[int]] = {}
         # (target, path) -> {(rights, refused): [accesses, first few pids]}: verify counts and
@@ -253,7 +256,7 @@ class FsModel:
     # -- processes -------------------------------------------------------------------------
     def seed(self, pid: int, *, inherited: bool = False) -> Proc:
         """State of ``pid`` read from /proc (its fds marked ``inherited`` when asked)."""
-        proc = Proc(pid)
+        proc = Proc(pid, creds=read_status(pid))
         base = f"/proc/{pid}"
         try:
             ns = os.readlink(f"{base}/ns/mnt")
@@ -395,6 +398,9 @@ class FsModel:
             t.add_file(path, (), denied=rights, kind=kind)
         else:
             t.add_file(path, rights, kind=kind)
+            proc = self.procs.get(ev.pid)
+            if proc is not None:
+                self.dac.access(t, proc.creds, proc.prefix, path, rights)
 
     def _outcome(self, ev: E.FsEvent) -> str:
         """'ok', 'denied' or 'failed' (not an access)."""
@@ -729,6 +735,8 @@ class FsModel:
             name = _signal.Signals(sig).name
         except ValueError:
             name = str(sig)
+        if to > 0 and ev.ret >= 0:
+            self.dac.signal(self._target(ev.target), proc.creds, to)
         if to > 0:
             who: dict = {"pid": to}
             try:

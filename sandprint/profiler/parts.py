@@ -19,7 +19,8 @@ The parts: ``tasks`` (forks, execs, exits of the followed tree), ``files`` (file
 signal accesses; ``fs_events.py`` and ``fsmodel.py`` on the Python side), ``syscalls`` (the
 sys_enter counts, and per-process attribution), ``exits`` (sys_exit: the calls a seccomp
 filter refused, and the results of file syscalls), ``containers`` (new cgroups, for container
-and pod targets). ``common.bpf.h`` (the tracked-task map, the counters, the ring buffer) goes
+and pod targets), ``creds`` (uid/gid at exec and set*id, raised resource limits: the
+capability evidence, ``creds.py``). ``common.bpf.h`` (the tracked-task map, the counters, the ring buffer) goes
 before all of them.
 """
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from . import bpf_loader as L
+from . import creds as CR
 from . import fs_events as FE
 
 COMMON_HEADER = "common.bpf.h"
@@ -264,12 +266,20 @@ CONTAINERS = Part(
     # container mode: the host PID namespace and the unified hierarchy's id (containers.py)
     defines=lambda o: L.container_defines(), handlers=ContainerEvents)
 
-PARTS = {p.name: p for p in (TASKS, FILES, SYSCALLS, EXITS, CONTAINERS)}
+# credentials at exec and set*id, raised resource limits (creds.py); its own tracepoints
+CREDS = Part(
+    "creds", ("creds.bpf.c",),
+    events=(Event(CR.EV_CREDS, "EV_CREDS", "creds_event", CR.CredsEventC, "handle_creds"),),
+    constants=(("CREDS_EXEC", CR.CREDS_EXEC), ("CREDS_SETID", CR.CREDS_SETID),
+               ("CREDS_RLIMIT", CR.CREDS_RLIMIT)),
+    defines=CR.defines, handlers=CR.CredsEvents)
+
+PARTS = {p.name: p for p in (TASKS, FILES, SYSCALLS, EXITS, CONTAINERS, CREDS)}
 
 
 def select(o: Options) -> list[Part]:
     """The parts a recorder with these options loads, each after the parts it calls into."""
-    names = ["tasks", "syscalls"]
+    names = ["tasks", "syscalls", "creds"]
     if o.files:
         names.append("files")
     if o.files or o.count_exits:

@@ -1,0 +1,257 @@
+"""The ``creds`` recorder part's Python side (``bpf/creds.bpf.c``): the credentials of each
+followed process, and the capability evidence that needs them, judged at record time.
+
+* :class:`Creds`: real/effective/filesystem uid and gid and the supplementary groups, read
+  from ``/proc/PID/status`` when a creds event (exec, successful set*id) arrives; when the
+  process is already gone, the real uid and gid the BPF helper reported stand for all.
+  Forked children inherit their parent's (the file model copies them).
+* :class:`CredsEvents`: the part's event handling: each process's credentials into the file
+  model (:class:`DacCheck` uses them), the ids seen into ``Target.info["credentials"]``, and
+  a hard resource limit raised above the workload's starting one as CAP_SYS_RESOURCE.
+* :class:`DacCheck`: an access the mode bits and owner of the file (and the search bits of
+  the directories above it) did not allow for the process's fsuid: CAP_DAC_OVERRIDE or
+  CAP_DAC_READ_SEARCH (``capabilities.needed.dac_capability``); a signal to a process of
+  another uid: CAP_KILL.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource as _resource
+from dataclasses import dataclass
+
+from ..capabilities.needed import bits_for, dac_capability
+from .bpf_loader import TRACEFS, EventHeader
+
+EV_CREDS = 4
+CREDS_EXEC, CREDS_SETID, CREDS_RLIMIT = 1, 2, 3
+RLIM_INFINITY = 2 ** 64 - 1
+MAX_EVIDENCE = 8            # evidence lines per capability and target (then counted)
+
+# the syscalls whose tracepoints the part uses (compiled only where the kernel has them)
+SETID_SYSCALLS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
+                  "setfsuid", "setfsgid", "setgroups")
+RLIMIT_SYSCALLS = ("prlimit64", "setrlimit")
+
+RLIMIT_NAMES = {getattr(_resource, n): n for n in dir(_resource)
+                if n.startswith("RLIMIT_") and n != "RLIMIT_OFILE"}   # OFILE: NOFILE's alias
+
+
+class CredsEventC(ctypes.Structure):
+    _fields_ = [("h", EventHeader), ("why", ctypes.c_uint32), ("uid", ctypes.c_uint32),
+                ("gid", ctypes.c_uint32), ("resource", ctypes.c_uint32),
+                ("ret", ctypes.c_int64), ("cur", ctypes.c_uint64), ("max", ctypes.c_uint64),
+                ("pid", ctypes.c_uint64)]
+
+
+def defines(o=None) -> dict[str, int]:
+    """``CREDS_TP_<NAME>`` for each syscall tracepoint the running kernel has."""
+    out = {}
+    for root in TRACEFS:
+        base = f"{root}/events/syscalls"
+        if not os.path.isdir(base):
+            continue
+        for name in SETID_SYSCALLS:
+            if os.path.isdir(f"{base}/sys_exit_{name}"):
+                out[f"CREDS_TP_{name.upper()}"] = 1
+        for name in RLIMIT_SYSCALLS:
+            if os.path.isdir(f"{base}/sys_enter_{name}"):
+                out[f"CREDS_TP_{name.upper()}"] = 1
+        break
+    return out
+
+
+@dataclass(frozen=True)
+class Creds:
+    uid: int
+    euid: int
+    fsuid: int
+    gid: int
+    egid: int
+    fsgid: int
+    groups: frozenset[int] = frozenset()
+
+    @classmethod
+    def of_ids(cls, uid: int, gid: int) -> "Creds":
+        return cls(uid, uid, uid, gid, gid, gid, frozenset((gid,)))
+
+    @property
+    def all_groups(self) -> frozenset[int]:
+        return self.groups | {self.fsgid}
+
+
+def read_status(pid: int) -> Creds | None:
+    """The credentials of ``pid`` from /proc/PID/status, None when it is gone."""
+    uids = gids = None
+    groups: list[int] = []
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    uids = [int(x) for x in line.split()[1:5]]
+                elif line.startswith("Gid:"):
+                    gids = [int(x) for x in line.split()[1:5]]
+                elif line.startswith("Groups:"):
+                    groups = [int(x) for x in line.split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if not uids or not gids:
+        return None
+    return Creds(uids[0], uids[1], uids[3], gids[0], gids[1], gids[3], frozenset(groups))
+
+
+def _hard_limits(pid: int) -> dict[int, int]:
+    """RLIMIT_* -> hard limit of ``pid`` (/proc/PID/limits), or this process's own."""
+    names = {"Max cpu time": "RLIMIT_CPU", "Max file size": "RLIMIT_FSIZE",
+             "Max data size": "RLIMIT_DATA", "Max stack size": "RLIMIT_STACK",
+             "Max core file size": "RLIMIT_CORE", "Max resident set": "RLIMIT_RSS",
+             "Max processes": "RLIMIT_NPROC", "Max open files": "RLIMIT_NOFILE",
+             "Max locked memory": "RLIMIT_MEMLOCK", "Max address space": "RLIMIT_AS",
+             "Max file locks": "RLIMIT_LOCKS", "Max pending signals": "RLIMIT_SIGPENDING",
+             "Max msgqueue size": "RLIMIT_MSGQUEUE", "Max nice priority": "RLIMIT_NICE",
+             "Max realtime priority": "RLIMIT_RTPRIO", "Max realtime timeout": "RLIMIT_RTTIME"}
+    out: dict[int, int] = {}
+    try:
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                for label, name in names.items():
+                    if line.startswith(label) and hasattr(_resource, name):
+                        hard = line[len(label):].split()[1]
+                        out[getattr(_resource, name)] = (RLIM_INFINITY if hard == "unlimited"
+                                                         else int(hard))
+    except (OSError, ValueError, IndexError):
+        pass
+    if not out:
+        for number in RLIMIT_NAMES:
+            hard = _resource.getrlimit(number)[1]
+            out[number] = RLIM_INFINITY if hard == _resource.RLIM_INFINITY else hard
+    return out
+
+
+def add_evidence(t, cap: str, why: str) -> None:
+    """``t.add_capability`` with at most :data:`MAX_EVIDENCE` lines per capability (the
+    rest counted in ``info.credentials.moreEvidence``)."""
+    reasons = t.capabilities.get(cap, [])
+    if why in reasons:
+        return
+    if len(reasons) >= MAX_EVIDENCE:
+        more = t.info.setdefault("credentials", {}).setdefault("moreEvidence", {})
+        more[cap] = more.get(cap, 0) + 1
+        return
+    t.add_capability(cap, why)
+
+
+def note_ids(t, creds: Creds) -> None:
+    c = t.info.setdefault("credentials", {})
+    for key, ids in (("uids", {creds.uid, creds.euid, creds.fsuid}),
+                     ("gids", {creds.gid, creds.egid, creds.fsgid})):
+        c[key] = sorted(set(c.get(key, [])) | ids)
+
+
+class CredsEvents:
+    """``creds``: each followed process's credentials (into the file model) and raised
+    resource limits."""
+
+    def __init__(self, rec):
+        self.names = rec.names
+        self.fs = rec.fs
+        self.recording = rec.recording
+        self.creds: dict[int, Creds] = {}        # without a file model
+        self.start_limits: dict[int, dict[int, int]] = {}   # target -> hard limits (_rlimit)
+
+    def handle_creds(self, header, data, size) -> None:
+        ev = ctypes.cast(data, ctypes.POINTER(CredsEventC)).contents
+        t = self.recording.target(self.names[header.target])
+        if header.target not in self.start_limits:
+            self.start_limits[header.target] = _hard_limits(header.pid)
+        if ev.why == CREDS_RLIMIT:
+            self._rlimit(t, header, ev)
+            return
+        creds = read_status(header.pid)
+        if creds is None or creds.uid != ev.uid:
+            creds = Creds.of_ids(ev.uid, ev.gid)
+        note_ids(t, creds)
+        if self.fs is not None:
+            self.fs.proc(header.pid).creds = creds
+        else:
+            self.creds[header.pid] = creds
+
+    def _rlimit(self, t, header, ev) -> None:
+        # the target's hard limits as its calls left them (per target, not per process: a
+        # call at entry, before the kernel said whether it may; lowering always may)
+        limits = self.start_limits[header.target]
+        was = limits.get(ev.resource)
+        if was is None:
+            return
+        limits[ev.resource] = ev.max
+        if ev.max <= was:
+            return
+        name = RLIMIT_NAMES.get(ev.resource, str(ev.resource))
+        shown = "unlimited" if ev.max == RLIM_INFINITY else str(ev.max)
+        before = "unlimited" if was == RLIM_INFINITY else str(was)
+        add_evidence(t, "CAP_SYS_RESOURCE", f"hard {name} raised to {shown} (was {before})")
+
+
+class DacCheck:
+    """Record-time check of an access against the mode bits (see the module); one check
+    per (path, rights, fsuid, groups)."""
+
+    def __init__(self):
+        self.done: set[tuple] = set()
+        self.dirs: dict[tuple, str | None] = {}
+
+    def access(self, t, creds: Creds | None, prefix: str, path: str, rights) -> None:
+        if creds is None or path.startswith("/proc/"):
+            return      # procfs: the ptrace rules decide, not the mode bits
+        want = bits_for(rights)
+        key = (t.name, path, want, creds.fsuid, creds.all_groups)
+        if not want or key in self.done:
+            return
+        self.done.add(key)
+        try:
+            st = os.stat(prefix + path)
+        except OSError:
+            return
+        cap = dac_capability(st.st_mode, st.st_uid, st.st_gid, creds.fsuid, creds.all_groups,
+                             want)
+        if cap:
+            add_evidence(t, cap, f"{'+'.join(sorted(rights))} {path} (owner {st.st_uid}:"
+                                 f"{st.st_gid}, mode {st.st_mode & 0o7777:04o}; as uid "
+                                 f"{creds.fsuid})")
+        parent = os.path.dirname(path)
+        while parent and parent != "/" and parent != path:
+            self._search(t, creds, prefix, parent)
+            path, parent = parent, os.path.dirname(parent)
+
+    def _search(self, t, creds: Creds, prefix: str, d: str) -> None:
+        key = (t.name, d, creds.fsuid, creds.all_groups)
+        if key in self.dirs:
+            return
+        try:
+            st = os.stat(prefix + d)
+        except OSError:
+            self.dirs[key] = None
+            return
+        cap = dac_capability(st.st_mode, st.st_uid, st.st_gid, creds.fsuid, creds.all_groups,
+                             1)
+        self.dirs[key] = cap
+        if cap:
+            add_evidence(t, cap, f"search {d} (owner {st.st_uid}:{st.st_gid}, mode "
+                                 f"{st.st_mode & 0o7777:04o}; as uid {creds.fsuid})")
+
+    @staticmethod
+    def signal(t, creds: Creds | None, to: int) -> None:
+        """A signal to pid ``to`` (outside the workload) that needed CAP_KILL: the sender's
+        real and effective uid both differ from the receiver's real and saved uid."""
+        if creds is None:
+            return
+        try:
+            with open(f"/proc/{to}/status") as f:
+                line = next(x for x in f if x.startswith("Uid:"))
+            ruid, _euid, suid = (int(x) for x in line.split()[1:4])
+        except (OSError, StopIteration, ValueError):
+            return
+        if {creds.uid, creds.euid} & {ruid, suid}:
+            return
+        add_evidence(t, "CAP_KILL", f"signal to pid {to} of uid {ruid} (as uid {creds.euid})")
