@@ -17,6 +17,8 @@ import os
 from typing import Any, Iterable
 
 from .. import __version__
+from ..capabilities.needed import needed_capabilities, notes as capability_notes
+from ..capabilities.outputs import summary_lines as capability_summary
 from ..errors import InputError
 from ..fileio import write_atomic
 from ..recording import Recording
@@ -269,6 +271,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                                                    rec.arch, path=baseline_path)
     which = f"target {target!r}" if target else (
         "all targets" if len(rec.targets) != 1 else f"target {rec.targets[0].name!r}")
+    caps = needed_capabilities(rec, target)
 
     if fmt == ProfileFormat.OCI:
         text = to_oci_json(oci)
@@ -280,7 +283,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
         text = to_spo(oci, check_k8s_name(name or name_from_path(output)),
                       annotations=annotations)
     else:
-        text = to_systemd(oci, origin=which)
+        text = to_systemd(oci, origin=which, capabilities=caps)
     write_atomic(output, text)
 
     # clone3 answered ENOSYS is not allowed; the clone it falls back to is, recorded or not
@@ -313,5 +316,6 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
         lines.append("warning: clone3 is allowed as recorded (--allow-clone3), and its flags "
                      "are in memory a seccomp filter cannot read: under this profile the "
                      "workload can still create namespaces through clone3")
+    lines += capability_summary(caps, capability_notes(rec))
     lines.append(comparison)
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .. import __version__
+from ..capabilities.outputs import systemd_lines
 from ..errors import InputError
 from .profile import ENOSYS, EPERM, Action, ProfileFormat
 
@@ -103,8 +104,9 @@ def to_spo(oci: dict[str, Any], name: str, *, annotations: dict[str, str] | None
 # -- systemd ---------------------------------------------------------------------------------
 
 def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
-               per_line: int = 8) -> str:
-    """A ``[Service]`` drop-in with the same allow list as the OCI profile."""
+               per_line: int = 8, capabilities: dict[str, list[str]] | None = None) -> str:
+    """A ``[Service]`` drop-in with the same allow list as the OCI profile; with
+    ``capabilities`` (CAP_* -> evidence), also the capability sets."""
     names = {n for r in oci["syscalls"] if r["action"] == Action.ALLOW for n in r["names"]}
     namespaces = any(r.get("args") and r["names"] == ["clone"] for r in oci["syscalls"])
     # systemd gives per-syscall errnos only to deny-listed calls, never inside an allow list;
@@ -176,4 +178,6 @@ def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
         if action == Action.ERRNO:
             lines.append("SystemCallErrorNumber=" + ("ENOSYS" if errno_ret == ENOSYS
                                                      else "EPERM"))
+    if capabilities is not None:
+        lines += systemd_lines(capabilities)
     return "\n".join(lines) + "\n"

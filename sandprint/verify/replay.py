@@ -58,7 +58,7 @@ from typing import Any, Callable
 
 from ..capabilities.drop import drop_capabilities
 from ..capabilities.needed import needed_capabilities, to_keep
-from ..capabilities.names import short
+from ..capabilities.outputs import run_flags
 from ..fileio import write_json
 from ..landlock import rights as R
 from ..profiler.bpf_loader import NR_SLOTS
@@ -314,11 +314,6 @@ def capability_report(keep: list[str], used: dict[str, list[str]]) -> dict[str, 
     return {"kept": list(keep), "usedInReplay": used,
             "notKept": [c for c in used if c not in keep],
             "runFlags": run_flags(keep)}
-
-
-def run_flags(keep: list[str]) -> str:
-    """``--cap-drop=all --cap-add=NET_BIND_SERVICE`` for podman and docker."""
-    return " ".join(["--cap-drop=all"] + [f"--cap-add={short(c)}" for c in keep])
 
 
 def _landlock_denial(need: Need, recorder: Recorder, comms: dict[int, str]) -> Denial:
