@@ -188,6 +188,8 @@ def describe(state: CapState, keep: list[str]) -> str:
     held = names_in(state.permitted | state.bounding & mask(keep))
     if not keep:
         text = "capabilities: all dropped (effective, permitted, inheritable, ambient, bounding)"
+    elif not set(names_in(state.bounding)) - set(keep) and len(keep) >= len(NUMBER):
+        text = "capabilities: none dropped (all kept)"
     else:
         text = "capabilities: kept " + ", ".join(keep) + "; every other one dropped"
     if held and set(held) - set(keep):

@@ -36,11 +36,14 @@ def name_of(number: int) -> str:
 
 
 def parse(text: str, *, field: str = "--keep-caps") -> list[str]:
-    """``net_bind_service,CAP_KILL`` -> ``["CAP_KILL", "CAP_NET_BIND_SERVICE"]``; an unknown
-    name is an :class:`InputError` naming ``field``."""
+    """``net_bind_service,CAP_KILL`` -> ``["CAP_KILL", "CAP_NET_BIND_SERVICE"]``; ``all``:
+    every capability; an unknown name is an :class:`InputError` naming ``field``."""
     out: set[str] = set()
     for part in text.replace(" ", ",").split(","):
         if not part:
+            continue
+        if part.lower() == "all":
+            out.update(CAPS)
             continue
         name = part.upper()
         if not name.startswith("CAP_"):
@@ -48,7 +51,8 @@ def parse(text: str, *, field: str = "--keep-caps") -> list[str]:
         if name not in NUMBER:
             raise InputError(f"unknown capability {part!r}", field=field,
                              expected="capability names such as CAP_NET_BIND_SERVICE "
-                                      "(comma-separated; the CAP_ prefix is optional)")
+                                      "(comma-separated; the CAP_ prefix is optional), "
+                                      "or all")
         out.add(name)
     return sorted(out, key=NUMBER.__getitem__)
 
