@@ -326,18 +326,23 @@ def k8s() -> None:
 
 @k8s.command("patch")
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--profile", "profiles", multiple=True, required=True, metavar="CONTAINER=PROFILE",
+@click.option("--profile", "profiles", multiple=True, metavar="CONTAINER=PROFILE",
               help="Localhost profile (relative to the kubelet's seccomp dir) per container.")
+@click.option("--recording", "recordings", multiple=True, metavar="[CONTAINER=]REC",
+              help="Set the container's capabilities to drop ALL and add what this recording "
+                   "shows it needed (a pod recording: each target for the container of its "
+                   "name).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--kubernetes-version", default="1.30", show_default=True,
               help="Schema version to validate against (needs kubernetes-validate).")
 @click.option("--no-validate", is_flag=True, help="Skip schema validation.")
-def k8s_patch(manifest, profiles, output, kubernetes_version, no_validate):
-    """Set securityContext.seccompProfile (Localhost) per container in MANIFEST."""
+def k8s_patch(manifest, profiles, recordings, output, kubernetes_version, no_validate):
+    """Set securityContext.seccompProfile (Localhost) and capabilities per container."""
     from .k8s.manifests import patch_file
 
     report = patch_file(manifest, output, list(profiles),
-                        kubernetes_version=kubernetes_version, check=not no_validate)
+                        kubernetes_version=kubernetes_version, check=not no_validate,
+                        recordings=list(recordings))
     for line in report.lines():
         echo_err(line)
     echo_err(f"wrote {output}")

@@ -263,3 +263,73 @@ os.setuid(65534)
                                            "0600; as uid 0)"]
     assert caps["CAP_KILL"] == [f"signal to pid {sleeper.pid} of uid 65534 (as uid 0)"]
     assert caps["CAP_SYS_RESOURCE"] == ["hard RLIMIT_NOFILE raised to 128 (was 64)"]
+
+
+# -- outputs: k8s patch, systemd ------------------------------------------------------------
+
+def test_k8s_patch_writes_drop_all_and_the_needed_ones(tmp_path):
+    import yaml
+
+    from helpers import run_cli
+    from test_k8s_manifests import DATA, containers_of
+
+    pod = Recording.new({"type": "pod"}, arch=_client().arch)
+    for name in ("app", "setup"):
+        pod.targets.append(_client().targets[0])
+        pod.targets[-1].name = name
+    pod.target("app").add_net(NetAccess("bind", "tcp", "inet", 443))
+    rec = tmp_path / "pod.json"
+    pod.save(str(rec))
+    out = tmp_path / "out.yaml"
+    r = run_cli("k8s", "patch", str(DATA / "workloads.yaml"), "--profile",
+                "app=operator/app.json", "--recording", str(rec), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "validated against the Kubernetes schemas" in r.stderr
+    assert "capabilities: drop ALL, add NET_BIND_SERVICE" in r.stderr
+    patched = list(yaml.safe_load_all(out.read_text()))
+    for doc in patched:
+        if doc["kind"] == "ConfigMap":
+            continue
+        cs = containers_of(doc)
+        assert cs["app"]["securityContext"]["capabilities"] == {
+            "drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+        assert cs["app"]["securityContext"]["seccompProfile"]["type"] == "Localhost"
+        if "setup" in cs:
+            assert cs["setup"]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+        if "sidecar" in cs:
+            assert "capabilities" not in cs["sidecar"].get("securityContext", {})
+    # CONTAINER=REC binds a one-target recording; a container the manifest lacks is refused
+    one = tmp_path / "one.json"
+    _client().save(str(one))
+    r = run_cli("k8s", "patch", str(DATA / "workloads.yaml"), "--recording",
+                f"app={one}", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert containers_of(next(yaml.safe_load_all(out.read_text())))["app"][
+        "securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    r = run_cli("k8s", "patch", str(DATA / "workloads.yaml"), "--recording", str(one),
+                "-o", str(tmp_path / "never.yaml"))
+    assert r.returncode == 2 and "--recording" in r.stderr and "no container named main" \
+        in r.stderr
+    assert not (tmp_path / "never.yaml").exists()
+
+
+def test_systemd_drop_in_carries_the_capability_sets(tmp_path):
+    from helpers import run_cli
+
+    rec = _client()
+    for name in ("execve", "exit_group", "brk", "mmap", "openat", "close"):
+        rec.targets[0].add_syscall(name)
+    path = tmp_path / "rec.json"
+    rec.save(str(path))
+    out = tmp_path / "unit.conf"
+    run_cli("generate", "seccomp", str(path), "-o", str(out), check=True)
+    lines = out.read_text().splitlines()
+    assert "CapabilityBoundingSet=" in lines and "AmbientCapabilities=" in lines
+    rec.targets[0].add_net(NetAccess("bind", "tcp", "inet", 80))
+    rec.save(str(path))
+    r = run_cli("generate", "seccomp", str(path), "-o", str(out), check=True)
+    lines = out.read_text().splitlines()
+    assert "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" in lines
+    assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in lines
+    assert "#   CAP_NET_BIND_SERVICE: bind tcp port 80" in lines
+    assert "--cap-drop=all --cap-add=NET_BIND_SERVICE" in r.stderr
