@@ -1,9 +1,11 @@
-"""Run a command under a seccomp profile and/or a Landlock ruleset.
+"""Run a command under a seccomp profile and/or a Landlock ruleset, with only the
+capabilities its recordings show it needed.
 
-:func:`exec_sandboxed` checks everything first (the command exists, the profile and ruleset
-load and validate), then restricts this process (Landlock first, then seccomp, whose filter
-must allow what the Landlock step and ``execve`` need) and replaces itself with the command,
-so the command's own exit status comes back. It fails closed: if any step fails, the command
+:func:`exec_sandboxed` checks everything first (the command exists, the profile, ruleset and
+recordings load and validate), then restricts this process (Landlock first; then the
+capabilities, dropped to those kept from all five sets; then seccomp, whose filter must allow
+what ``execve`` needs) and replaces itself with the command, so the command's own exit status
+comes back. It fails closed: if any step fails, the command
 never runs.
 """
 

@@ -207,6 +207,10 @@ def test_a_root_server_on_a_low_port_keeps_exactly_net_bind_service(tmp_path, bp
     # without the recording the bind is refused: the capability really was needed
     r = run_sandprint("exec", "--seccomp", str(prof), "--", *cmd)
     assert r.returncode != 0 and "Permission denied" in r.stderr
+    # verify without it names the capability the refused bind wanted
+    r = run_sandprint("verify", "--seccomp", str(prof), "--", *cmd)
+    assert r.returncode == 1
+    assert "DENIED     caps     capability CAP_NET_BIND_SERVICE" in r.stdout + r.stderr
     # --keep-caps gives it back, with a warning naming it
     r = run_sandprint("exec", "--seccomp", str(prof), "--keep-caps", "net_bind_service",
                       "--", *cmd, check=True)
@@ -247,6 +251,10 @@ except ValueError:
 open({str(other)!r}).read()
 open({str(other)!r}, "a").close()
 os.kill({sleeper.pid}, 0)
+mine = {str(tmp_path / "mine")!r}
+open(mine, "w").close()
+os.chown(mine, 0, 0)          # to its own ids: no capability
+os.setresuid(0, 0, 0)         # to ids it has: none either
 os.setuid(65534)
 """
         rec = tmp_path / "rec.json"
@@ -263,6 +271,8 @@ os.setuid(65534)
                                            "0600; as uid 0)"]
     assert caps["CAP_KILL"] == [f"signal to pid {sleeper.pid} of uid 65534 (as uid 0)"]
     assert caps["CAP_SYS_RESOURCE"] == ["hard RLIMIT_NOFILE raised to 128 (was 64)"]
+    assert caps["CAP_SETUID"] == ["setuid to uid 65534 (from uid 0)"]
+    assert t.syscalls.get("chown") and t.syscalls.get("setresuid")
 
 
 # -- outputs: k8s patch, systemd ------------------------------------------------------------
@@ -333,3 +343,42 @@ def test_systemd_drop_in_carries_the_capability_sets(tmp_path):
     assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in lines
     assert "#   CAP_NET_BIND_SERVICE: bind tcp port 80" in lines
     assert "--cap-drop=all --cap-add=NET_BIND_SERVICE" in r.stderr
+
+
+@pytest.mark.kernel
+def test_a_tree_another_uid_made_and_root_removed_is_judged_after_it_is_gone(tmp_path,
+                                                                            bpf_ready):
+    """A worker dropped to uid 65534 makes a private directory; the root parent removes it
+    before the recorder gets to the events: judged from what the worker made (its mode and
+    ids), not from a stat that finds nothing."""
+    _root_with_caps()
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    shared = Path(tempfile.mkdtemp(prefix="sandprint-caps-", dir="/var/tmp"))
+    shared.chmod(0o1777)            # /tmp/pytest-of-root is closed to uid 65534
+    private = shared / "private"
+    script = f"""
+import os, shutil
+pid = os.fork()
+if pid == 0:
+    os.setgid(65534); os.setuid(65534)
+    os.mkdir({str(private)!r}, 0o700)
+    open({str(private / "f")!r}, "w").close()
+    os._exit(0)
+os.waitpid(pid, 0)
+shutil.rmtree({str(private)!r})
+"""
+    rec = tmp_path / "rec.json"
+    try:
+        run_sandprint("record", "-o", str(rec), "--", sys.executable, "-c", script, check=True)
+        assert not private.exists()
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
+    caps = needed_capabilities(Recording.load(str(rec)))
+    assert caps["CAP_SETUID"] == ["setuid to uid 65534 (from uid 0)"]
+    assert caps["CAP_SETGID"] == ["setgid to gid 65534 (from gid 0)"]
+    assert any(str(private) in e and "owner 65534:65534, mode 0700" in e
+               for e in caps["CAP_DAC_READ_SEARCH"]), caps
+    assert any(e.startswith(f"remove_file {private} ") for e in caps["CAP_DAC_OVERRIDE"]), caps

@@ -154,9 +154,10 @@ def test_each_part_owns_its_defines():
     # (besides the creds part's, which say which syscall tracepoints the kernel has)
     plain = P.Options("SCMP_ARCH_X86_64", files=False, regular_tracepoint=True)
     creds = P.CREDS.defines(plain)
+    from sandprint.profiler import creds as CR
+
     assert set(creds) <= {f"CREDS_TP_{n.upper()}" for n in
-                          ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
-                           "setfsuid", "setfsgid", "setgroups", "prlimit64", "setrlimit")}
+                          CR.SETID_SYSCALLS + CR.RLIMIT_SYSCALLS + CR.CHOWN_SYSCALLS}
     assert P.defines(P.select(plain), plain) == creds
     verify = P.Options("SCMP_ARCH_X86_64", files=False, count_exits=True, attribute=True,
                        regular_tracepoint=True)

@@ -11,8 +11,9 @@ Two kinds of evidence, combined:
   device nodes made): a call that cannot succeed without the capability.
 
 Conservative where the recording cannot tell: a call listed in :data:`BY_SYSCALL` gives its
-capability whatever its arguments were (``chown`` to one's own uid needs none, but the
-arguments are not recorded). Calls that usually need no capability (``setrlimit`` lowering a
+capability whatever its arguments were; set*id and chown calls are judged by their ids when
+the recording has the credentials (the ``creds`` part), and count whatever they did when it
+has not. Calls that usually need no capability (``setrlimit`` lowering a
 limit, ``chmod`` of one's own files, ``ptrace`` of one's own children, ``unshare`` of a user
 namespace, ``capset`` lowering the sets, netlink route *reads* such as ``getifaddrs``) give
 none: a workload that needs the capability for them has to be given it with ``--keep-caps``
@@ -28,13 +29,17 @@ from ..recording import Recording, Target
 from ..seccomp.argspec import family_name, socket_type_name
 from .names import NUMBER
 
-# a call the kernel refuses without the capability, whatever its arguments
-BY_SYSCALL: dict[str, tuple[str, ...]] = {
+# calls the recorder's creds part judges by their ids (CredsEvents._setid, _chown); for a
+# recording without credentials (targets[].info.credentials), any call counts
+BY_SYSCALL_WITHOUT_CREDS: dict[str, tuple[str, ...]] = {
     "CAP_SETUID": ("setuid", "setreuid", "setresuid", "setfsuid", "setuid32", "setreuid32",
                    "setresuid32", "setfsuid32"),
     "CAP_SETGID": ("setgid", "setregid", "setresgid", "setfsgid", "setgroups", "setgid32",
                    "setregid32", "setresgid32", "setfsgid32", "setgroups32"),
     "CAP_CHOWN": ("chown", "fchown", "lchown", "fchownat", "chown32", "fchown32", "lchown32"),
+}
+# a call the kernel refuses without the capability, whatever its arguments
+BY_SYSCALL: dict[str, tuple[str, ...]] = {
     "CAP_SYS_CHROOT": ("chroot",),
     "CAP_SYS_ADMIN": ("mount", "umount", "umount2", "pivot_root", "sethostname",
                       "setdomainname", "swapon", "swapoff", "quotactl", "quotactl_fd",
@@ -87,7 +92,10 @@ def target_capabilities(t: Target) -> dict[str, list[str]]:
     for cap, reasons in t.capabilities.items():
         for r in reasons:
             _add(out, cap, r)
-    for cap, names in BY_SYSCALL.items():
+    by_syscall = dict(BY_SYSCALL)
+    if "credentials" not in t.info:
+        by_syscall.update(BY_SYSCALL_WITHOUT_CREDS)
+    for cap, names in by_syscall.items():
         for name in names:
             if t.syscalls.get(name):
                 _add(out, cap, f"{name} called ({t.syscalls[name]}x)")
@@ -220,3 +228,27 @@ def to_keep(recordings: Iterable[Recording], extra: Iterable[str] = ()
                             + "; the sandboxed process can use it")
     keep = sorted(set(needed) | set(extra), key=NUMBER.__getitem__)
     return keep, needed, warnings
+
+
+def ran_as_root(rec: Recording, target: str | None = None) -> bool:
+    """Whether a target of ``rec`` ran with uid 0 (``info.credentials``, the creds part)."""
+    return any(0 in (t.info.get("credentials") or {}).get("uids", [])
+               for t in rec.targets if target is None or t.name == target)
+
+
+# Recorded as root with every capability, a program skips asking for its capabilities;
+# under exec's reduced set it asks (runuser through libcap-ng, PAM): a read of its own sets
+QUERY_SYSCALLS = ("capget",)
+
+
+def refused_for_want_of(rec: Recording) -> dict[str, list[str]]:
+    """What a replay under dropped capabilities was refused that a capability would have
+    allowed (so ``verify`` can name it): binds below 1024 refused (EACCES)."""
+    out: dict[str, list[str]] = {}
+    for t in rec.targets:
+        for n in t.info.get("deniedNetwork") or []:
+            port = n.get("port")
+            if (n.get("op") == "bind" and n.get("protocol") in ("tcp", "udp")
+                    and isinstance(port, int) and 0 < port < 1024):
+                _add(out, "CAP_NET_BIND_SERVICE", f"bind {n['protocol']} port {port} refused")
+    return out

@@ -17,7 +17,8 @@ import os
 from typing import Any, Iterable
 
 from .. import __version__
-from ..capabilities.needed import needed_capabilities, notes as capability_notes
+from ..capabilities.needed import (QUERY_SYSCALLS, needed_capabilities, ran_as_root,
+                                   notes as capability_notes)
 from ..capabilities.outputs import summary_lines as capability_summary
 from ..errors import InputError
 from ..fileio import write_atomic
@@ -225,6 +226,15 @@ def format_for(output: str, fmt: str | None) -> ProfileFormat:
     return fmt
 
 
+def capability_queries(rec: Recording, target: str | None, names: set[str]) -> set[str]:
+    """The capability queries (capget) a root workload makes once its capabilities are
+    dropped, when the recording (made with all of them) lacks them."""
+    if not ran_as_root(rec, target):
+        return set()
+    return {n for n in QUERY_SYSCALLS
+            if n not in names and syscall_number(rec.arch, n) is not None}
+
+
 def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                   default_action: DefaultAction | str = DefaultAction.ERRNO,
                   runtime: str = "none",
@@ -252,6 +262,8 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
             raise InputError(f"unknown syscall {n!r}", field="--add-syscall",
                              expected=f"a syscall name libseccomp knows on {rec.arch}")
     names, rs, added = add_runtime(recorded | extra, rec.arch, runtime)
+    cap_query = capability_queries(rec, target, names)
+    names |= cap_query
     check_essentials(names, default_action, f"targets.{target}" if target else "targets.*")
     threads = made_threads(rec, target)
     thread_exit = add_thread_exit(names, rec.arch, default_action, threads)
@@ -316,6 +328,10 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
         lines.append("warning: clone3 is allowed as recorded (--allow-clone3), and its flags "
                      "are in memory a seccomp filter cannot read: under this profile the "
                      "workload can still create namespaces through clone3")
+    if cap_query:
+        lines.append(f"{', '.join(sorted(cap_query))} added: the workload ran as root with "
+                     "every capability, and under the reduced set exec gives it programs ask "
+                     "for theirs (runuser, PAM)")
     lines += capability_summary(caps, capability_notes(rec))
     lines.append(comparison)
     return "\n".join(lines)

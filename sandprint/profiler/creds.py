@@ -19,13 +19,15 @@ from __future__ import annotations
 import ctypes
 import os
 import resource as _resource
-from dataclasses import dataclass
+import stat as _statmod
+from dataclasses import dataclass, field
 
 from ..capabilities.needed import bits_for, dac_capability
 from .bpf_loader import TRACEFS, EventHeader
 
 EV_CREDS = 4
-CREDS_EXEC, CREDS_SETID, CREDS_RLIMIT = 1, 2, 3
+CREDS_EXEC, CREDS_SETID, CREDS_RLIMIT, CREDS_CHOWN = 1, 2, 3, 4
+NO_ID = 0xFFFFFFFF          # chown's -1: unchanged
 RLIM_INFINITY = 2 ** 64 - 1
 MAX_EVIDENCE = 8            # evidence lines per capability and target (then counted)
 
@@ -33,6 +35,7 @@ MAX_EVIDENCE = 8            # evidence lines per capability and target (then cou
 SETID_SYSCALLS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid",
                   "setfsuid", "setfsgid", "setgroups")
 RLIMIT_SYSCALLS = ("prlimit64", "setrlimit")
+CHOWN_SYSCALLS = ("chown", "fchown", "lchown", "fchownat")
 
 RLIMIT_NAMES = {getattr(_resource, n): n for n in dir(_resource)
                 if n.startswith("RLIMIT_") and n != "RLIMIT_OFILE"}   # OFILE: NOFILE's alias
@@ -55,7 +58,7 @@ def defines(o=None) -> dict[str, int]:
         for name in SETID_SYSCALLS:
             if os.path.isdir(f"{base}/sys_exit_{name}"):
                 out[f"CREDS_TP_{name.upper()}"] = 1
-        for name in RLIMIT_SYSCALLS:
+        for name in RLIMIT_SYSCALLS + CHOWN_SYSCALLS:
             if os.path.isdir(f"{base}/sys_enter_{name}"):
                 out[f"CREDS_TP_{name.upper()}"] = 1
         break
@@ -71,20 +74,34 @@ class Creds:
     egid: int
     fsgid: int
     groups: frozenset[int] = frozenset()
+    suid: int | None = None          # saved ids (None: as the real one)
+    sgid: int | None = None
+    umask: int = 0o022               # as /proc said when these were read
+    # the supplementary groups and the fsgid (what the mode bits' group class is tested with)
+    all_groups: frozenset[int] = field(default=frozenset(), init=False, compare=False)
 
     @classmethod
     def of_ids(cls, uid: int, gid: int) -> "Creds":
         return cls(uid, uid, uid, gid, gid, gid, frozenset((gid,)))
 
     @property
-    def all_groups(self) -> frozenset[int]:
-        return self.groups | {self.fsgid}
+    def uids(self) -> set[int]:
+        """The ids an unprivileged set*uid may pick from (real, effective, saved)."""
+        return {self.uid, self.euid, self.uid if self.suid is None else self.suid}
+
+    @property
+    def gids(self) -> set[int]:
+        return {self.gid, self.egid, self.gid if self.sgid is None else self.sgid}
+
+    def __post_init__(self):
+        object.__setattr__(self, "all_groups", self.groups | {self.fsgid})
 
 
 def read_status(pid: int) -> Creds | None:
     """The credentials of ``pid`` from /proc/PID/status, None when it is gone."""
     uids = gids = None
     groups: list[int] = []
+    umask = 0o022
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -94,11 +111,14 @@ def read_status(pid: int) -> Creds | None:
                     gids = [int(x) for x in line.split()[1:5]]
                 elif line.startswith("Groups:"):
                     groups = [int(x) for x in line.split()[1:]]
+                elif line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
     except (OSError, ValueError):
         return None
     if not uids or not gids:
         return None
-    return Creds(uids[0], uids[1], uids[3], gids[0], gids[1], gids[3], frozenset(groups))
+    return Creds(uids[0], uids[1], uids[3], gids[0], gids[1], gids[3], frozenset(groups),
+                 uids[2], gids[2], umask)
 
 
 def _hard_limits(pid: int) -> dict[int, int]:
@@ -168,14 +188,62 @@ class CredsEvents:
         if ev.why == CREDS_RLIMIT:
             self._rlimit(t, header, ev)
             return
+        before = self._creds(header.pid)
+        if ev.why == CREDS_CHOWN:
+            self._chown(t, before, ev)
+            return
         creds = read_status(header.pid)
         if creds is None or creds.uid != ev.uid:
             creds = Creds.of_ids(ev.uid, ev.gid)
         note_ids(t, creds)
+        if ev.why == CREDS_SETID and before is not None:
+            self._setid(t, before, creds, ev.resource)
         if self.fs is not None:
             self.fs.proc(header.pid).creds = creds
         else:
             self.creds[header.pid] = creds
+
+    def _creds(self, pid: int) -> Creds | None:
+        if self.fs is not None:
+            return self.fs.proc(pid).creds
+        c = self.creds.get(pid)
+        if c is None:
+            c = self.creds[pid] = read_status(pid)
+        return c
+
+    @staticmethod
+    def _setid(t, before: Creds, after: Creds, which: int) -> None:
+        """A set*id call needed CAP_SETUID/CAP_SETGID when it left an id that was none of the
+        real, effective and saved ones before (setgroups always needs CAP_SETGID)."""
+        name = SETID_SYSCALLS[which - 1] if 0 < which <= len(SETID_SYSCALLS) else "set*id"
+        if name == "setgroups":
+            add_evidence(t, "CAP_SETGID", "setgroups called")
+            return
+        new_uids = after.uids | {after.fsuid}
+        if "uid" in name and new_uids - before.uids:
+            add_evidence(t, "CAP_SETUID", f"{name} to uid "
+                         + ",".join(map(str, sorted(new_uids - before.uids)))
+                         + f" (from uid {before.euid})")
+        new_gids = after.gids | {after.fsgid}
+        if "gid" in name and new_gids - before.gids:
+            add_evidence(t, "CAP_SETGID", f"{name} to gid "
+                         + ",".join(map(str, sorted(new_gids - before.gids)))
+                         + f" (from gid {before.egid})")
+
+    @staticmethod
+    def _chown(t, creds: Creds | None, ev) -> None:
+        """A chown to an owner other than the caller's fsuid, or to a group it is not in,
+        needs CAP_CHOWN (one to its own ids of a file another uid owns does too: the file's
+        owner before the call is not known here, see the README)."""
+        uid, gid = ev.cur, ev.max
+        if creds is None:
+            add_evidence(t, "CAP_CHOWN", "chown (the caller's ids unknown)")
+            return
+        if uid != NO_ID and uid != creds.fsuid:
+            add_evidence(t, "CAP_CHOWN", f"chown to uid {uid} (as uid {creds.fsuid})")
+        if gid != NO_ID and gid not in creds.all_groups:
+            add_evidence(t, "CAP_CHOWN", f"chown to gid {gid} (not a group of uid "
+                                         f"{creds.fsuid})")
 
     def _rlimit(self, t, header, ev) -> None:
         # the target's hard limits as its calls left them (per target, not per process: a
@@ -200,45 +268,59 @@ class DacCheck:
     def __init__(self):
         self.done: set[tuple] = set()
         self.dirs: dict[tuple, str | None] = {}
+        # path -> (mode, uid, gid) of what the workload made, for when it is gone before its
+        # accesses are judged (a worker's temporary directory that the main process removes)
+        self.made_by: dict[str, tuple[int, int, int]] = {}
+
+    def made(self, creds: Creds | None, path: str, mode: int, is_dir: bool) -> None:
+        """The workload made ``path`` with ``mode`` (mkdir, mknod, open O_CREAT)."""
+        if creds is not None:
+            kind = _statmod.S_IFDIR if is_dir else _statmod.S_IFREG
+            self.made_by[path] = (kind | mode & 0o7777 & ~creds.umask, creds.fsuid,
+                                  creds.fsgid)
+
+    def _stat(self, prefix: str, path: str) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(prefix + path)
+        except OSError:
+            return self.made_by.get(path)
+        return st.st_mode, st.st_uid, st.st_gid
 
     def access(self, t, creds: Creds | None, prefix: str, path: str, rights) -> None:
         if creds is None or path.startswith("/proc/"):
             return      # procfs: the ptrace rules decide, not the mode bits
         want = bits_for(rights)
-        key = (t.name, path, want, creds.fsuid, creds.all_groups)
+        key = (t.name, path, want, creds)
         if not want or key in self.done:
             return
         self.done.add(key)
-        try:
-            st = os.stat(prefix + path)
-        except OSError:
+        st = self._stat(prefix, path)
+        if st is None:
             return
-        cap = dac_capability(st.st_mode, st.st_uid, st.st_gid, creds.fsuid, creds.all_groups,
-                             want)
+        mode, uid, gid = st
+        cap = dac_capability(mode, uid, gid, creds.fsuid, creds.all_groups, want)
         if cap:
-            add_evidence(t, cap, f"{'+'.join(sorted(rights))} {path} (owner {st.st_uid}:"
-                                 f"{st.st_gid}, mode {st.st_mode & 0o7777:04o}; as uid "
-                                 f"{creds.fsuid})")
+            add_evidence(t, cap, f"{'+'.join(sorted(rights))} {path} (owner {uid}:{gid}, "
+                                 f"mode {mode & 0o7777:04o}; as uid {creds.fsuid})")
         parent = os.path.dirname(path)
         while parent and parent != "/" and parent != path:
             self._search(t, creds, prefix, parent)
             path, parent = parent, os.path.dirname(parent)
 
     def _search(self, t, creds: Creds, prefix: str, d: str) -> None:
-        key = (t.name, d, creds.fsuid, creds.all_groups)
+        key = (t.name, d, creds)
         if key in self.dirs:
             return
-        try:
-            st = os.stat(prefix + d)
-        except OSError:
+        st = self._stat(prefix, d)
+        if st is None:
             self.dirs[key] = None
             return
-        cap = dac_capability(st.st_mode, st.st_uid, st.st_gid, creds.fsuid, creds.all_groups,
-                             1)
+        mode, uid, gid = st
+        cap = dac_capability(mode, uid, gid, creds.fsuid, creds.all_groups, 1)
         self.dirs[key] = cap
         if cap:
-            add_evidence(t, cap, f"search {d} (owner {st.st_uid}:{st.st_gid}, mode "
-                                 f"{st.st_mode & 0o7777:04o}; as uid {creds.fsuid})")
+            add_evidence(t, cap, f"search {d} (owner {uid}:{gid}, mode {mode & 0o7777:04o}; "
+                                 f"as uid {creds.fsuid})")
 
     @staticmethod
     def signal(t, creds: Creds | None, to: int) -> None:

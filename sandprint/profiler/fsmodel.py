@@ -461,6 +461,8 @@ class FsModel:
                 created = kind is None
         if created:
             self._add(ev, parent(path), {"make_reg"}, "dir", denied=outcome == "denied")
+            if outcome == "ok":
+                self.dac.made(proc.creds, path, ev.a[2], False)
             # The kernel skips the truncation of a file this open created, but the next run
             # finds the file there and must truncate it: O_TRUNC without O_EXCL keeps
             # truncate (with O_EXCL the file can never exist beforehand).
@@ -517,8 +519,10 @@ class FsModel:
         return path if outcome == "ok" else None
 
     def _mkdir(self, proc: Proc, ev: E.FsEvent) -> None:
-        if self._parent_op(proc, ev, "make_dir"):
+        made = self._parent_op(proc, ev, "make_dir")
+        if made:
             self.resolver.invalidate()
+            self.dac.made(proc.creds, made, ev.a[2], True)
 
     def _mknod(self, proc: Proc, ev: E.FsEvent) -> None:
         mode = ev.a[2] & 0o170000

@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..capabilities.drop import drop_capabilities
-from ..capabilities.needed import needed_capabilities, to_keep
+from ..capabilities.needed import needed_capabilities, refused_for_want_of, to_keep
 from ..capabilities.outputs import run_flags
 from ..fileio import write_json
 from ..landlock import rights as R
@@ -296,7 +296,11 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
                           seccomp, landlock, profile, policy, refused, answered)
     result.coverage, result.warnings = coverage(rec, provenance, recordings or [])
     result.warnings += cap_warnings
-    result.capabilities = capability_report(keep, needed_capabilities(rec))
+    used = needed_capabilities(rec)
+    if not complain:
+        for cap, why in refused_for_want_of(rec).items():
+            used.setdefault(cap, []).extend(w for w in why if w not in used.get(cap, []))
+    result.capabilities = capability_report(keep, used)
     for cap in result.capabilities["notKept"]:
         result.denials.append(Denial("capability", cap, 1, {
             "layer": "caps", "evidence": result.capabilities["usedInReplay"][cap]}))
