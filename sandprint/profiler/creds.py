@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from ..capabilities.needed import bits_for, dac_capability
 from .bpf_loader import TRACEFS, EventHeader
+from .paths import join, lexical
 
 EV_CREDS = 4
 CREDS_EXEC, CREDS_SETID, CREDS_RLIMIT, CREDS_CHOWN = 1, 2, 3, 4
@@ -41,11 +42,17 @@ RLIMIT_NAMES = {getattr(_resource, n): n for n in dir(_resource)
                 if n.startswith("RLIMIT_") and n != "RLIMIT_OFILE"}   # OFILE: NOFILE's alias
 
 
+CREDS_PATH_LEN = 256
+CREDS_NO_FD = -1000
+AT_FDCWD = -100
+
+
 class CredsEventC(ctypes.Structure):
     _fields_ = [("h", EventHeader), ("why", ctypes.c_uint32), ("uid", ctypes.c_uint32),
                 ("gid", ctypes.c_uint32), ("resource", ctypes.c_uint32),
                 ("ret", ctypes.c_int64), ("cur", ctypes.c_uint64), ("max", ctypes.c_uint64),
-                ("pid", ctypes.c_uint64)]
+                ("pid", ctypes.c_uint64), ("fd", ctypes.c_int64),
+                ("path", ctypes.c_char * CREDS_PATH_LEN)]
 
 
 def defines(o=None) -> dict[str, int]:
@@ -191,6 +198,9 @@ class CredsEvents:
         before = self._creds(header.pid)
         if ev.why == CREDS_CHOWN:
             self._chown(t, before, ev)
+            path = self._chown_path(header.pid, ev)
+            if path and self.fs is not None:
+                self.fs.dac.chowned(path, ev.cur, ev.max)
             return
         creds = read_status(header.pid)
         if creds is None or creds.uid != ev.uid:
@@ -210,6 +220,24 @@ class CredsEvents:
         if c is None:
             c = self.creds[pid] = read_status(pid)
         return c
+
+    def _chown_path(self, pid: int, ev) -> str | None:
+        """What a chown named, as an absolute path (from the file model's cwd and fds;
+        symlinks are not followed: it serves to follow the owner of what the workload made)."""
+        if self.fs is None:
+            return None
+        proc = self.fs.proc(pid)
+        name = ev.path.decode("utf-8", "surrogateescape")
+        if name.startswith("/"):
+            return lexical(name)
+        if ev.fd in (CREDS_NO_FD, AT_FDCWD):
+            base = proc.cwd
+        else:
+            fd = proc.fds.get(ev.fd)
+            base = fd.path if fd is not None else None
+        if base is None:
+            return None
+        return lexical(join(base, name)) if name else base
 
     @staticmethod
     def _setid(t, before: Creds, after: Creds, which: int) -> None:
@@ -271,13 +299,26 @@ class DacCheck:
         # path -> (mode, uid, gid) of what the workload made, for when it is gone before its
         # accesses are judged (a worker's temporary directory that the main process removes)
         self.made_by: dict[str, tuple[int, int, int]] = {}
+        self.making: str | None = None       # the file the open being handled made
 
     def made(self, creds: Creds | None, path: str, mode: int, is_dir: bool) -> None:
-        """The workload made ``path`` with ``mode`` (mkdir, mknod, open O_CREAT)."""
+        """The workload made ``path`` with ``mode`` (mkdir, mknod, open O_CREAT); the access
+        of the open that made a file is not checked against the mode it gave it (the kernel
+        does not either: git makes its objects 0444 and writes them)."""
         if creds is not None:
             kind = _statmod.S_IFDIR if is_dir else _statmod.S_IFREG
             self.made_by[path] = (kind | mode & 0o7777 & ~creds.umask, creds.fsuid,
                                   creds.fsgid)
+        if not is_dir:
+            self.making = path
+
+    def chowned(self, path: str, uid: int, gid: int) -> None:
+        """A chown of something the workload made: its new owner (for when it is gone)."""
+        made = self.made_by.get(path)
+        if made is not None:
+            mode, old_uid, old_gid = made
+            self.made_by[path] = (mode, old_uid if uid == NO_ID else uid,
+                                  old_gid if gid == NO_ID else gid)
 
     def _stat(self, prefix: str, path: str) -> tuple[int, int, int] | None:
         try:
@@ -287,6 +328,9 @@ class DacCheck:
         return st.st_mode, st.st_uid, st.st_gid
 
     def access(self, t, creds: Creds | None, prefix: str, path: str, rights) -> None:
+        making, self.making = self.making, None
+        if making == path:
+            return      # the open that made it
         if creds is None or path.startswith("/proc/"):
             return      # procfs: the ptrace rules decide, not the mode bits
         want = bits_for(rights)

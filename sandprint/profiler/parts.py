@@ -271,7 +271,8 @@ CREDS = Part(
     "creds", ("creds.bpf.c",),
     events=(Event(CR.EV_CREDS, "EV_CREDS", "creds_event", CR.CredsEventC, "handle_creds"),),
     constants=(("CREDS_EXEC", CR.CREDS_EXEC), ("CREDS_SETID", CR.CREDS_SETID),
-               ("CREDS_RLIMIT", CR.CREDS_RLIMIT), ("CREDS_CHOWN", CR.CREDS_CHOWN)),
+               ("CREDS_RLIMIT", CR.CREDS_RLIMIT), ("CREDS_CHOWN", CR.CREDS_CHOWN),
+               ("CREDS_PATH_LEN", CR.CREDS_PATH_LEN)),
     defines=CR.defines, handlers=CR.CredsEvents)
 
 PARTS = {p.name: p for p in (TASKS, FILES, SYSCALLS, EXITS, CONTAINERS, CREDS)}

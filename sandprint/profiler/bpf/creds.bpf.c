@@ -4,8 +4,8 @@
  * every successful set*id call; user space reads the effective, saved and filesystem ids and
  * the supplementary groups from /proc/PID/status when the event arrives, and falls back to
  * these when the process is gone (sandprint/profiler/creds.py). Raised resource limits:
- * the new limit, read from the caller's memory at setrlimit/prlimit64 entry. The owner and
- * group a chown asks for, at its entry.
+ * the new limit, read from the caller's memory at setrlimit/prlimit64 entry. A chown: the
+ * owner and group it asks for and what it names (fd, or directory fd and path), at entry.
  *
  * Programs on the per-syscall tracepoints only: no other task pays anything for them, and
  * the sys_enter program is untouched. Each is compiled only where the running kernel has the
@@ -17,6 +17,8 @@
 #define CREDS_SETID 2
 #define CREDS_RLIMIT 3
 #define CREDS_CHOWN 4
+#define CREDS_PATH_LEN 256
+#define CREDS_NO_FD -1000       /* chown's fd: none (chown, lchown) */
 
 struct creds_event {
     struct event_header h;
@@ -28,19 +30,20 @@ struct creds_event {
     u64 cur;                    /* CREDS_RLIMIT: the new soft and hard limit; */
     u64 max;                    /* CREDS_CHOWN: the owner and group asked for */
     u64 pid;                    /* CREDS_RLIMIT: prlimit64's pid argument (0: itself) */
+    s64 fd;                     /* CREDS_CHOWN: fchown's fd, fchownat's dirfd, or CREDS_NO_FD */
+    char path[CREDS_PATH_LEN];  /* CREDS_CHOWN: the path (empty for fchown) */
 };
 
-static __always_inline void creds_emit(u32 why, s64 ret, u32 resource, u64 cur, u64 max,
-                                       u64 pid)
+static __always_inline struct creds_event *creds_begin(u32 why)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     struct task_info *t = tracked_task(pid_tgid);
     if (!t || (t->flags & TASK_PENDING_EXEC))
-        return;
+        return 0;
     struct creds_event *e = events.ringbuf_reserve(sizeof(*e));
     if (!e) {
         stat_add(STAT_LOST_EVENTS);
-        return;
+        return 0;
     }
     u64 ug = bpf_get_current_uid_gid();
     e->h.type = EV_CREDS;
@@ -50,26 +53,42 @@ static __always_inline void creds_emit(u32 why, s64 ret, u32 resource, u64 cur, 
     e->why = why;
     e->uid = (u32)ug;
     e->gid = ug >> 32;
-    e->resource = resource;
-    e->ret = ret;
-    e->cur = cur;
-    e->max = max;
-    e->pid = pid;
-    events.ringbuf_submit(e, 0);
+    e->resource = 0;
+    e->ret = 0;
+    e->cur = 0;
+    e->max = 0;
+    e->pid = 0;
+    e->fd = CREDS_NO_FD;
+    e->path[0] = 0;
+    return e;
 }
 
 TRACEPOINT_PROBE(sched, sched_process_exec)
 {
-    creds_emit(CREDS_EXEC, 0, 0, 0, 0, 0);
+    struct creds_event *e = creds_begin(CREDS_EXEC);
+    if (e)
+        events.ringbuf_submit(e, 0);
     return 0;
 }
 
-/* which: the call's index in creds.py's SETID_SYSCALLS, plus one */
+static __always_inline void creds_setid(s64 ret, u32 which)
+{
+    if (ret < 0)
+        return;
+    struct creds_event *e = creds_begin(CREDS_SETID);
+    if (!e)
+        return;
+    e->ret = ret;
+    e->resource = which;
+    events.ringbuf_submit(e, 0);
+}
+
+/* which: the call's index in creds.py's SETID_SYSCALLS, plus one (bcc takes no map call
+ * inside a macro: the work is in creds_setid) */
 #define CREDS_SETID_EXIT(name, which)                           \
 TRACEPOINT_PROBE(syscalls, sys_exit_##name)                     \
 {                                                               \
-    if (args->ret >= 0)                                         \
-        creds_emit(CREDS_SETID, args->ret, which, 0, 0, 0);    \
+    creds_setid(args->ret, which);                              \
     return 0;                                                   \
 }
 
@@ -101,25 +120,48 @@ CREDS_SETID_EXIT(setfsgid, 8)
 CREDS_SETID_EXIT(setgroups, 9)
 #endif
 
-/* chown family at entry: the owner and group asked for (-1: unchanged) */
-#define CREDS_CHOWN_ENTER(name)                                         \
-TRACEPOINT_PROBE(syscalls, sys_enter_##name)                            \
-{                                                                       \
-    creds_emit(CREDS_CHOWN, 0, 0, (u32)args->user, (u32)args->group, 0); \
-    return 0;                                                           \
+/* chown family at entry: the owner and group asked for (-1: unchanged), and what it names */
+static __always_inline void creds_chown(s64 fd, const char *path, u32 user, u32 group)
+{
+    struct creds_event *e = creds_begin(CREDS_CHOWN);
+    if (!e)
+        return;
+    e->cur = user;
+    e->max = group;
+    e->fd = fd;
+    if (path)
+        bpf_probe_read_user_str(e->path, sizeof(e->path), path);
+    events.ringbuf_submit(e, 0);
 }
 
 #ifdef CREDS_TP_CHOWN
-CREDS_CHOWN_ENTER(chown)
-#endif
-#ifdef CREDS_TP_FCHOWN
-CREDS_CHOWN_ENTER(fchown)
+TRACEPOINT_PROBE(syscalls, sys_enter_chown)
+{
+    creds_chown(CREDS_NO_FD, (const char *)args->filename, (u32)args->user, (u32)args->group);
+    return 0;
+}
 #endif
 #ifdef CREDS_TP_LCHOWN
-CREDS_CHOWN_ENTER(lchown)
+TRACEPOINT_PROBE(syscalls, sys_enter_lchown)
+{
+    creds_chown(CREDS_NO_FD, (const char *)args->filename, (u32)args->user, (u32)args->group);
+    return 0;
+}
+#endif
+#ifdef CREDS_TP_FCHOWN
+TRACEPOINT_PROBE(syscalls, sys_enter_fchown)
+{
+    creds_chown((s64)(int)args->fd, 0, (u32)args->user, (u32)args->group);
+    return 0;
+}
 #endif
 #ifdef CREDS_TP_FCHOWNAT
-CREDS_CHOWN_ENTER(fchownat)
+TRACEPOINT_PROBE(syscalls, sys_enter_fchownat)
+{
+    creds_chown((s64)(int)args->dfd, (const char *)args->filename, (u32)args->user,
+                (u32)args->group);
+    return 0;
+}
 #endif
 
 struct creds_rlimit {
@@ -132,7 +174,14 @@ static __always_inline void creds_rlimit(u32 resource, const void *new_rlim, u64
     struct creds_rlimit r = {};
     if (!new_rlim || bpf_probe_read_user(&r, sizeof(r), new_rlim) != 0)
         return;
-    creds_emit(CREDS_RLIMIT, 0, resource, r.cur, r.max, pid);
+    struct creds_event *e = creds_begin(CREDS_RLIMIT);
+    if (!e)
+        return;
+    e->resource = resource;
+    e->cur = r.cur;
+    e->max = r.max;
+    e->pid = pid;
+    events.ringbuf_submit(e, 0);
 }
 
 #ifdef CREDS_TP_PRLIMIT64
