@@ -218,7 +218,6 @@ def to_keep(recordings: Iterable[Recording], extra: Iterable[str] = ()
     if len(extra) >= len(NUMBER):
         warnings.append("--keep-caps all: no capability is dropped; the sandboxed process "
                         "keeps every one it has")
-        extra = [c for c in extra if c in needed] + [c for c in extra if c not in needed]
         return sorted(set(needed) | set(extra), key=NUMBER.__getitem__), needed, warnings
     for cap in extra:
         if cap not in needed:
