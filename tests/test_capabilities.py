@@ -254,6 +254,10 @@ os.kill({sleeper.pid}, 0)
 mine = {str(tmp_path / "mine")!r}
 open(mine, "w").close()
 os.chown(mine, 0, 0)          # to its own ids: no capability
+os.chmod(mine, 0o600)         # its own file: none either
+os.utime(mine, (1, 1))
+os.chmod({str(other)!r}, 0o600)     # another uid's: CAP_FOWNER
+os.utime({str(other)!r}, (1, 1))
 os.setresuid(0, 0, 0)         # to ids it has: none either
 os.setuid(65534)
 """
@@ -266,7 +270,9 @@ os.setuid(65534)
     assert t.info["credentials"]["uids"] == [0, 65534]
     caps = needed_capabilities(t)
     assert set(caps) == {"CAP_DAC_READ_SEARCH", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_SETUID",
-                         "CAP_SYS_RESOURCE"}, caps
+                         "CAP_SYS_RESOURCE", "CAP_FOWNER"}, caps
+    assert caps["CAP_FOWNER"] == [f"chmod {other} (owner 65534:65534; as uid 0)",
+                                  f"set times of {other} (owner 65534:65534; as uid 0)"]
     assert caps["CAP_DAC_READ_SEARCH"] == [f"read_file {other} (owner 65534:65534, mode "
                                            "0600; as uid 0)"]
     assert caps["CAP_KILL"] == [f"signal to pid {sleeper.pid} of uid 65534 (as uid 0)"]

@@ -157,7 +157,8 @@ def test_each_part_owns_its_defines():
     from sandprint.profiler import creds as CR
 
     assert set(creds) <= {f"CREDS_TP_{n.upper()}" for n in
-                          CR.SETID_SYSCALLS + CR.RLIMIT_SYSCALLS + CR.CHOWN_SYSCALLS}
+                          CR.SETID_SYSCALLS + CR.RLIMIT_SYSCALLS + CR.CHOWN_SYSCALLS
+                          + CR.FOWNER_SYSCALLS}
     assert P.defines(P.select(plain), plain) == creds
     verify = P.Options("SCMP_ARCH_X86_64", files=False, count_exits=True, attribute=True,
                        regular_tracepoint=True)

@@ -5,7 +5,9 @@ Two kinds of evidence, combined:
 * what the recorder saw and judged at record time, in ``Target.capabilities`` (CAP_* ->
   evidence lines): opens of files the process's uid could not open by mode and owner
   (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH; :func:`dac_capability`), signals to processes of
-  another uid (CAP_KILL), hard resource limits raised (CAP_SYS_RESOURCE), from the
+  another uid (CAP_KILL), hard resource limits raised (CAP_SYS_RESOURCE), set*id calls to
+  new ids (CAP_SETUID/SETGID), chown to other ids (CAP_CHOWN), chmod and utimes of another
+  uid's files (CAP_FOWNER), from the
   credentials the ``creds`` recorder part reports (uid/gid at every exec and set*id call);
 * what follows from the rest of the recording (:data:`BY_SYSCALL`, binds, socket arguments,
   device nodes made): a call that cannot succeed without the capability.

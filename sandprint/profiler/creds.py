@@ -27,7 +27,7 @@ from .bpf_loader import TRACEFS, EventHeader
 from .paths import join, lexical
 
 EV_CREDS = 4
-CREDS_EXEC, CREDS_SETID, CREDS_RLIMIT, CREDS_CHOWN = 1, 2, 3, 4
+CREDS_EXEC, CREDS_SETID, CREDS_RLIMIT, CREDS_CHOWN, CREDS_CHMOD, CREDS_UTIMES = 1, 2, 3, 4, 5, 6
 NO_ID = 0xFFFFFFFF          # chown's -1: unchanged
 RLIM_INFINITY = 2 ** 64 - 1
 MAX_EVIDENCE = 8            # evidence lines per capability and target (then counted)
@@ -37,6 +37,8 @@ SETID_SYSCALLS = ("setuid", "setgid", "setreuid", "setregid", "setresuid", "setr
                   "setfsuid", "setfsgid", "setgroups")
 RLIMIT_SYSCALLS = ("prlimit64", "setrlimit")
 CHOWN_SYSCALLS = ("chown", "fchown", "lchown", "fchownat")
+FOWNER_SYSCALLS = ("chmod", "fchmod", "fchmodat", "fchmodat2", "utimensat", "utimes",
+                   "futimesat", "utime")
 
 RLIMIT_NAMES = {getattr(_resource, n): n for n in dir(_resource)
                 if n.startswith("RLIMIT_") and n != "RLIMIT_OFILE"}   # OFILE: NOFILE's alias
@@ -65,7 +67,7 @@ def defines(o=None) -> dict[str, int]:
         for name in SETID_SYSCALLS:
             if os.path.isdir(f"{base}/sys_exit_{name}"):
                 out[f"CREDS_TP_{name.upper()}"] = 1
-        for name in RLIMIT_SYSCALLS + CHOWN_SYSCALLS:
+        for name in RLIMIT_SYSCALLS + CHOWN_SYSCALLS + FOWNER_SYSCALLS:
             if os.path.isdir(f"{base}/sys_enter_{name}"):
                 out[f"CREDS_TP_{name.upper()}"] = 1
         break
@@ -198,9 +200,16 @@ class CredsEvents:
         before = self._creds(header.pid)
         if ev.why == CREDS_CHOWN:
             self._chown(t, before, ev)
-            path = self._chown_path(header.pid, ev)
+            path = self._named_path(header.pid, ev)
             if path and self.fs is not None:
                 self.fs.dac.chowned(path, ev.cur, ev.max)
+            return
+        if ev.why in (CREDS_CHMOD, CREDS_UTIMES):
+            path = self._named_path(header.pid, ev)
+            if path and self.fs is not None:
+                self.fs.dac.owner_only(t, before, self.fs.proc(header.pid).prefix, path,
+                                       "chmod" if ev.why == CREDS_CHMOD else
+                                       "set times of" if ev.cur else "touch")
             return
         creds = read_status(header.pid)
         if creds is None or creds.uid != ev.uid:
@@ -221,8 +230,8 @@ class CredsEvents:
             c = self.creds[pid] = read_status(pid)
         return c
 
-    def _chown_path(self, pid: int, ev) -> str | None:
-        """What a chown named, as an absolute path (from the file model's cwd and fds;
+    def _named_path(self, pid: int, ev) -> str | None:
+        """What a chown, chmod or utimes named, as an absolute path (from the file model's cwd and fds;
         symlinks are not followed: it serves to follow the owner of what the workload made)."""
         if self.fs is None:
             return None
@@ -365,6 +374,24 @@ class DacCheck:
         if cap:
             add_evidence(t, cap, f"search {d} (owner {uid}:{gid}, mode {mode & 0o7777:04o}; "
                                  f"as uid {creds.fsuid})")
+
+    def owner_only(self, t, creds: Creds | None, prefix: str, path: str, what: str) -> None:
+        """chmod, or times set (``what`` "set times of"), of a file another uid owns: only
+        its owner may, or CAP_FOWNER; "touch" (the times set to now) also with write
+        permission."""
+        if creds is None or path.startswith("/proc/"):
+            return
+        st = self._stat(prefix, path)
+        if st is None:
+            return
+        mode, uid, gid = st
+        if uid == creds.fsuid:
+            return
+        if what == "touch" and dac_capability(mode, uid, gid, creds.fsuid, creds.all_groups,
+                                              2) is None:
+            return
+        add_evidence(t, "CAP_FOWNER", f"{what} {path} (owner {uid}:{gid}; as uid "
+                                      f"{creds.fsuid})")
 
     @staticmethod
     def signal(t, creds: Creds | None, to: int) -> None:

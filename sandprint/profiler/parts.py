@@ -272,6 +272,7 @@ CREDS = Part(
     events=(Event(CR.EV_CREDS, "EV_CREDS", "creds_event", CR.CredsEventC, "handle_creds"),),
     constants=(("CREDS_EXEC", CR.CREDS_EXEC), ("CREDS_SETID", CR.CREDS_SETID),
                ("CREDS_RLIMIT", CR.CREDS_RLIMIT), ("CREDS_CHOWN", CR.CREDS_CHOWN),
+               ("CREDS_CHMOD", CR.CREDS_CHMOD), ("CREDS_UTIMES", CR.CREDS_UTIMES),
                ("CREDS_PATH_LEN", CR.CREDS_PATH_LEN)),
     defines=CR.defines, handlers=CR.CredsEvents)
 

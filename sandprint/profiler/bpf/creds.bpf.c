@@ -5,7 +5,8 @@
  * the supplementary groups from /proc/PID/status when the event arrives, and falls back to
  * these when the process is gone (sandprint/profiler/creds.py). Raised resource limits:
  * the new limit, read from the caller's memory at setrlimit/prlimit64 entry. A chown: the
- * owner and group it asks for and what it names (fd, or directory fd and path), at entry.
+ * owner and group it asks for and what it names (fd, or directory fd and path), at entry;
+ * likewise what a chmod or a utimes-family call names (CAP_FOWNER on another uid's file).
  *
  * Programs on the per-syscall tracepoints only: no other task pays anything for them, and
  * the sys_enter program is untouched. Each is compiled only where the running kernel has the
@@ -17,6 +18,10 @@
 #define CREDS_SETID 2
 #define CREDS_RLIMIT 3
 #define CREDS_CHOWN 4
+#define CREDS_CHMOD 5
+#define CREDS_UTIMES 6          /* cur: 1 when the times are given, 0 for "now" */
+#define UTIME_NOW_ ((1l << 30) - 1l)
+#define UTIME_OMIT_ ((1l << 30) - 2l)
 #define CREDS_PATH_LEN 256
 #define CREDS_NO_FD -1000       /* chown's fd: none (chown, lchown) */
 
@@ -30,8 +35,8 @@ struct creds_event {
     u64 cur;                    /* CREDS_RLIMIT: the new soft and hard limit; */
     u64 max;                    /* CREDS_CHOWN: the owner and group asked for */
     u64 pid;                    /* CREDS_RLIMIT: prlimit64's pid argument (0: itself) */
-    s64 fd;                     /* CREDS_CHOWN: fchown's fd, fchownat's dirfd, or CREDS_NO_FD */
-    char path[CREDS_PATH_LEN];  /* CREDS_CHOWN: the path (empty for fchown) */
+    s64 fd;                     /* CREDS_CHOWN/CHMOD/UTIMES: the fd or dirfd, or CREDS_NO_FD */
+    char path[CREDS_PATH_LEN];  /* ... and the path (empty for fchown, fchmod, futimens) */
 };
 
 static __always_inline struct creds_event *creds_begin(u32 why)
@@ -160,6 +165,89 @@ TRACEPOINT_PROBE(syscalls, sys_enter_fchownat)
 {
     creds_chown((s64)(int)args->dfd, (const char *)args->filename, (u32)args->user,
                 (u32)args->group);
+    return 0;
+}
+#endif
+
+/* chmod family and utimes family at entry: what they name (the owner is looked up then) */
+static __always_inline void creds_named(u32 why, s64 fd, const char *path, u64 explicit_times)
+{
+    struct creds_event *e = creds_begin(why);
+    if (!e)
+        return;
+    e->cur = explicit_times;
+    e->fd = fd;
+    if (path)
+        bpf_probe_read_user_str(e->path, sizeof(e->path), path);
+    events.ringbuf_submit(e, 0);
+}
+
+#ifdef CREDS_TP_CHMOD
+TRACEPOINT_PROBE(syscalls, sys_enter_chmod)
+{
+    creds_named(CREDS_CHMOD, CREDS_NO_FD, (const char *)args->filename, 0);
+    return 0;
+}
+#endif
+#ifdef CREDS_TP_FCHMOD
+TRACEPOINT_PROBE(syscalls, sys_enter_fchmod)
+{
+    creds_named(CREDS_CHMOD, (s64)(int)args->fd, 0, 0);
+    return 0;
+}
+#endif
+#ifdef CREDS_TP_FCHMODAT
+TRACEPOINT_PROBE(syscalls, sys_enter_fchmodat)
+{
+    creds_named(CREDS_CHMOD, (s64)(int)args->dfd, (const char *)args->filename, 0);
+    return 0;
+}
+#endif
+#ifdef CREDS_TP_FCHMODAT2
+TRACEPOINT_PROBE(syscalls, sys_enter_fchmodat2)
+{
+    creds_named(CREDS_CHMOD, (s64)(int)args->dfd, (const char *)args->filename, 0);
+    return 0;
+}
+#endif
+
+#ifdef CREDS_TP_UTIMENSAT
+TRACEPOINT_PROBE(syscalls, sys_enter_utimensat)
+{
+    /* two struct timespec: times given unless both nsec are UTIME_NOW (or UTIME_OMIT) */
+    u64 explicit_times = 0;
+    u64 ts = (u64)args->utimes;         /* an address in the caller's memory */
+    if (ts) {
+        long nsec0 = UTIME_NOW_, nsec1 = UTIME_NOW_;
+        bpf_probe_read_user(&nsec0, sizeof(nsec0), (const void *)(ts + 8));
+        bpf_probe_read_user(&nsec1, sizeof(nsec1), (const void *)(ts + 24));
+        explicit_times = (nsec0 != UTIME_NOW_ && nsec0 != UTIME_OMIT_) ||
+                         (nsec1 != UTIME_NOW_ && nsec1 != UTIME_OMIT_);
+    }
+    creds_named(CREDS_UTIMES, (s64)(int)args->dfd, (const char *)args->filename,
+                explicit_times);
+    return 0;
+}
+#endif
+#ifdef CREDS_TP_UTIMES
+TRACEPOINT_PROBE(syscalls, sys_enter_utimes)
+{
+    creds_named(CREDS_UTIMES, CREDS_NO_FD, (const char *)args->filename, args->utimes != 0);
+    return 0;
+}
+#endif
+#ifdef CREDS_TP_FUTIMESAT
+TRACEPOINT_PROBE(syscalls, sys_enter_futimesat)
+{
+    creds_named(CREDS_UTIMES, (s64)(int)args->dfd, (const char *)args->filename,
+                args->utimes != 0);
+    return 0;
+}
+#endif
+#ifdef CREDS_TP_UTIME
+TRACEPOINT_PROBE(syscalls, sys_enter_utime)
+{
+    creds_named(CREDS_UTIMES, CREDS_NO_FD, (const char *)args->filename, args->times != 0);
     return 0;
 }
 #endif
