@@ -156,9 +156,8 @@ def test_each_part_owns_its_defines():
     creds = P.CREDS.defines(plain)
     from sandprint.profiler import creds as CR
 
-    assert set(creds) <= {f"CREDS_TP_{n.upper()}" for n in
-                          CR.SETID_SYSCALLS + CR.RLIMIT_SYSCALLS + CR.CHOWN_SYSCALLS
-                          + CR.FOWNER_SYSCALLS}
+    assert set(creds) <= {f"CREDS_TP_{n.upper()}" for n in CR.SETID_SYSCALLS} | \
+        {f"CREDS_NR_{n.upper()}" for n in CR.ENTER_SYSCALLS}
     assert P.defines(P.select(plain), plain) == creds
     verify = P.Options("SCMP_ARCH_X86_64", files=False, count_exits=True, attribute=True,
                        regular_tracepoint=True)

@@ -6,12 +6,15 @@ followed process, and the capability evidence that needs them, judged at record 
   process is already gone, the real uid and gid the BPF helper reported stand for all.
   Forked children inherit their parent's (the file model copies them).
 * :class:`CredsEvents`: the part's event handling: each process's credentials into the file
-  model (:class:`DacCheck` uses them), the ids seen into ``Target.info["credentials"]``, and
-  a hard resource limit raised above the workload's starting one as CAP_SYS_RESOURCE.
+  model (:class:`DacCheck` uses them), the ids seen into ``Target.info["credentials"]``; a
+  set*id call that left an id the process did not have (CAP_SETUID/SETGID), a chown to
+  other ids (CAP_CHOWN), a hard resource limit raised above the target's (CAP_SYS_RESOURCE).
 * :class:`DacCheck`: an access the mode bits and owner of the file (and the search bits of
   the directories above it) did not allow for the process's fsuid: CAP_DAC_OVERRIDE or
-  CAP_DAC_READ_SEARCH (``capabilities.needed.dac_capability``); a signal to a process of
-  another uid: CAP_KILL.
+  CAP_DAC_READ_SEARCH (``capabilities.needed.dac_capability``); a chmod or utimes of another
+  uid's file: CAP_FOWNER; a signal to a process of another uid: CAP_KILL. What the workload
+  made and removed before its events were judged is judged by the mode and ids it was made
+  with.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import stat as _statmod
 from dataclasses import dataclass, field
 
 from ..capabilities.needed import bits_for, dac_capability
+from ..syscalls import syscall_number
 from .bpf_loader import TRACEFS, EventHeader
 from .paths import join, lexical
 
@@ -39,6 +43,8 @@ RLIMIT_SYSCALLS = ("prlimit64", "setrlimit")
 CHOWN_SYSCALLS = ("chown", "fchown", "lchown", "fchownat")
 FOWNER_SYSCALLS = ("chmod", "fchmod", "fchmodat", "fchmodat2", "utimensat", "utimes",
                    "futimesat", "utime")
+# judged at the raw sys_enter by their arguments (creds_sys_enter)
+ENTER_SYSCALLS = CHOWN_SYSCALLS + FOWNER_SYSCALLS + RLIMIT_SYSCALLS
 
 RLIMIT_NAMES = {getattr(_resource, n): n for n in dir(_resource)
                 if n.startswith("RLIMIT_") and n != "RLIMIT_OFILE"}   # OFILE: NOFILE's alias
@@ -57,18 +63,20 @@ class CredsEventC(ctypes.Structure):
                 ("path", ctypes.c_char * CREDS_PATH_LEN)]
 
 
-def defines(o=None) -> dict[str, int]:
-    """``CREDS_TP_<NAME>`` for each syscall tracepoint the running kernel has."""
+def defines(o) -> dict[str, int]:
+    """``CREDS_TP_<NAME>`` for each set*id exit tracepoint the running kernel has, and
+    ``CREDS_NR_<NAME>`` for the calls judged at sys_enter (a distinct negative number where
+    the architecture lacks one)."""
     out = {}
+    for i, name in enumerate(ENTER_SYSCALLS):
+        nr = syscall_number(o.arch, name)
+        out[f"CREDS_NR_{name.upper()}"] = nr if nr is not None and nr >= 0 else -2000 - i
     for root in TRACEFS:
         base = f"{root}/events/syscalls"
         if not os.path.isdir(base):
             continue
         for name in SETID_SYSCALLS:
             if os.path.isdir(f"{base}/sys_exit_{name}"):
-                out[f"CREDS_TP_{name.upper()}"] = 1
-        for name in RLIMIT_SYSCALLS + CHOWN_SYSCALLS + FOWNER_SYSCALLS:
-            if os.path.isdir(f"{base}/sys_enter_{name}"):
                 out[f"CREDS_TP_{name.upper()}"] = 1
         break
     return out
@@ -210,6 +218,8 @@ class CredsEvents:
                 self.fs.dac.owner_only(t, before, self.fs.proc(header.pid).prefix, path,
                                        "chmod" if ev.why == CREDS_CHMOD else
                                        "set times of" if ev.cur else "touch")
+                if ev.why == CREDS_CHMOD:
+                    self.fs.dac.chmodded(path, ev.max)
             return
         creds = read_status(header.pid)
         if creds is None or creds.uid != ev.uid:
@@ -329,11 +339,23 @@ class DacCheck:
             self.made_by[path] = (mode, old_uid if uid == NO_ID else uid,
                                   old_gid if gid == NO_ID else gid)
 
+    def chmodded(self, path: str, mode: int) -> None:
+        """A chmod of something the workload made: its new mode."""
+        made = self.made_by.get(path)
+        if made is not None:
+            self.made_by[path] = (made[0] & ~0o7777 | mode & 0o7777, made[1], made[2])
+
     def _stat(self, prefix: str, path: str) -> tuple[int, int, int] | None:
+        """(mode, uid, gid) of ``path`` as of the event being judged: what the workload made
+        it (followed through its chown and chmod calls, in event order) rather than what a
+        stat finds now, after later events changed or removed it; else the stat."""
+        made = self.made_by.get(path)
+        if made is not None:
+            return made
         try:
             st = os.stat(prefix + path)
         except OSError:
-            return self.made_by.get(path)
+            return None
         return st.st_mode, st.st_uid, st.st_gid
 
     def access(self, t, creds: Creds | None, prefix: str, path: str, rights) -> None:

@@ -253,7 +253,7 @@ FILES = Part(
                     if name.startswith(("OP_", "FS_STAT_")) and isinstance(getattr(FE, name), int))
     + (("FS_PATH_LEN", FE.FS_PATH_LEN), ("FS_INFLIGHT_MAX", FE.FS_INFLIGHT_MAX)))
 
-SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files"),
+SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files", "creds"),
                 maps=("counts", "attribution"), defines=_syscalls_defines)
 
 EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"), maps=("denied_counts",))
@@ -266,7 +266,8 @@ CONTAINERS = Part(
     # container mode: the host PID namespace and the unified hierarchy's id (containers.py)
     defines=lambda o: L.container_defines(), handlers=ContainerEvents)
 
-# credentials at exec and set*id, raised resource limits (creds.py); its own tracepoints
+# credentials at exec and set*id (its own tracepoints), and at sys_enter (creds_sys_enter)
+# chown, chmod, utimes and raised resource limits (creds.py)
 CREDS = Part(
     "creds", ("creds.bpf.c",),
     events=(Event(CR.EV_CREDS, "EV_CREDS", "creds_event", CR.CredsEventC, "handle_creds"),),

@@ -8,9 +8,9 @@
  * owner and group it asks for and what it names (fd, or directory fd and path), at entry;
  * likewise what a chmod or a utimes-family call names (CAP_FOWNER on another uid's file).
  *
- * Programs on the per-syscall tracepoints only: no other task pays anything for them, and
- * the sys_enter program is untouched. Each is compiled only where the running kernel has the
- * tracepoint (CREDS_TP_<NAME>, set by creds.py).
+ * Exec and the set*id results on their own tracepoints (sched_process_exec, the set*id
+ * calls' sys_exit: each compiled only where the kernel has it, CREDS_TP_<NAME>); the calls
+ * judged by their arguments at the raw sys_enter (creds_sys_enter, below).
  */
 
 #define EV_CREDS 4
@@ -33,7 +33,7 @@ struct creds_event {
     u32 resource;               /* CREDS_RLIMIT: RLIMIT_*; CREDS_SETID: which call (creds.py) */
     s64 ret;                    /* CREDS_SETID: the call's result */
     u64 cur;                    /* CREDS_RLIMIT: the new soft and hard limit; */
-    u64 max;                    /* CREDS_CHOWN: the owner and group asked for */
+    u64 max;                    /* CREDS_CHOWN: the owner and group asked for; CHMOD: mode */
     u64 pid;                    /* CREDS_RLIMIT: prlimit64's pid argument (0: itself) */
     s64 fd;                     /* CREDS_CHOWN/CHMOD/UTIMES: the fd or dirfd, or CREDS_NO_FD */
     char path[CREDS_PATH_LEN];  /* ... and the path (empty for fchown, fchmod, futimens) */
@@ -125,165 +125,101 @@ CREDS_SETID_EXIT(setfsgid, 8)
 CREDS_SETID_EXIT(setgroups, 9)
 #endif
 
-/* chown family at entry: the owner and group asked for (-1: unchanged), and what it names */
-static __always_inline void creds_chown(s64 fd, const char *path, u32 user, u32 group)
+/* The calls judged by their arguments come through the raw sys_enter program
+ * (syscalls.bpf.c calls creds_sys_enter for a tracked task's syscalls): one comparison chain
+ * per tracked call, where a per-syscall tracepoint for each would cost every recording an
+ * RCU grace period per tracepoint when it detaches. CREDS_NR_<NAME>: the syscall numbers
+ * (creds.py; a distinct negative one where the architecture lacks the call). */
+
+/* The first four arguments: from the regular tracepoint's record, or from the caller's
+ * saved registers at the offsets BTF gave (the syscalls part's -D SC_ARGn). */
+static __always_inline void creds_args(u64 out[4], const void *regs, const unsigned long *tp)
 {
-    struct creds_event *e = creds_begin(CREDS_CHOWN);
-    if (!e)
+    if (tp) {
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            out[i] = tp[i];
         return;
-    e->cur = user;
-    e->max = group;
-    e->fd = fd;
-    if (path)
-        bpf_probe_read_user_str(e->path, sizeof(e->path), path);
-    events.ringbuf_submit(e, 0);
+    }
+#ifdef RAW_SYSCALL_ARGS
+    bpf_probe_read_kernel(&out[0], 8, regs + SC_ARG0);
+    bpf_probe_read_kernel(&out[1], 8, regs + SC_ARG1);
+    bpf_probe_read_kernel(&out[2], 8, regs + SC_ARG2);
+    bpf_probe_read_kernel(&out[3], 8, regs + SC_ARG3);
+#endif
 }
 
-#ifdef CREDS_TP_CHOWN
-TRACEPOINT_PROBE(syscalls, sys_enter_chown)
-{
-    creds_chown(CREDS_NO_FD, (const char *)args->filename, (u32)args->user, (u32)args->group);
-    return 0;
-}
-#endif
-#ifdef CREDS_TP_LCHOWN
-TRACEPOINT_PROBE(syscalls, sys_enter_lchown)
-{
-    creds_chown(CREDS_NO_FD, (const char *)args->filename, (u32)args->user, (u32)args->group);
-    return 0;
-}
-#endif
-#ifdef CREDS_TP_FCHOWN
-TRACEPOINT_PROBE(syscalls, sys_enter_fchown)
-{
-    creds_chown((s64)(int)args->fd, 0, (u32)args->user, (u32)args->group);
-    return 0;
-}
-#endif
-#ifdef CREDS_TP_FCHOWNAT
-TRACEPOINT_PROBE(syscalls, sys_enter_fchownat)
-{
-    creds_chown((s64)(int)args->dfd, (const char *)args->filename, (u32)args->user,
-                (u32)args->group);
-    return 0;
-}
-#endif
-
-/* chmod family and utimes family at entry: what they name (the owner is looked up then) */
-static __always_inline void creds_named(u32 why, s64 fd, const char *path, u64 explicit_times)
+/* what a chown, chmod or utimes-family call names, with its owner/group or times flag */
+static __always_inline void creds_named(u32 why, s64 fd, u64 path, u64 cur, u64 max)
 {
     struct creds_event *e = creds_begin(why);
     if (!e)
         return;
-    e->cur = explicit_times;
+    e->cur = cur;
+    e->max = max;
     e->fd = fd;
     if (path)
-        bpf_probe_read_user_str(e->path, sizeof(e->path), path);
+        bpf_probe_read_user_str(e->path, sizeof(e->path), (const char *)path);
     events.ringbuf_submit(e, 0);
 }
 
-#ifdef CREDS_TP_CHMOD
-TRACEPOINT_PROBE(syscalls, sys_enter_chmod)
+static __always_inline void creds_rlimit(u32 resource, u64 new_rlim, u64 pid)
 {
-    creds_named(CREDS_CHMOD, CREDS_NO_FD, (const char *)args->filename, 0);
-    return 0;
-}
-#endif
-#ifdef CREDS_TP_FCHMOD
-TRACEPOINT_PROBE(syscalls, sys_enter_fchmod)
-{
-    creds_named(CREDS_CHMOD, (s64)(int)args->fd, 0, 0);
-    return 0;
-}
-#endif
-#ifdef CREDS_TP_FCHMODAT
-TRACEPOINT_PROBE(syscalls, sys_enter_fchmodat)
-{
-    creds_named(CREDS_CHMOD, (s64)(int)args->dfd, (const char *)args->filename, 0);
-    return 0;
-}
-#endif
-#ifdef CREDS_TP_FCHMODAT2
-TRACEPOINT_PROBE(syscalls, sys_enter_fchmodat2)
-{
-    creds_named(CREDS_CHMOD, (s64)(int)args->dfd, (const char *)args->filename, 0);
-    return 0;
-}
-#endif
-
-#ifdef CREDS_TP_UTIMENSAT
-TRACEPOINT_PROBE(syscalls, sys_enter_utimensat)
-{
-    /* two struct timespec: times given unless both nsec are UTIME_NOW (or UTIME_OMIT) */
-    u64 explicit_times = 0;
-    u64 ts = (u64)args->utimes;         /* an address in the caller's memory */
-    if (ts) {
-        long nsec0 = UTIME_NOW_, nsec1 = UTIME_NOW_;
-        bpf_probe_read_user(&nsec0, sizeof(nsec0), (const void *)(ts + 8));
-        bpf_probe_read_user(&nsec1, sizeof(nsec1), (const void *)(ts + 24));
-        explicit_times = (nsec0 != UTIME_NOW_ && nsec0 != UTIME_OMIT_) ||
-                         (nsec1 != UTIME_NOW_ && nsec1 != UTIME_OMIT_);
-    }
-    creds_named(CREDS_UTIMES, (s64)(int)args->dfd, (const char *)args->filename,
-                explicit_times);
-    return 0;
-}
-#endif
-#ifdef CREDS_TP_UTIMES
-TRACEPOINT_PROBE(syscalls, sys_enter_utimes)
-{
-    creds_named(CREDS_UTIMES, CREDS_NO_FD, (const char *)args->filename, args->utimes != 0);
-    return 0;
-}
-#endif
-#ifdef CREDS_TP_FUTIMESAT
-TRACEPOINT_PROBE(syscalls, sys_enter_futimesat)
-{
-    creds_named(CREDS_UTIMES, (s64)(int)args->dfd, (const char *)args->filename,
-                args->utimes != 0);
-    return 0;
-}
-#endif
-#ifdef CREDS_TP_UTIME
-TRACEPOINT_PROBE(syscalls, sys_enter_utime)
-{
-    creds_named(CREDS_UTIMES, CREDS_NO_FD, (const char *)args->filename, args->times != 0);
-    return 0;
-}
-#endif
-
-struct creds_rlimit {
-    u64 cur;
-    u64 max;
-};
-
-static __always_inline void creds_rlimit(u32 resource, const void *new_rlim, u64 pid)
-{
-    struct creds_rlimit r = {};
-    if (!new_rlim || bpf_probe_read_user(&r, sizeof(r), new_rlim) != 0)
+    u64 r[2] = {};              /* struct rlimit64: soft, hard */
+    if (!new_rlim || bpf_probe_read_user(r, sizeof(r), (const void *)new_rlim) != 0)
         return;
     struct creds_event *e = creds_begin(CREDS_RLIMIT);
     if (!e)
         return;
     e->resource = resource;
-    e->cur = r.cur;
-    e->max = r.max;
+    e->cur = r[0];
+    e->max = r[1];
     e->pid = pid;
     events.ringbuf_submit(e, 0);
 }
 
-#ifdef CREDS_TP_PRLIMIT64
-TRACEPOINT_PROBE(syscalls, sys_enter_prlimit64)
+/* utimensat's times: given unless both nsec are UTIME_NOW or UTIME_OMIT */
+static __always_inline u64 creds_explicit_times(u64 ts)
 {
-    creds_rlimit((u32)args->resource, (const void *)args->new_rlim, (u64)args->pid);
-    return 0;
+    if (!ts)
+        return 0;
+    long nsec0 = UTIME_NOW_, nsec1 = UTIME_NOW_;
+    bpf_probe_read_user(&nsec0, sizeof(nsec0), (const void *)(ts + 8));
+    bpf_probe_read_user(&nsec1, sizeof(nsec1), (const void *)(ts + 24));
+    return (nsec0 != UTIME_NOW_ && nsec0 != UTIME_OMIT_) ||
+           (nsec1 != UTIME_NOW_ && nsec1 != UTIME_OMIT_);
 }
-#endif
-#ifdef CREDS_TP_SETRLIMIT
-TRACEPOINT_PROBE(syscalls, sys_enter_setrlimit)
+
+static __always_inline void creds_sys_enter(long nr, const void *regs, const unsigned long *tp)
 {
-    /* on 64-bit architectures struct rlimit is two unsigned longs, as rlimit64 */
-    creds_rlimit((u32)args->resource, (const void *)args->rlim, 0);
-    return 0;
+    if (nr != CREDS_NR_CHOWN && nr != CREDS_NR_LCHOWN && nr != CREDS_NR_FCHOWN &&
+        nr != CREDS_NR_FCHOWNAT && nr != CREDS_NR_CHMOD && nr != CREDS_NR_FCHMOD &&
+        nr != CREDS_NR_FCHMODAT && nr != CREDS_NR_FCHMODAT2 && nr != CREDS_NR_UTIMENSAT &&
+        nr != CREDS_NR_UTIMES && nr != CREDS_NR_FUTIMESAT && nr != CREDS_NR_UTIME &&
+        nr != CREDS_NR_PRLIMIT64 && nr != CREDS_NR_SETRLIMIT)
+        return;
+    u64 a[4] = {};
+    creds_args(a, regs, tp);
+    if (nr == CREDS_NR_CHOWN || nr == CREDS_NR_LCHOWN)
+        creds_named(CREDS_CHOWN, CREDS_NO_FD, a[0], (u32)a[1], (u32)a[2]);
+    else if (nr == CREDS_NR_FCHOWN)
+        creds_named(CREDS_CHOWN, (s64)(int)a[0], 0, (u32)a[1], (u32)a[2]);
+    else if (nr == CREDS_NR_FCHOWNAT)
+        creds_named(CREDS_CHOWN, (s64)(int)a[0], a[1], (u32)a[2], (u32)a[3]);
+    else if (nr == CREDS_NR_CHMOD)
+        creds_named(CREDS_CHMOD, CREDS_NO_FD, a[0], 0, (u32)a[1]);
+    else if (nr == CREDS_NR_FCHMOD)
+        creds_named(CREDS_CHMOD, (s64)(int)a[0], 0, 0, (u32)a[1]);
+    else if (nr == CREDS_NR_FCHMODAT || nr == CREDS_NR_FCHMODAT2)
+        creds_named(CREDS_CHMOD, (s64)(int)a[0], a[1], 0, (u32)a[2]);
+    else if (nr == CREDS_NR_UTIMENSAT)
+        creds_named(CREDS_UTIMES, (s64)(int)a[0], a[1], creds_explicit_times(a[2]), 0);
+    else if (nr == CREDS_NR_UTIMES || nr == CREDS_NR_UTIME)
+        creds_named(CREDS_UTIMES, CREDS_NO_FD, a[0], a[1] != 0, 0);
+    else if (nr == CREDS_NR_FUTIMESAT)
+        creds_named(CREDS_UTIMES, (s64)(int)a[0], a[1], a[2] != 0, 0);
+    else if (nr == CREDS_NR_PRLIMIT64)
+        creds_rlimit((u32)a[1], a[2], a[0]);
+    else    /* setrlimit: on 64-bit architectures struct rlimit is as rlimit64 */
+        creds_rlimit((u32)a[0], a[1], 0);
 }
-#endif

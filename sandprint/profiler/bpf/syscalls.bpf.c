@@ -113,6 +113,7 @@ static __always_inline int on_sys_enter(long nr, const void *regs, const unsigne
         t->flags &= ~TASK_PENDING_EXEC;
     }
     count_syscall(t->target, nr);
+    creds_sys_enter(nr, regs, tp);      /* creds.bpf.c: the calls judged by their ids */
 #ifdef ATTRIBUTE
     attribute(pid_tgid, (u32)nr);
 #endif
