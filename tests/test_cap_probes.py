@@ -81,5 +81,9 @@ def test_the_table_names_the_capabilities_layer(matrix):
     for name in PROBES:
         row = next(l for l in text.splitlines() if l.startswith(f"| `{name}`"))
         assert "capabilities" in row.split("|")[3], row
-    # Landlock's ptrace scoping alone does not keep root from another process's /proc files
-    assert matrix.runs["landlock"].probes["proc-environ-outside"]["outcome"] == "ALLOWED"
+    # Landlock's ptrace scoping alone would not keep root from another process's /proc
+    # files; the ruleset's path rules do, since it grants /proc/self rather than /proc
+    ruleset = json.loads(matrix.landlock.read_text())
+    granted = {p for rule in ruleset.get("pathBeneath", []) for p in rule.get("parent", [])}
+    assert granted and "/proc" not in granted
+    assert matrix.runs["landlock"].probes["proc-environ-outside"]["outcome"] == "denied"
