@@ -188,19 +188,42 @@ def _load_recordings(paths, allow_lossy: bool):
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False), metavar="FILE",
               help="The default seccomp profile to compare with (default: $SANDPRINT_BASELINE, "
                    "else the one the installed container engine ships).")
+@click.option("--widen", type=click.Choice(["static"]),
+              help="static: also allow the unseen low-risk syscalls the recorded programs' "
+                   "code can make (static analysis of every program the recording saw run "
+                   "and the libraries it loaded); the summary lists each with its programs.")
+@click.option("--no-static", is_flag=True,
+              help="Do not analyse the recorded programs (no coverage lines; not with "
+                   "--widen).")
 def generate_seccomp(recordings, output, fmt, default_action, runtime, target_name,
-                     profile_name, allow_lossy, add_syscalls, allow_clone3, baseline_path):
+                     profile_name, allow_lossy, add_syscalls, allow_clone3, baseline_path,
+                     widen, no_static):
     """Write a seccomp profile (OCI JSON, SPO SeccompProfile, systemd drop-in)."""
     from .generators import seccomp
     from .seccomp.profile import DefaultAction
 
+    if widen and no_static:
+        raise click.UsageError("--widen static needs the static analysis: drop --no-static")
     rec = _load_recordings(recordings, allow_lossy)
+    widening = None
+    if not no_static:
+        from .static import coverage
+
+        covs = coverage.coverage(rec, target_name)
+        if widen:
+            widening = coverage.widening(covs)
     summary = seccomp.generate_file(rec, output, fmt=fmt,
+                                    widen=widening.names if widening else (),
+                                    widen_notes=widening.notes() if widening else (),
                                     default_action=DefaultAction.parse(default_action,
                                                                        "--default-action"),
                                     runtime=runtime, target=target_name, name=profile_name,
                                     add_syscalls=add_syscalls, allow_clone3=allow_clone3,
                                     baseline_path=baseline_path)
+    if not no_static:
+        for c in covs:
+            for line in c.lines():
+                echo_err(line)
     echo_err(summary)
 
 
@@ -274,16 +297,25 @@ def generate_landlock(recordings, output, fmt, abi, read_threshold, min_depth, s
 @click.option("--shared-tmp", is_flag=True,
               help="Do not give the command a private /tmp, /var/tmp, $TMPDIR and /dev/pts "
                    "(the ruleset's rules there then grant the host's files).")
+@click.option("--recording", "recordings", multiple=True, type=click.Path(dir_okay=False),
+              help="Recording(s) the sandbox was generated from: the capabilities they show "
+                   "the workload needed are kept; every other one is dropped.")
+@click.option("--keep-caps", "keep_caps", metavar="CAP,...", default="",
+              help="Also keep these capabilities (warned about when no recording shows "
+                   "the workload needed them).")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(seccomp_path, landlock_path, compat, shared_tmp, command):
+def exec_(seccomp_path, landlock_path, compat, shared_tmp, recordings, keep_caps, command):
     """Run COMMAND under a seccomp profile and/or Landlock ruleset (replaces sandprint)."""
     from . import enforce
 
     if not seccomp_path and not landlock_path:
         raise click.UsageError("give --seccomp and/or --landlock (without either the command "
                                "would run unconfined)")
+    from .capabilities.names import parse as parse_caps
+
     enforce.exec_sandboxed(list(command), seccomp=seccomp_path, landlock=landlock_path,
-                           compat=compat, log=echo_err, private_tmp=not shared_tmp)
+                           compat=compat, log=echo_err, private_tmp=not shared_tmp,
+                           recordings=list(recordings), keep_caps=parse_caps(keep_caps))
 
 
 @main.command(context_settings={"allow_interspersed_args": False})
@@ -300,7 +332,12 @@ def exec_(seccomp_path, landlock_path, compat, shared_tmp, command):
                    "in place atomically) and print the diff.")
 @click.option("--recording", "recordings", multiple=True, type=click.Path(dir_okay=False),
               help="Recording(s) the sandbox was generated from: the report says how much "
-                   "of the workload they saw, and warns about a single short run.")
+                   "of the workload they saw, and warns about a single short run; the "
+                   "capabilities they show the workload needed are kept, every other one "
+                   "is dropped.")
+@click.option("--keep-caps", "keep_caps", metavar="CAP,...", default="",
+              help="Also keep these capabilities (warned about when no recording shows "
+                   "the workload needed them).")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True))
 @click.option("--podman", is_flag=True,
               help="Verify a container: the arguments after -- are podman run's "
@@ -308,8 +345,9 @@ def exec_(seccomp_path, landlock_path, compat, shared_tmp, command):
                    "under the --seccomp profile.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def verify(seccomp_path, landlock_path, complain, report_path, html_path, fix, recordings,
-           duration, podman, command):
+           keep_caps, duration, podman, command):
     """Replay COMMAND under the sandbox and report every denial (exit 1 if any)."""
+    from .capabilities.names import parse as parse_caps
     from .verify import replay as verify_mod
 
     if not seccomp_path and not landlock_path:
@@ -327,7 +365,8 @@ def verify(seccomp_path, landlock_path, complain, report_path, html_path, fix, r
     code = verify_mod.verify_cli(list(command), seccomp=seccomp_path, landlock=landlock_path,
                                  complain=complain, report=report_path, duration=duration,
                                  log=echo_err, html=html_path, fix=fix,
-                                 recordings=list(recordings))
+                                 recordings=list(recordings),
+                                 keep_caps=parse_caps(keep_caps))
     sys.exit(code)
 
 
@@ -357,18 +396,23 @@ def k8s() -> None:
 
 @k8s.command("patch")
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--profile", "profiles", multiple=True, required=True, metavar="CONTAINER=PROFILE",
+@click.option("--profile", "profiles", multiple=True, metavar="CONTAINER=PROFILE",
               help="Localhost profile (relative to the kubelet's seccomp dir) per container.")
+@click.option("--recording", "recordings", multiple=True, metavar="[CONTAINER=]REC",
+              help="Set the container's capabilities to drop ALL and add what this recording "
+                   "shows it needed (a pod recording: each target for the container of its "
+                   "name).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("--kubernetes-version", default="1.30", show_default=True,
               help="Schema version to validate against (needs kubernetes-validate).")
 @click.option("--no-validate", is_flag=True, help="Skip schema validation.")
-def k8s_patch(manifest, profiles, output, kubernetes_version, no_validate):
-    """Set securityContext.seccompProfile (Localhost) per container in MANIFEST."""
+def k8s_patch(manifest, profiles, recordings, output, kubernetes_version, no_validate):
+    """Set securityContext.seccompProfile (Localhost) and capabilities per container."""
     from .k8s.manifests import patch_file
 
     report = patch_file(manifest, output, list(profiles),
-                        kubernetes_version=kubernetes_version, check=not no_validate)
+                        kubernetes_version=kubernetes_version, check=not no_validate,
+                        recordings=list(recordings))
     for line in report.lines():
         echo_err(line)
     echo_err(f"wrote {output}")

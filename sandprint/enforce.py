@@ -1,9 +1,11 @@
-"""Run a command under a seccomp profile and/or a Landlock ruleset.
+"""Run a command under a seccomp profile and/or a Landlock ruleset, with only the
+capabilities its recordings show it needed.
 
-:func:`exec_sandboxed` checks everything first (the command exists, the profile and ruleset
-load and validate), then restricts this process (Landlock first, then seccomp, whose filter
-must allow what the Landlock step and ``execve`` need) and replaces itself with the command,
-so the command's own exit status comes back. It fails closed: if any step fails, the command
+:func:`exec_sandboxed` checks everything first (the command exists, the profile, ruleset and
+recordings load and validate), then restricts this process (Landlock first; then the
+capabilities, dropped to those kept from all five sets; then seccomp, whose filter must allow
+what ``execve`` needs) and replaces itself with the command, so the command's own exit status
+comes back. It fails closed: if any step fails, the command
 never runs.
 
 With a Landlock ruleset that grants something in a temporary directory (/tmp, /var/tmp,
@@ -22,6 +24,7 @@ import errno as _errno
 import os
 from typing import Callable
 
+from .capabilities.drop import describe, drop_capabilities
 from .errors import EnvironmentProblem, InputError
 from .profiler.targets import resolve_command
 from .seccomp.filter import build_filter, check_can_exec, load_filter
@@ -32,8 +35,13 @@ from .seccomp.profile import SeccompProfile, load_profile
 def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = None,
                    landlock: str | None = None, compat: str = "best-effort",
                    log: Callable[[str], None] = print, landlock_abi: int | None = None,
-                   private_tmp: bool = True) -> None:
+                   private_tmp: bool = True, recordings: list[str] | None = None,
+                   keep_caps: list[str] | tuple[str, ...] = ()) -> None:
     """Replace this process with ``argv`` under the given sandbox; never returns normally.
+
+    Every capability is dropped (all five sets, :mod:`sandprint.capabilities.drop`) but
+    those the ``recordings`` show the workload needed and ``keep_caps`` (each of which the
+    recordings do not show is warned about).
 
     Fails closed: a profile or ruleset that cannot be read, built or loaded (or, under
     ``compat="hard"``, a ruleset the kernel cannot fully enforce) raises before the command
@@ -64,6 +72,9 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
         from .documents import LANDLOCK, load_as
 
         ruleset = load_as(landlock, LANDLOCK, lambda p: Ruleset.from_file(p, abi=landlock_abi))
+    keep, warnings = capabilities_to_keep(recordings or [], keep_caps)
+    for w in warnings:
+        log(f"warning: {w}")
     if ruleset is not None:
         if private_tmp:
             from .private_tmp import enter
@@ -73,6 +84,9 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
                 log(str(mounts))
         status = ruleset.restrict_self(compat=compat)
         log(str(status))
+    # after Landlock (whose rule paths root may reach only through CAP_DAC_*), before seccomp
+    # (whose filter need not allow capset and prctl)
+    log(describe(drop_capabilities(keep), keep))
     log(load_terminal_guard(guard))
     if profile is not None:
         load_filter(seccomp_filter, profile.source)
@@ -83,3 +97,13 @@ def exec_sandboxed(argv: list[str], *, seccomp: str | SeccompProfile | None = No
         hint = (" (is execve in the profile's allow list?)"
                 if profile is not None and e.errno in (_errno.EPERM, _errno.ENOSYS) else "")
         raise EnvironmentProblem(f"cannot execute {exe}: {e.strerror}{hint}") from None
+
+
+def capabilities_to_keep(recordings: list[str], keep_caps) -> tuple[list[str], list[str]]:
+    """(capabilities to keep, warnings) for ``exec``/``verify``: what the recordings (paths)
+    show was needed, plus ``keep_caps``; read before anything is applied."""
+    from .capabilities.needed import to_keep
+    from .recording import Recording
+
+    keep, _needed, warnings = to_keep([Recording.load(p) for p in recordings], keep_caps)
+    return keep, warnings

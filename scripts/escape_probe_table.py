@@ -7,9 +7,12 @@
 
 The loop is the user's: ``sandprint record`` the probe workload's benign mode
 (``examples/probes/escape_probes.py``), ``sandprint generate seccomp`` and ``generate
-landlock`` from that recording, then ``sandprint exec`` the probe mode four times: without a
-sandbox, under the seccomp profile alone, under the Landlock ruleset alone, and under both.
-"Denied by" says which layer stops a probe on its own. Needs root (the recorder loads BPF).
+landlock`` from that recording, then ``sandprint exec`` the probe mode five times: without a
+sandbox, under the seccomp profile alone and under the Landlock ruleset alone (each keeping
+root's capabilities: ``--keep-caps all``), with only the capabilities dropped to what the
+recording shows were needed (an allow-all seccomp profile and ``--recording``), and under
+the whole sandbox ("both": profile, ruleset and capabilities). "Denied by" says which layer
+stops a probe on its own. Needs root (the recorder loads BPF).
 ``tests/test_escape_probes.py`` runs the same loop and asserts on it.
 """
 
@@ -35,8 +38,10 @@ WORKLOADS: dict[str, Path] = {
     "files and forks": WORKLOAD,
     "network client": PROBES_DIR / "net_client_probes.py",
     "file layer": PROBES_DIR / "file_layer_probes.py",
+    "interpreter-reachable calls (thread pool)": PROBES_DIR / "widen_probes.py",
+    "root without capabilities": PROBES_DIR / "cap_probes.py",
 }
-LAYERS = ("none", "seccomp", "landlock", "both")
+LAYERS = ("none", "seccomp", "landlock", "caps", "both")
 BEGIN = "<!-- escape-probes:begin (scripts/escape_probe_table.py --write README.md) -->"
 END = "<!-- escape-probes:end -->"
 
@@ -86,10 +91,25 @@ class Matrix:
     script: Path = WORKLOAD          # the probe workload
 
 
+def allow_all_profile(m: Matrix) -> Path:
+    """A seccomp profile that allows everything: the capabilities layer alone runs under it
+    (``exec`` wants a profile or a ruleset)."""
+    from sandprint.syscalls import native_arch
+
+    path = m.base.parent / "allow-all.json"
+    path.write_text(json.dumps({"defaultAction": "SCMP_ACT_ALLOW",
+                                "architectures": [native_arch()], "syscalls": []}))
+    return path
+
+
 def sandbox_args(m: Matrix, layer: str) -> list[str]:
-    return {"none": [], "seccomp": ["--seccomp", str(m.seccomp)],
-            "landlock": ["--landlock", str(m.landlock)],
-            "both": ["--seccomp", str(m.seccomp), "--landlock", str(m.landlock)]}[layer]
+    keep_all = ["--keep-caps", "all"]        # one layer alone: root keeps its capabilities
+    caps = ["--recording", str(m.recording)]  # only what the recording shows were needed
+    if layer == "caps":
+        return ["--seccomp", str(allow_all_profile(m)), *caps]
+    return {"none": [], "seccomp": ["--seccomp", str(m.seccomp), *keep_all],
+            "landlock": ["--landlock", str(m.landlock), *keep_all],
+            "both": ["--seccomp", str(m.seccomp), "--landlock", str(m.landlock), *caps]}[layer]
 
 
 def run_probes(m: Matrix, layer: str, outside_pid: int) -> Run:
@@ -135,8 +155,12 @@ def run_matrix(work: Path, script: Path = WORKLOAD) -> Matrix:
 def denied_by(m: Matrix, probe: str) -> str:
     s = m.runs["seccomp"].probes[probe]["outcome"] == "denied"
     l = m.runs["landlock"].probes[probe]["outcome"] == "denied"
-    return {(True, True): "both", (True, False): "seccomp", (False, True): "Landlock",
-            (False, False): "neither alone"}[(s, l)]
+    c = "caps" in m.runs and m.runs["caps"].probes[probe]["outcome"] == "denied"
+    if not c:
+        return {(True, True): "both", (True, False): "seccomp", (False, True): "Landlock",
+                (False, False): "neither alone"}[(s, l)]
+    return ", ".join([n for n, d in (("seccomp", s), ("Landlock", l)) if d]
+                     + ["capabilities"])
 
 
 def outcome(result: dict) -> str:

@@ -10,7 +10,8 @@
 #      busybox-static (tiny test images), strace (benchmarks), oci-seccomp-bpf-hook (comparison),
 #      chromium (the HTML report is tested in a real headless browser), and the real servers
 #      of tests/test_real_servers.py: nginx-light, postgresql, curl, make, gcc, libc6-dev, and
-#      containerd + containernetworking-plugins (tests/cri: pods through the CRI). Their
+#      containerd + containernetworking-plugins (tests/cri: pods through the CRI), nodejs
+#      (the rare-path suite, tests/test_rare_paths.py). Their
 #      services are not started on install (a policy-rc.d says no while apt runs, when the host
 #      has none of its own): the tests run private instances on other ports and paths.
 #   2. Kernel headers for bcc: the running kernel's package when Debian has it; otherwise the
@@ -54,7 +55,7 @@ missing_pkgs() {
 pkgs=(python3-bpfcc bpfcc-tools bpftool libseccomp2 podman runc conmon slirp4netns uidmap
       fuse-overlayfs busybox-static strace oci-seccomp-bpf-hook iproute2 procps ca-certificates
       chromium nginx-light postgresql curl make gcc libc6-dev containerd
-      containernetworking-plugins)
+      containernetworking-plugins nodejs)
 need=$(missing_pkgs "${pkgs[@]}")
 if [ -n "$need" ]; then
     apt_update_once

@@ -111,8 +111,9 @@ def test_record_generate_verify_twice_and_probe(bpf_ready, base, tmp_path, name)
         _fresh(base)
         report = tmp_path / f"verify{i}.json"
         t0 = time.monotonic()
+        # --recording: the capabilities it shows (postgres' chown and runuser) are kept
         v = run_sandprint("verify", "--seccomp", str(profile), "--landlock", str(ruleset),
-                          "--report", str(report), "--", *argv)
+                          "--recording", str(rec), "--report", str(report), "--", *argv)
         times[f"verify{i}"] = time.monotonic() - t0
         assert v.returncode == 0, (f"verify run {i}:\n{v.stdout}{v.stderr}\n"
                                    f"report: {report.read_text() if report.exists() else '-'}")
@@ -123,7 +124,7 @@ def test_record_generate_verify_twice_and_probe(bpf_ready, base, tmp_path, name)
     _fresh(base)
     t0 = time.monotonic()
     sandboxed = run_sandprint("exec", "--seccomp", str(profile), "--landlock", str(ruleset),
-                              "--", *argv, "--probe", str(secret))
+                              "--recording", str(rec), "--", *argv, "--probe", str(secret))
     times["probe"] = time.monotonic() - t0
     assert sandboxed.returncode == 0, sandboxed.stdout + sandboxed.stderr
     assert _probe_results(sandboxed.stdout) == {"read_outside": "denied",

@@ -151,21 +151,26 @@ def test_each_part_is_compiled_after_the_parts_it_calls():
 
 def test_each_part_owns_its_defines():
     # the options turn on exactly the defines of the parts they select, nothing in between
-    # (the args part, always loaded, gives argspec.ARG_RULES to the C: arg_values.defines),
-    # beside what this kernel says of itself: where BTF puts the i386 marker, and whether
-    # sched_process_exit tells a thread group's end (what every recorder needs)
+    # (the args part, always loaded, gives argspec.ARG_RULES to the C: arg_values.defines;
+    # the creds part's say which syscall tracepoints the kernel has), beside what this
+    # kernel says of itself: where BTF puts the i386 marker, and whether sched_process_exit
+    # tells a thread group's end (what every recorder needs)
     from sandprint.profiler import arg_values as AV
+    from sandprint.profiler import creds as CR
 
     def others(o):
         return P.defines([p for p in P.select(o) if p.name != "args"], o)
 
     kernel = {**P.L.compat_defines("SCMP_ARCH_X86_64"), **P.L.exit_group_dead()}
     plain = P.Options("SCMP_ARCH_X86_64", files=False, regular_tracepoint=True)
-    assert others(plain) == kernel
+    creds = P.CREDS.defines(plain)
+    assert set(creds) <= {f"CREDS_TP_{n.upper()}" for n in CR.SETID_SYSCALLS} | \
+        {f"CREDS_NR_{n.upper()}" for n in CR.ENTER_SYSCALLS}
+    assert others(plain) == {**kernel, **creds}
     assert P.defines([P.ARGS], plain) == AV.defines("SCMP_ARCH_X86_64")
     verify = P.Options("SCMP_ARCH_X86_64", files=False, count_exits=True, attribute=True,
                        regular_tracepoint=True)
-    assert others(verify) == {"COUNT_EXITS": 1, "ATTRIBUTE": 1, **kernel}
+    assert others(verify) == {"COUNT_EXITS": 1, "ATTRIBUTE": 1, **kernel, **creds}
     assert [p.name for p in P.PARTS.values() if p.attach] == ["files"]
 
 
@@ -194,7 +199,7 @@ def test_the_recorder_dispatches_each_event_to_its_part():
     rec.names, rec.pids, rec.exited, rec.live, rec.exe = [], [], [], set(), {}
     rec.fs, rec.pending_execs, rec.recording = None, {}, SimpleNamespace()
     rec.events, by_type = P.handlers(P.PARTS.values(), rec)
-    assert set(rec.events) == {"tasks", "files", "containers"}
+    assert set(rec.events) == {"tasks", "files", "containers", "creds"}
     for part in P.PARTS.values():
         for ev in part.events:
             handler, targeted = by_type[ev.type]

@@ -20,6 +20,9 @@ import os
 from typing import Any, Iterable
 
 from .. import __version__
+from ..capabilities.needed import (QUERY_SYSCALLS, needed_capabilities, ran_as_root,
+                                   notes as capability_notes)
+from ..capabilities.outputs import summary_lines as capability_summary
 from ..errors import InputError
 from ..fileio import write_atomic
 from ..recording import Recording
@@ -277,14 +280,28 @@ def format_for(output: str, fmt: str | None) -> ProfileFormat:
     return fmt
 
 
+def capability_queries(rec: Recording, target: str | None, names: set[str]) -> set[str]:
+    """The capability queries (capget) a root workload makes once its capabilities are
+    dropped, when the recording (made with all of them) lacks them."""
+    if not ran_as_root(rec, target):
+        return set()
+    return {n for n in QUERY_SYSCALLS
+            if n not in names and syscall_number(rec.arch, n) is not None}
+
+
 def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                   default_action: DefaultAction | str = DefaultAction.ERRNO,
                   runtime: str = "none",
                   target: str | None = None, name: str | None = None,
                   add_syscalls: Iterable[str] = (), allow_clone3: bool = False,
-                  baseline_path: str | None = None) -> str:
+                  baseline_path: str | None = None, widen: Iterable[str] = (),
+                  widen_notes: Iterable[str] = ()) -> str:
     """Write the profile for ``rec`` to ``output`` atomically; return the summary lines.
     ``fmt`` None: from the output's extension (:func:`format_for`).
+
+    ``widen``: syscalls allowed beside the recorded ones as if recorded (``--widen static``:
+    the unseen low-risk ones the recorded programs can make, from
+    :func:`sandprint.static.coverage.widening`); ``widen_notes`` are printed with the summary.
 
     The last line compares the profile with the container engine's default profile
     (``baseline_path``, or the one :func:`baseline.find_baseline` finds)."""
@@ -303,7 +320,14 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
         if syscall_number(rec.arch, n) is None:
             raise InputError(f"unknown syscall {n!r}", field="--add-syscall",
                              expected=f"a syscall name libseccomp knows on {rec.arch}")
-    names, rs, added = add_runtime(recorded | extra, rec.arch, runtime)
+    widened = set(widen) - recorded - extra
+    for n in sorted(widened):
+        if syscall_number(rec.arch, n) is None:
+            raise InputError(f"unknown syscall {n!r}", field="--widen",
+                             expected=f"a syscall name libseccomp knows on {rec.arch}")
+    names, rs, added = add_runtime(recorded | extra | widened, rec.arch, runtime)
+    cap_query = capability_queries(rec, target, names)
+    names |= cap_query
     check_essentials(names, default_action, f"targets.{target}" if target else "targets.*")
     threads = made_threads(rec, target)
     thread_exit = add_thread_exit(names, rec.arch, default_action, threads)
@@ -344,6 +368,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                                                    rec.arch, path=baseline_path)
     which = f"target {target!r}" if target else (
         "all targets" if len(rec.targets) != 1 else f"target {rec.targets[0].name!r}")
+    caps = needed_capabilities(rec, target)
 
     if fmt == ProfileFormat.OCI:
         text = to_oci_json(oci)
@@ -355,14 +380,14 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
         text = to_spo(oci, check_k8s_name(name or name_from_path(output)),
                       annotations=annotations)
     else:
-        text = to_systemd(oci, origin=which)
+        text = to_systemd(oci, origin=which, capabilities=caps)
     write_atomic(output, text)
 
     # clone3 answered ENOSYS is not allowed; the clone it falls back to is, recorded or not
     allowed = len(names) - (1 if enosys3 else 0) + (1 if enosys3 and "clone" not in names
                                                     else 0)
     lines = [f"wrote {fmt} seccomp profile {output}: allows {allowed} syscalls "
-             f"({len(recorded)} recorded{f', {len(extra - recorded)} added by hand' if extra - recorded else ''}, {which}) on {', '.join(arches)}; "
+             f"({len(recorded)} recorded{f', {len(extra - recorded)} added by hand' if extra - recorded else ''}{f', {len(widened)} widened' if widened else ''}, {which}) on {', '.join(arches)}; "
              f"default action: {default_action.described}"]
     if len(arches) > 1:
         lines.append(f"{', '.join(arches[1:])} listed: the workload made syscalls through it "
@@ -378,6 +403,7 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
                    f"{rs.runtime} (version not found here; default set for {rs.versions})")
         lines.append(f"added {len(added)} syscalls {version} makes after loading the filter"
                      + (f": {', '.join(sorted(added))}" if added else ""))
+    lines += list(widen_notes)
     if thread_exit:
         lines.append(("exit added: the workload makes threads, and" if threads else
                       "exit added: the workload calls clone and the recording does not say "
@@ -413,5 +439,10 @@ def generate_file(rec: Recording, output: str, *, fmt: str | None = None,
         lines.append("warning: clone3 is allowed as recorded (--allow-clone3), and its flags "
                      "are in memory a seccomp filter cannot read: under this profile the "
                      "workload can still create namespaces through clone3")
+    if cap_query:
+        lines.append(f"{', '.join(sorted(cap_query))} added: the workload ran as root with "
+                     "every capability, and under the reduced set exec gives it programs ask "
+                     "for theirs (runuser, PAM)")
+    lines += capability_summary(caps, capability_notes(rec))
     lines.append(comparison)
     return "\n".join(lines)

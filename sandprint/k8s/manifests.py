@@ -1,5 +1,7 @@
 """``sandprint k8s patch``: point containers' ``securityContext.seccompProfile`` at Localhost
-profiles in Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob manifests.
+profiles in Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob manifests,
+and, for containers with a recording (``--recording``), set ``securityContext.capabilities``
+to ``{drop: [ALL], add: [what the recording shows the container needed]}``.
 
 The manifest is read with PyYAML, every document in order, and written back with PyYAML.
 What that keeps: every document and its order, every field (patched or not), key order, values.
@@ -17,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from ..capabilities.outputs import k8s_capabilities
 from ..errors import InputError
 from ..fileio import load_yaml_all, read_text, write_atomic
 
@@ -47,6 +50,7 @@ class PatchReport:
     untouched_kinds: list[str] = field(default_factory=list)
     validated: bool = False
     dropped_empty: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"patched {len(self.patched)} container(s) in {self.documents} document(s)"]
@@ -55,6 +59,7 @@ class PatchReport:
             out.append("left as they are (no pod template): " + ", ".join(self.untouched_kinds))
         if self.dropped_empty:
             out.append(f"dropped {self.dropped_empty} empty document(s)")
+        out += [f"warning: {w}" for w in self.warnings]
         out.append("validated against the Kubernetes schemas" if self.validated else
                    "NOT validated against the Kubernetes schemas "
                    "(pip install kubernetes-validate)")
@@ -99,7 +104,8 @@ def _dig(doc: Any, path: tuple[str, ...]) -> Any:
 
 
 def _patch_pod_spec(spec: dict, profiles: dict[str, str], where: str, report: PatchReport,
-                    found: set[str], source: str) -> None:
+                    found: set[str], source: str,
+                    capabilities: dict[str, dict[str, list[str]]]) -> None:
     for list_name in CONTAINER_LISTS:
         containers = spec.get(list_name)
         if containers is None:
@@ -112,7 +118,8 @@ def _patch_pod_spec(spec: dict, profiles: dict[str, str], where: str, report: Pa
                 raise InputError("container without a name", source=source,
                                  field=f"{where}.{list_name}[{i}]", expected="a name")
             profile = profiles.get(c["name"])
-            if profile is None:
+            caps = capabilities.get(c["name"])
+            if profile is None and caps is None:
                 continue
             sc = c.get("securityContext")
             if sc is None:
@@ -121,13 +128,27 @@ def _patch_pod_spec(spec: dict, profiles: dict[str, str], where: str, report: Pa
                 raise InputError("not an object", source=source,
                                  field=f"{where}.{list_name}[{i}].securityContext",
                                  expected="an object")
-            sc["seccompProfile"] = {"type": "Localhost", "localhostProfile": profile}
+            line = f"{where}: {c['name']}"
+            if profile is not None:
+                sc["seccompProfile"] = {"type": "Localhost", "localhostProfile": profile}
+                line += f" -> {profile}"
+            if caps is not None:
+                sc["capabilities"] = k8s_capabilities(caps)
+                line += ("; capabilities: drop ALL, add " + ", ".join(sc["capabilities"]["add"])
+                         if caps else "; capabilities: drop ALL")
+                if sc.get("privileged") is True:
+                    report.warnings.append(f"{where}: {c['name']} is privileged: its "
+                                           "capabilities are all there whatever the list says")
             found.add(c["name"])
-            report.patched.append(f"{where}: {c['name']} -> {profile}")
+            report.patched.append(line)
 
 
-def patch_documents(docs: list[Any], profiles: dict[str, str], source: str = "<manifest>"
+def patch_documents(docs: list[Any], profiles: dict[str, str], source: str = "<manifest>",
+                    capabilities: dict[str, dict[str, list[str]]] | None = None
                     ) -> tuple[list[Any], PatchReport]:
+    """Patch ``profiles`` (container -> Localhost profile) and ``capabilities`` (container
+    -> CAP_* -> evidence, :func:`sandprint.capabilities.needed.needed_capabilities`)."""
+    capabilities = capabilities or {}
     report = PatchReport()
     found: set[str] = set()
     out = []
@@ -154,7 +175,7 @@ def patch_documents(docs: list[Any], profiles: dict[str, str], source: str = "<m
             raise InputError("no pod spec", source=source,
                              field=f"document {index} ({kind}/{name}): " + ".".join(path),
                              expected="an object")
-        _patch_pod_spec(spec, profiles, f"{kind}/{name}", report, found, source)
+        _patch_pod_spec(spec, profiles, f"{kind}/{name}", report, found, source, capabilities)
 
     for i, doc in enumerate(docs):
         if doc is None:
@@ -168,6 +189,16 @@ def patch_documents(docs: list[Any], profiles: dict[str, str], source: str = "<m
         raise InputError(f"no container named {', '.join(missing)} in the manifest",
                          source=source, field="--profile",
                          expected="names of containers or initContainers in it")
+    missing = sorted(set(capabilities) - found)
+    if missing:
+        raise InputError(f"no container named {', '.join(missing)} in the manifest",
+                         source=source, field="--recording",
+                         expected="recordings of containers or initContainers in it (a "
+                                  "target named like the container, or CONTAINER=REC)")
+    unknown = sorted(set(profiles) - set(capabilities)) if capabilities else []
+    if unknown:
+        report.warnings.append("capabilities left as they are for " + ", ".join(unknown)
+                               + " (no --recording of it)")
     return out, report
 
 
@@ -200,12 +231,38 @@ def dump(docs: list[Any]) -> str:
                               explicit_start=len(docs) > 1, width=1 << 30, allow_unicode=True)
 
 
+def recording_capabilities(args: list[str]) -> dict[str, dict[str, list[str]]]:
+    """``--recording [CONTAINER=]REC`` -> container -> needed capabilities: with
+    ``CONTAINER=``, every target of REC; without, each target of REC for the container of
+    its name (a pod recording names its targets after the containers)."""
+    from ..capabilities.needed import needed_capabilities, target_capabilities
+    from ..recording import Recording
+
+    out: dict[str, dict[str, list[str]]] = {}
+    for arg in args:
+        name, sep, path = arg.partition("=")
+        if sep and name and path and "/" not in name:
+            found = {name: needed_capabilities(Recording.load(path))}
+        else:
+            rec = Recording.load(arg)
+            found = {t.name: target_capabilities(t) for t in rec.targets}
+        for container, caps in found.items():
+            if container in out:
+                raise InputError(f"container {container!r} has two recordings",
+                                 source=arg, field="--recording",
+                                 expected="one recording per container (merge them first)")
+            out[container] = caps
+    return out
+
+
 def patch_file(manifest: str, output: str, profile_args: list[str], *,
-               kubernetes_version: str = KUBERNETES_VERSION, check: bool = True) -> PatchReport:
-    profiles = parse_profile_args(profile_args)
+               kubernetes_version: str = KUBERNETES_VERSION, check: bool = True,
+               recordings: list[str] | None = None) -> PatchReport:
+    profiles = parse_profile_args(profile_args) if profile_args or not recordings else {}
+    capabilities = recording_capabilities(recordings or [])
     text = read_text(manifest, "manifest")
     docs = load_yaml_all(text, manifest)
-    docs, report = patch_documents(docs, profiles, manifest)
+    docs, report = patch_documents(docs, profiles, manifest, capabilities)
     if check:
         report.validated = validate(docs, kubernetes_version, manifest)
     write_atomic(output, dump(docs))

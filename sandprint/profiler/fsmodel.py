@@ -56,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from . import fs_events as E
+from .creds import Creds, DacCheck, read_status
 from .paths import Resolver, join, lexical, parent, proc_self
 from ..recording import NetAccess, Target
 
@@ -118,10 +119,11 @@ class Proc:
     prefix: str = ""                 # where this view is reachable from sandprint
     fds: dict[int, Fd] = field(default_factory=dict)
     target: int | None = None
+    creds: Creds | None = None       # the creds part's (creds.py)
 
     def copy(self, pid: int) -> "Proc":
         return Proc(pid, self.cwd, self.root, self.prefix,
-                    {n: replace(f) for n, f in self.fds.items()}, self.target)
+                    {n: replace(f) for n, f in self.fds.items()}, self.target, self.creds)
 
 
 def _own_mntns() -> str | None:
@@ -246,6 +248,7 @@ class FsModel:
         self.counters: dict[int, dict[str, int]] = {}
         self.first_pid: dict[int, int] = {}
         self.signals_seen: set[tuple] = set()
+        self.dac = DacCheck()         # accesses the mode bits did not allow (capabilities)
         # (target, path) -> the first few processes that accessed it (verify names them)
         self.accessed_by: dict[tuple[int, str], list[int]] = {}
         # (target, path) -> {(rights, refused): [accesses, first few pids]}: verify counts and
@@ -255,7 +258,7 @@ class FsModel:
     # -- processes -------------------------------------------------------------------------
     def seed(self, pid: int, *, inherited: bool = False) -> Proc:
         """State of ``pid`` read from /proc (its fds marked ``inherited`` when asked)."""
-        proc = Proc(pid)
+        proc = Proc(pid, creds=read_status(pid))
         base = f"/proc/{pid}"
         try:
             ns = os.readlink(f"{base}/ns/mnt")
@@ -400,6 +403,9 @@ class FsModel:
             t.add_file(path, (), denied=rights, kind=kind)
         else:
             t.add_file(path, rights, kind=kind)
+            proc = self.procs.get(ev.pid)
+            if proc is not None:
+                self.dac.access(t, proc.creds, proc.prefix, path, rights)
 
     def _outcome(self, ev: E.FsEvent) -> str:
         """'ok', 'denied' or 'failed' (not an access)."""
@@ -465,6 +471,8 @@ class FsModel:
                 created = kind is None
         if created:
             self._add(ev, parent(path), {"make_reg"}, "dir", denied=outcome == "denied")
+            if outcome == "ok":
+                self.dac.made(proc.creds, path, ev.a[2], False)
             # The kernel skips the truncation of a file this open created, but the next run
             # finds the file there and must truncate it: O_TRUNC without O_EXCL keeps
             # truncate (with O_EXCL the file can never exist beforehand).
@@ -521,8 +529,10 @@ class FsModel:
         return path if outcome == "ok" else None
 
     def _mkdir(self, proc: Proc, ev: E.FsEvent) -> None:
-        if self._parent_op(proc, ev, "make_dir"):
+        made = self._parent_op(proc, ev, "make_dir")
+        if made:
             self.resolver.invalidate()
+            self.dac.made(proc.creds, made, ev.a[2], True)
 
     def _mknod(self, proc: Proc, ev: E.FsEvent) -> None:
         mode = ev.a[2] & 0o170000
@@ -741,6 +751,8 @@ class FsModel:
             name = _signal.Signals(sig).name
         except ValueError:
             name = str(sig)
+        if to > 0 and ev.ret >= 0:
+            self.dac.signal(self._target(ev.target), proc.creds, to)
         if to > 0:
             who: dict = {"pid": to}
             try:

@@ -20,7 +20,8 @@ signal accesses; ``fs_events.py`` and ``fsmodel.py`` on the Python side), ``sysc
 sys_enter counts, and per-process attribution), ``args`` (reading a syscall's
 arguments; the decisive ones of argspec.py counted per target), ``exits`` (sys_exit: the calls a seccomp
 filter refused, and the results of file syscalls), ``containers`` (new cgroups, for container
-and pod targets). ``common.bpf.h`` (the tracked-task map, the counters, the ring buffer) goes
+and pod targets), ``creds`` (uid/gid at exec and set*id, raised resource limits: the
+capability evidence, ``creds.py``). ``common.bpf.h`` (the tracked-task map, the counters, the ring buffer) goes
 before all of them.
 """
 
@@ -33,6 +34,7 @@ from typing import Any, Callable, Iterable
 
 from . import arg_values as AV
 from . import bpf_loader as L
+from . import creds as CR
 from . import fs_events as FE
 from .targets import is_running
 
@@ -275,7 +277,7 @@ ARGS = Part("args", ("args.bpf.c",), maps=("arg_counts", "args_lost"),
                        ("ARG_MAX_KEYS", AV.ARG_MAX_KEYS)),
             defines=lambda o: AV.defines(o.arch))
 
-SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files", "args"),
+SYSCALLS = Part("syscalls", ("syscalls.bpf.c",), after=("tasks", "files", "args", "creds"),
                 maps=("counts", "attribution", "compat_counts"), defines=_syscalls_defines)
 
 EXITS = Part("exits", ("exits.bpf.c",), after=("syscalls", "files"),
@@ -289,12 +291,23 @@ CONTAINERS = Part(
     # container mode: the host PID namespace and the unified hierarchy's id (containers.py)
     defines=lambda o: L.container_defines(), handlers=ContainerEvents)
 
-PARTS = {p.name: p for p in (TASKS, FILES, ARGS, SYSCALLS, EXITS, CONTAINERS)}
+# credentials at exec and set*id (its own tracepoints), and at sys_enter (creds_sys_enter)
+# chown, chmod, utimes and raised resource limits (creds.py)
+CREDS = Part(
+    "creds", ("creds.bpf.c",), after=("args",),
+    events=(Event(CR.EV_CREDS, "EV_CREDS", "creds_event", CR.CredsEventC, "handle_creds"),),
+    constants=(("CREDS_EXEC", CR.CREDS_EXEC), ("CREDS_SETID", CR.CREDS_SETID),
+               ("CREDS_RLIMIT", CR.CREDS_RLIMIT), ("CREDS_CHOWN", CR.CREDS_CHOWN),
+               ("CREDS_CHMOD", CR.CREDS_CHMOD), ("CREDS_UTIMES", CR.CREDS_UTIMES),
+               ("CREDS_PATH_LEN", CR.CREDS_PATH_LEN)),
+    defines=CR.defines, handlers=CR.CredsEvents)
+
+PARTS = {p.name: p for p in (TASKS, FILES, ARGS, CREDS, SYSCALLS, EXITS, CONTAINERS)}
 
 
 def select(o: Options) -> list[Part]:
     """The parts a recorder with these options loads, each after the parts it calls into."""
-    names = ["tasks", "args", "syscalls"]
+    names = ["tasks", "args", "creds", "syscalls"]
     if o.files:
         names.append("files")
     if o.files or o.count_exits:

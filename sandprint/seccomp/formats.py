@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from .. import __version__
+from ..capabilities.outputs import systemd_lines
 from ..errors import InputError
 from .profile import ENOSYS, EPERM, Action, ProfileFormat
 
@@ -155,10 +156,11 @@ def families_unrestricted_on(arches: list[str]) -> list[str]:
 
 
 def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
-               per_line: int = 8) -> str:
+               per_line: int = 8, capabilities: dict[str, list[str]] | None = None) -> str:
     """A ``[Service]`` drop-in with the same allow list as the OCI profile; its argument rules
     become RestrictAddressFamilies= and LockPersonality= where they can, and the drop-in says
-    which it cannot express."""
+    which it cannot express; with ``capabilities`` (CAP_* -> evidence), also the capability
+    sets."""
     names = {n for r in oci["syscalls"] if r["action"] == Action.ALLOW for n in r["names"]}
     families, lock_personality, unexpressed = systemd_arguments(oci)
     namespaces = any(r.get("args") and r["names"] == ["clone"] for r in oci["syscalls"])
@@ -259,4 +261,6 @@ def to_systemd(oci: dict[str, Any], *, origin: str = "a sandprint recording",
         if action == Action.ERRNO:
             lines.append("SystemCallErrorNumber=" + ("ENOSYS" if errno_ret == ENOSYS
                                                      else "EPERM"))
+    if capabilities is not None:
+        lines += systemd_lines(capabilities)
     return "\n".join(lines) + "\n"

@@ -84,7 +84,10 @@ def verify_container(args: list[str], *, seccomp: str, complain: bool = False,
     from ..profiler.recorder import Recorder
     from ..profiler.session import Session
     from ..recording import Recording
-    from .replay import VerifyResult, coverage, load_sandbox, seccomp_denials
+    from ..capabilities.needed import to_keep
+    from ..capabilities.outputs import run_flags
+    from .replay import (VerifyResult, capability_report, coverage, load_sandbox,
+                         seccomp_denials)
 
     _check_args(args)
     if not podman_available():
@@ -100,7 +103,10 @@ def verify_container(args: list[str], *, seccomp: str, complain: bool = False,
     name = f"sandprint-verify-{uuid.uuid4().hex[:12]}"
     mode = "complain" if complain else "enforce"
     oci, temporary = _oci_file(seccomp, profile)
-    argv = create_argv(args, "unconfined" if complain else oci, name, runtime)
+    # with the recordings, the container gets only the capabilities they show were needed
+    keep, _needed, cap_warnings = to_keep(provenance)
+    cap_flags = run_flags(keep).split() if provenance and not complain else []
+    argv = create_argv(cap_flags + list(args), "unconfined" if complain else oci, name, runtime)
     meta = {"type": "container", "engine": "podman", "runtime": runtime, "verify": mode,
             "podmanArgs": list(args)}
     wanted: dict[str, str | None] = {"id": None}
@@ -168,6 +174,9 @@ def verify_container(args: list[str], *, seccomp: str, complain: bool = False,
     result = VerifyResult(mode, argv, status, reason, denials, rec, notes, seccomp, None,
                           profile, None, refused, answered)
     result.coverage, result.warnings = coverage(rec, provenance, recordings or [])
+    result.warnings += cap_warnings
+    if provenance:
+        result.capabilities = capability_report(keep, {})
     return result
 
 

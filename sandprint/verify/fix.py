@@ -146,6 +146,12 @@ def fix_sandbox(result) -> list[str]:
     if result.landlock_path and any(d.detail.get("layer") == "landlock"
                                     for d in result.denials):
         lines += fix_landlock(result.landlock_path, needed)
+    caps = [d.name for d in result.denials if d.kind == "capability"]
+    if caps:
+        # no sandbox file carries capabilities: they come from the recordings at exec time
+        lines.append("fix: capabilities are not in the profile or ruleset: record the workload "
+                     "again to a recording that shows them and pass it with --recording, or "
+                     "--keep-caps " + ",".join(caps))
     if result.mode == "enforce" and lines:
         lines.append("fix: the replay stopped at its refusals; run verify again to see "
                      "whether the workload needs more after them (or use --complain --fix)")

@@ -56,6 +56,9 @@ import signal
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..capabilities.drop import drop_capabilities
+from ..capabilities.needed import needed_capabilities, refused_for_want_of, to_keep
+from ..capabilities.outputs import run_flags
 from ..fileio import write_json
 from ..landlock import rights as R
 from ..profiler.bpf_loader import NR_SLOTS
@@ -77,7 +80,7 @@ SHORT_RUN_SECONDS = 30.0
 
 @dataclass
 class Denial:
-    kind: str                  # "syscall" | "file" | "network" | "signal"
+    kind: str                  # "syscall" | "file" | "network" | "signal" | "capability"
     name: str                  # syscall name, path, "tcp connect 8080", signal
     count: int = 1
     detail: dict[str, Any] = field(default_factory=dict)   # rights, processes, layer ...
@@ -114,6 +117,8 @@ class VerifyResult:
     warnings: list[str] = field(default_factory=list)
     # enforce mode, refused calls of another ABI (i386 on x86_64): arch -> {name -> count}
     refused_compat_syscalls: dict[str, dict[str, int]] = field(default_factory=dict)
+    # kept, usedInReplay, runFlags (capability_report)
+    capabilities: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -134,6 +139,8 @@ class VerifyResult:
             "warnings": self.warnings,
             "notes": self.notes,
         }
+        if self.capabilities:
+            out["capabilities"] = self.capabilities
         if self.profile is not None:
             out["seccompAllowed"] = sorted(self.profile.allowed_syscalls())
             fallbacks = self.profile.enosys_by_design()
@@ -277,7 +284,8 @@ def load_sandbox(seccomp: str | None, landlock: str | None):
 
 def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None = None,
            complain: bool = False, duration: float | None = None, log: Log = print,
-           recordings: list[str] | None = None) -> VerifyResult:
+           recordings: list[str] | None = None,
+           keep_caps: list[str] | tuple[str, ...] = ()) -> VerifyResult:
     """Replay ``argv`` under the sandbox (enforce) or beside it (complain); see the module."""
     resolve_command(argv)
     profile, policy, ruleset = load_sandbox(seccomp, landlock)
@@ -288,15 +296,18 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
         build_filter(profile)          # every rule problem shows before anything runs
     provenance = [Recording.load(p) for p in recordings or []]
     guard = build_terminal_guard()
+    keep, needed, cap_warnings = to_keep(provenance, keep_caps)
 
     def prepare() -> None:
         # In the child, right before exec: Landlock first (seccomp may forbid its syscalls),
-        # after the private /tmp and /dev/pts its rules there are meant for (as exec does).
+        # after the private /tmp and /dev/pts its rules there are meant for (as exec does);
+        # then the capabilities (Landlock's rule paths may need root's CAP_DAC_*).
         if ruleset is not None:
             from ..private_tmp import enter
 
             enter(ruleset.rule_paths())
             ruleset.restrict_self(compat="hard")
+        drop_capabilities(keep)
         load_terminal_guard(guard)      # as exec does
         if profile is not None:
             from ..seccomp.filter import apply_seccomp
@@ -355,11 +366,29 @@ def verify(argv: list[str], *, seccomp: str | None = None, landlock: str | None 
                           seccomp, landlock, profile, policy, refused, answered,
                           refused_compat_syscalls=refused_compat)
     result.coverage, result.warnings = coverage(rec, provenance, recordings or [])
+    result.warnings += cap_warnings
+    used = needed_capabilities(rec)
+    if not complain:
+        for cap, why in refused_for_want_of(rec).items():
+            used.setdefault(cap, []).extend(w for w in why if w not in used.get(cap, []))
+    result.capabilities = capability_report(keep, used)
+    for cap in result.capabilities["notKept"]:
+        result.denials.append(Denial("capability", cap, 1, {
+            "layer": "caps", "evidence": result.capabilities["usedInReplay"][cap]}))
     if not recordings:
         result.warnings.append("the sandbox's provenance is unknown: pass --recording with "
                                "the recording(s) it was generated from to check how much of "
                                "the workload they saw")
     return result
+
+
+def capability_report(keep: list[str], used: dict[str, list[str]]) -> dict[str, Any]:
+    """What the replay ran with (``kept``), what it showed a need for (``usedInReplay``,
+    CAP_* -> evidence), the needed ones not kept (each a denial), and the same capability set
+    as podman/docker flags (``runFlags``)."""
+    return {"kept": list(keep), "usedInReplay": used,
+            "notKept": [c for c in used if c not in keep],
+            "runFlags": run_flags(keep)}
 
 
 def _landlock_denial(need: Need, recorder: Recorder, comms: dict[int, str]) -> Denial:
@@ -475,6 +504,15 @@ def recording_coverage(rec: Recording) -> dict[str, Any]:
     }
 
 
+def static_coverage(rec: Recording) -> list[dict[str, Any]]:
+    """The static analysis of the recorded programs (:mod:`sandprint.static.coverage`): per
+    target, how many of the syscalls they can make the recordings saw, and the unseen ones
+    by risk, with the lines a report prints."""
+    from ..static.coverage import coverage as static_cov
+
+    return [dict(c.to_json(), lines=c.lines()) for c in static_cov(rec)]
+
+
 def coverage(replay: Recording, provenance: list[Recording], paths: list[str]
              ) -> tuple[dict[str, Any], list[str]]:
     out: dict[str, Any] = {"replay": recording_coverage(replay)}
@@ -489,6 +527,7 @@ def coverage(replay: Recording, provenance: list[Recording], paths: list[str]
             warnings.append(f"the sandbox was generated from a single short run ({secs}): "
                             "code paths that run did not take are not in it; record more "
                             "runs (tests, replicas, longer) and merge them")
+        out["static"] = static_coverage(src)
         new_execs = set(out["replay"]["executables"]) - set(cov["executables"])
         if new_execs:
             warnings.append(f"the replay executed {len(new_execs)} programs the recording "
@@ -517,7 +556,8 @@ def show(result: VerifyResult, *, report: str | None, html: str | None, log: Log
 def verify_cli(argv: list[str], *, seccomp: str | None, landlock: str | None, complain: bool,
                report: str | None, duration: float | None, log: Log,
                html: str | None = None, fix: bool = False,
-               recordings: list[str] | None = None) -> int:
+               recordings: list[str] | None = None,
+               keep_caps: list[str] | tuple[str, ...] = ()) -> int:
     for out in (report, html):
         if out:
             check_output_path(out)
@@ -526,7 +566,7 @@ def verify_cli(argv: list[str], *, seccomp: str | None, landlock: str | None, co
             if p:
                 check_output_path(p)
     result = verify(argv, seccomp=seccomp, landlock=landlock, complain=complain,
-                    duration=duration, log=log, recordings=recordings)
+                    duration=duration, log=log, recordings=recordings, keep_caps=keep_caps)
     show(result, report=report, html=html, log=log)
     if fix and result.denials:
         from .fix import fix_sandbox

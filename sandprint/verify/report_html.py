@@ -129,6 +129,31 @@ def _landlock_section(result) -> str:
     return "\n".join(out)
 
 
+def _static_section(result) -> list[str]:
+    """What the recorded programs could do (static analysis), per target."""
+    out = []
+    allowed = result.profile.allowed_syscalls() if result.profile is not None else set()
+    for c in result.coverage.get("static") or ():
+        out.append(f'<h3 id="static-{escape(c["target"])}">Static analysis of target '
+                   f'{escape(c["target"])}: the recordings saw {c["seen"]} of the '
+                   f'{c["possible"]} syscalls its programs can make</h3>')
+        rows = [("unseen, low risk", c["unseenLowRisk"], "both"),
+                ("unseen, high risk", c["unseenHighRisk"], "extra"),
+                ("recorded, not found statically", c["recordedNotFound"], "dockeronly")]
+        out.append("<table>" + "".join(
+            f"<tr><td>{label} ({len(names)})</td><td>{_chips(names, cls, set())}"
+            + (f" <em>{len(set(names) & allowed)} allowed by the profile</em>"
+               if allowed and names else "") + "</td></tr>"
+            for label, names, cls in rows)
+            + "<tr><td>analysed</td><td>" + escape(", ".join(c["analysed"]) or "none")
+            + f" ({c['libraries']} libraries)</td></tr></table>")
+        for line in c["lines"][1:]:
+            line = line.strip()
+            if line.startswith(("syscall sites", "interpreted", "not analysed")):
+                out.append(f"<p>{escape(line)}</p>")
+    return out
+
+
 def _coverage_section(result) -> str:
     rows = []
     for label, key in (("this replay", "replay"), ("the sandbox's recordings", "profile")):
@@ -140,6 +165,7 @@ def _coverage_section(result) -> str:
                     f"<td>{c['processes']}</td><td>{escape(', '.join(c['executables']))}</td></tr>")
     out = ["<h2>Coverage</h2><table><tr><th></th><th>runs</th><th>duration</th>"
            "<th>processes</th><th>executables</th></tr>" + "".join(rows) + "</table>"]
+    out += _static_section(result)
     for w in result.warnings:
         out.append(f'<p class="warn">{escape(w)}</p>')
     from .report_text import by_design_lines

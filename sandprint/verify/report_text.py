@@ -83,7 +83,15 @@ def render_text(result) -> list[str]:
         lines.append(f"  sandbox made from: {prof['runs']} run(s), {secs}, "
                      f"{prof['processes']} process(es), {len(prof['executables'])} "
                      "executable(s)")
+    for target in result.coverage.get("static") or ():
+        lines += ["  " + line for line in target["lines"]]
     lines += by_design_lines(result)
+    caps = getattr(result, "capabilities", None)
+    if caps:
+        kept = ", ".join(caps["kept"]) or "none"
+        verb = "would keep" if result.mode == "complain" else "kept"
+        lines.append(f"  capabilities {verb}: {kept}; as podman/docker run flags: "
+                     f"{caps['runFlags']}")
     for w in result.warnings:
         lines.append(f"  warning: {w}")
     for n in result.notes:

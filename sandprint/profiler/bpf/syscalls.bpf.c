@@ -121,6 +121,7 @@ static __always_inline int on_sys_enter(long nr, const void *regs, const unsigne
     }
     count_syscall(t->target, nr);
     args_enter(t->target, nr, regs, tp);      /* argspec.py's arguments (args.bpf.c) */
+    creds_sys_enter(nr, regs, tp);      /* creds.bpf.c: the calls judged by their ids */
 #ifdef ATTRIBUTE
     attribute(pid_tgid, (u32)nr);
 #endif

@@ -1,0 +1,237 @@
+"""Static analysis (sandprint.static): small C programs whose syscalls are known, compiled here
+with gcc, and the decoding of syscall numbers on hand-assembled code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import time
+
+import pytest
+
+from helpers import REPO, need
+from sandprint.recording import Recording
+from sandprint.static import cache
+from sandprint.static.callgraph import LIBRARY, PROGRAM
+from sandprint.static.disasm import analyse_region, disassembler
+from sandprint.static.elf import ElfObject
+from sandprint.static.reach import analyse_target
+from sandprint.syscalls import native_arch
+
+SOURCES = REPO / "tests" / "data" / "static"
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+ARCH = "SCMP_ARCH_X86_64"
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("SANDPRINT_STATIC_CACHE_DIR", str(d))
+    monkeypatch.setenv("SANDPRINT_STATIC_CACHE", "1")
+    return d
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    need(shutil.which("gcc") is not None, "gcc is not installed")
+    need(native_arch() == ARCH, "the test programs are x86_64")
+    d = tmp_path_factory.mktemp("static-c")
+    lib = d / "libfoo.so"
+    prog = d / "prog"
+    # stripped: functions are found through .eh_frame_hdr, as in Debian's libraries
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-s", "-o", str(lib),
+                    str(SOURCES / "libfoo.c")], check=True)
+    subprocess.run(["gcc", "-O2", "-s", "-o", str(prog), str(SOURCES / "prog.c"), str(lib),
+                    f"-Wl,-rpath,{d}"], check=True)
+    return prog, lib
+
+
+def recording(prog, libs) -> Recording:
+    rec = Recording.new({"kind": "command"}, arch=ARCH)
+    t = rec.target("main")
+    t.add_exec(str(prog), [str(prog)])
+    for lib in libs:
+        t.add_file(str(lib), {"read_file", "execute"}, kind="file")
+    t.add_syscall("execve")
+    return rec
+
+
+def test_program_and_library(built):
+    prog, lib = built
+    rec = recording(prog, [lib, LIBC])
+    reach = analyse_target(rec.targets[0], ARCH)
+    [p] = reach.programs
+    assert p.path == str(prog)
+    # its own syscall instruction, glibc's nanosleep, and foo's local kcmp and sched_yield
+    assert {"getpid", "clock_nanosleep", "kcmp", "sched_yield"} <= p.syscalls
+    # through a table of function pointers in the library's data
+    assert {"mbind", "set_mempolicy"} <= p.syscalls
+    # bar is never imported: its pivot_root is not reachable, and nothing else makes it
+    assert "pivot_root" not in p.syscalls
+    # glibc's generic syscall(): counted and named, never guessed
+    assert reach.unresolved().get("libc.so.6: syscall") == 1
+    assert str(lib) in p.libraries and os.path.realpath(LIBC) in p.libraries
+    possible = reach.possible()
+    assert possible["kcmp"] == [str(prog)]
+
+
+def test_library_not_loaded_is_not_followed(built):
+    prog, _ = built
+    reach = analyse_target(recording(prog, [LIBC]).targets[0], ARCH)
+    [p] = reach.programs
+    assert "kcmp" not in p.syscalls and "sched_yield" not in p.syscalls
+    assert "getpid" in p.syscalls
+
+
+def test_library_graph_of_a_stripped_library(built):
+    _, lib = built
+    obj = ElfObject(str(lib))
+    assert not obj.has_symtab and obj.fde_starts
+    g = cache.graph(str(lib), LIBRARY)
+    assert {"foo", "bar"} <= set(g.exports)
+    foo, bar = g.exports["foo"], g.exports["bar"]
+    assert g.syscalls.get(bar) == [155]
+    assert foo not in g.syscalls                      # its kcmp is in the local function
+    assert any(g.syscalls.get(c) == [312] for c in g.calls[foo])
+    assert "sched_yield" in set().union(*map(set, g.imports.values()))
+
+
+def test_non_elf_and_missing_files_are_skipped(tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text("#!/nonexistent/interp\n")
+    script.chmod(0o755)
+    rec = Recording.new({"kind": "command"}, arch=ARCH)
+    t = rec.target("main")
+    t.add_exec(str(script), [str(script)])
+    t.add_exec("/nonexistent/prog", ["/nonexistent/prog"])
+    reach = analyse_target(t, ARCH)
+    assert not reach.programs
+    assert "not on this host" in reach.skipped["/nonexistent/prog"]
+    assert "not an ELF" in reach.skipped[str(script)]
+
+
+def test_shebang_script_is_analysed_as_its_interpreter(tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    rec = Recording.new({"kind": "command"}, arch=ARCH)
+    rec.target("main").add_exec(str(script), [str(script)])
+    reach = analyse_target(rec.targets[0], ARCH)
+    [p] = reach.programs
+    assert p.path == os.path.realpath("/bin/sh") and p.interpreter
+
+
+def _facts(code: bytes):
+    return analyse_region(disassembler(64), code, 0x1000, bits=64)
+
+
+MOV_EAX_39 = b"\xb8\x27\x00\x00\x00"
+MOV_EAX_186 = b"\xb8\xba\x00\x00\x00"
+SYSCALL = b"\x0f\x05"
+RET = b"\xc3"
+
+
+def test_number_fixed_on_every_path():
+    # mov eax, 39; test edi, edi; je L; mov eax, 186; L: syscall
+    f = _facts(MOV_EAX_39 + b"\x85\xff\x74\x05" + MOV_EAX_186 + SYSCALL + RET)
+    assert f.syscalls == {39, 186} and f.unresolved == 0
+
+
+def test_number_through_another_register():
+    # mov r9d, 60; mov eax, r9d; syscall
+    f = _facts(b"\x41\xb9\x3c\x00\x00\x00\x44\x89\xc8" + SYSCALL + RET)
+    assert f.syscalls == {60}
+
+
+def test_xor_is_read():
+    f = _facts(b"\x31\xc0" + SYSCALL + RET)            # xor eax, eax: read (0)
+    assert f.syscalls == {0}
+
+
+def test_number_from_an_argument_is_unresolved():
+    f = _facts(b"\x89\xf8" + SYSCALL + RET)            # mov eax, edi
+    assert not f.syscalls and f.unresolved == 1
+    # one path fixes it, the other does not: unresolved, not the one value
+    f = _facts(b"\x85\xff\x74\x05" + MOV_EAX_39 + SYSCALL + RET)
+    assert not f.syscalls and f.unresolved == 1
+
+
+def test_a_call_clobbers_the_number():
+    # mov eax, 39; call +0; syscall
+    f = _facts(MOV_EAX_39 + b"\xe8\x00\x00\x00\x00" + SYSCALL + RET)
+    assert f.unresolved == 1 and f.calls == {0x100a}
+
+
+def test_cache_is_private_and_used(built, private_cache):
+    _, lib = built
+    g = cache.graph(str(lib), LIBRARY)
+    [entry] = list(private_cache.glob("*.json"))
+    assert stat.S_IMODE(private_cache.stat().st_mode) == 0o700
+    again = cache.graph(str(lib), LIBRARY)
+    assert again.to_json() == g.to_json()
+    # an entry others may write is not trusted (analysed again instead)
+    entry.chmod(0o666)
+    assert cache.lookup(g.identity, LIBRARY) is None
+    entry.chmod(0o600)
+    assert cache.lookup(g.identity, LIBRARY) is not None
+
+
+def test_glibc_takes_seconds():
+    need(os.path.exists(LIBC), "no glibc at " + LIBC)
+    t0 = time.monotonic()
+    g = cache.graph(LIBC, LIBRARY)
+    assert time.monotonic() - t0 < 20
+    numbers = {n for v in g.syscalls.values() for n in v}
+    assert len(numbers) > 200
+    # its generic syscall() is the one function whose number is an argument
+    assert "syscall" in {g.names[r] for r in g.unresolved}
+    t0 = time.monotonic()
+    cache.graph(LIBC, LIBRARY)
+    assert time.monotonic() - t0 < 2                  # from the cache
+
+
+def test_program_role_covers_the_whole_program(built):
+    prog, _ = built
+    g = cache.graph(str(prog), PROGRAM)
+    assert 39 in g.syscalls[0]
+    assert {"nanosleep", "syscall", "foo"} <= set(g.imports[0])
+
+
+def test_a_malformed_elf_is_skipped_and_named(tmp_path):
+    bad = tmp_path / "bad.so"
+    bad.write_bytes(b"\x7fELF\x02\x01\x01" + b"\0" * 9 + b"\xff" * 200)
+    prog = tmp_path / "prog"
+    prog.write_bytes(b"\x7fELF" + b"\0" * 60)
+    prog.chmod(0o755)
+    rec = Recording.new({"kind": "command"}, arch=ARCH)
+    t = rec.target("main")
+    t.add_exec(str(prog), [str(prog)])
+    t.add_file(str(bad), {"read_file"}, kind="file")
+    reach = analyse_target(t, ARCH)
+    assert not reach.programs
+    assert set(reach.skipped) == {str(prog), str(bad)}
+
+
+def test_glibc_signal_trampoline_is_found():
+    """__restore_rt's unwind entry starts a byte early; its rt_sigreturn is found anyway, and
+    reached from sigaction, which takes its address."""
+    need(os.path.exists(LIBC), "no glibc at " + LIBC)
+    g = cache.graph(LIBC, LIBRARY)
+    assert any(15 in v for v in g.syscalls.values())         # rt_sigreturn on x86_64
+
+
+def test_a_store_through_rax_keeps_the_number():
+    # mov eax, 39; mov dword ptr [rax], 0 would fault, but a store through rbx that names
+    # eax as data does not change eax: mov dword ptr [rbx], eax; syscall
+    f = _facts(MOV_EAX_39 + b"\x89\x03" + SYSCALL + RET)
+    assert f.syscalls == {39}
+
+
+def test_i386_sites():
+    md = disassembler(32)
+    # mov eax, 20; int 0x80 -- and glibc's call through the vDSO: mov eax, 4; call gs:[0x10]
+    f = analyse_region(md, b"\xb8\x14\x00\x00\x00\xcd\x80" + b"\xb8\x04\x00\x00\x00"
+                       + b"\x65\xff\x15\x10\x00\x00\x00" + RET, 0x1000, bits=32)
+    assert f.syscalls == {20, 4} and f.unresolved == 0 and f.indirect == 0
