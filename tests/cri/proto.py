@@ -40,6 +40,10 @@ class Client:
     for any rpc of api.proto (method names as upstream)."""
 
     def __init__(self, socket_path: str, timeout: float = 60.0):
+        # grpc's fork handlers restart its threads in a forked child, and the suite's later
+        # tests fork children that must be single-threaded (unshare(CLONE_NEWUSER) refuses a
+        # threaded caller; Landlock refuses to leave threads unconfined under hard compat)
+        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
         import grpc
 
         self.channel = grpc.insecure_channel(f"unix://{socket_path}")
