@@ -12,8 +12,9 @@ still stop.
 syscalls the Python interpreter can make. The interpreter can make nearly everything, so the
 widened profile is where an attacker inside the workload looks first: each probe makes one
 *high-risk* syscall the interpreter can reach but the benign run never made (changing files
-by path, credentials, scheduling policy, new network endpoints, memory-backed files, mounts,
-System V IPC), and must be refused (EPERM) under the widened profile while it works without
+by path, cutting a file held open for appending, credentials, scheduling policy, new network
+endpoints, memory-backed files, mounts, System V IPC, effects on the whole host, watching
+files), and must be refused (EPERM) under the widened profile while it works without
 a sandbox (as root). Output: one JSON line per probe, ``{"probe", "outcome":
 "denied"|"ALLOWED"|"error", "errno", "step", "detail"}``, after the benign line
 ``{"benign": ...}``, as examples/probes/escape_probes.py prints them.
@@ -38,6 +39,11 @@ PROBES = {
     "memfd": "make a memory-backed file to run code from (memfd_create)",
     "chroot": "change the root directory (chroot)",
     "sysv-shm": "make a System V shared memory segment (shmget)",
+    "wipe-append-log": "wipe a log it holds open for appending only (ftruncate)",
+    "sync-filesystems": "flush every filesystem of the host (sync)",
+    "mlock-memory": "pin memory the host cannot reclaim (mlock)",
+    "flock-file": "take a lock other processes wait on (flock)",
+    "inotify-watch": "watch what other processes do with a file (inotify_init1)",
 }
 
 
@@ -49,6 +55,8 @@ def setup(base: str) -> None:
             f.write(" ".join(str(k) for k in range(i * 100, i * 100 + 100)))
     with open(os.path.join(base, "victim.txt"), "w") as f:
         f.write("keep me\n")
+    with open(os.path.join(base, "app.log"), "w") as f:
+        f.write("an entry the workload can only append after\n")
     os.chmod(os.path.join(base, "victim.txt"), 0o644)
 
 
@@ -139,9 +147,53 @@ def run_probe(name: str, base: str) -> dict:
             raise OSError(e, os.strerror(e))
         libc.shmctl(shmid, 0, None)                   # IPC_RMID
 
+    def libc_call(name: str, *args) -> int:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        ret = getattr(libc, name)(*args)
+        if ret < 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"{name}: {os.strerror(e)}")
+        return ret
+
+    def wipe_append_log():
+        # O_APPEND: write can only add at the end; ftruncate can still throw it all away
+        fd = os.open(os.path.join(base, "app.log"), os.O_WRONLY | os.O_APPEND)
+        try:
+            os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)
+        setup(base)                                   # put it back
+
+    def sync_filesystems():
+        # glibc's sync() returns nothing, so a refusal would go unseen: the raw syscall tells
+        import platform
+        if platform.machine() != "x86_64":
+            os.sync()
+            return "sync() returns nothing here: the outcome is not observable"
+        libc_call("syscall", 162)                     # __NR_sync on x86_64
+
+    def mlock_memory():
+        import ctypes
+        buf = ctypes.create_string_buffer(4096)
+        libc_call("mlock", buf, ctypes.c_size_t(4096))
+        libc_call("munlock", buf, ctypes.c_size_t(4096))
+
+    def flock_file():
+        import fcntl
+        with open(victim) as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+    def inotify_watch():
+        os.close(libc_call("inotify_init1", 0))
+
     fns = {"unlink-file": unlink_file, "rename-file": rename_file, "chmod-file": chmod_file,
            "setuid": setuid, "sched-fifo": sched_fifo, "tcp-connect": tcp_connect,
-           "memfd": memfd, "chroot": chroot, "sysv-shm": sysv_shm}
+           "memfd": memfd, "chroot": chroot, "sysv-shm": sysv_shm,
+           "wipe-append-log": wipe_append_log, "sync-filesystems": sync_filesystems,
+           "mlock-memory": mlock_memory, "flock-file": flock_file,
+           "inotify-watch": inotify_watch}
     outcome, err, detail = _try(name, fns[name])
     return {"probe": name, "outcome": outcome,
             "errno": errno.errorcode.get(err) if err else None, "step": name,

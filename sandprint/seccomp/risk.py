@@ -14,13 +14,17 @@ which files a workload may touch is Landlock's decision, with its own ruleset), 
 restricting itself further (Landlock).
 
 High risk: what reaches beyond the process, or changes what others see: changing the
-filesystem by path (removing, renaming, linking, modes, owners), changing its scheduling
+filesystem by path (creating, removing, renaming, linking, modes, owners) or cutting a held
+file (ftruncate, fallocate: a log opened for appending only can be wiped with them, never
+with write), effects on the whole host through what it holds (sync and syncfs flush every
+filesystem, mlock pins memory the host cannot reclaim, flock makes other processes wait),
+changing its scheduling
 policy or priority, namespaces, mounts, BPF, perf events, ptrace
 and other processes' memory, the kernel keyring, module loading, io_uring (its operations
 pass around the filter), userfaultfd, setting clocks, raw port I/O and the LDT, system
 administration, changing credentials, code with no file (memfd), file handles, device nodes,
 System V and POSIX IPC objects (shared with the whole IPC namespace),
-watching the whole filesystem, new network endpoints (a socket, connect, bind, listen,
+watching files (inotify, fanotify: what other processes do with them), new network endpoints (a socket, connect, bind, listen,
 accept: network access the workload never used), running other programs (they were never
 analysed), and the multiplexers whose argument decides everything (ioctl, prctl,
 personality, seccomp: the argument rules of the syscall layer are made for recorded values).
@@ -64,15 +68,14 @@ CATEGORIES = (
        "sched_getparam sched_getscheduler sched_getattr sched_rr_get_interval getcpu "
        "getpriority ioprio_get rseq membarrier"),
     _c("memory", LOW, "the process's own memory: mapping, remapping, protecting, advising",
-       "brk mmap munmap mremap mprotect madvise msync mincore mlock mlock2 munlock mlockall "
-       "munlockall pkey_alloc pkey_free pkey_mprotect remap_file_pages get_mempolicy "
+       "brk mmap munmap mremap mprotect madvise msync mincore munlock munlockall pkey_alloc pkey_free pkey_mprotect remap_file_pages get_mempolicy "
        "set_mempolicy set_mempolicy_home_node mbind map_shadow_stack cachestat"),
     _c("descriptors", LOW, "descriptors the process holds: I/O, duplicating, closing, "
                           "flags, syncing, pipes and event descriptors",
        "read write readv writev pread64 pwrite64 preadv preadv2 pwritev pwritev2 lseek close "
        "close_range dup dup2 dup3 fcntl pipe pipe2 eventfd eventfd2 fstat fstatfs fsync "
-       "fdatasync flock fadvise64 readahead sync_file_range splice tee vmsplice sendfile "
-       "copy_file_range getdents getdents64 ftruncate fallocate signalfd signalfd4 io_setup "
+       "fdatasync fadvise64 readahead sync_file_range splice tee vmsplice sendfile "
+       "copy_file_range getdents getdents64 signalfd signalfd4 io_setup "
        "io_destroy io_submit io_cancel io_getevents io_pgetevents fchdir"),
     _c("sockets-held", LOW, "sockets the process holds: sending, receiving, shutting down, "
                            "asking their addresses and options; a connected pair",
@@ -91,10 +94,9 @@ CATEGORIES = (
        "fork vfork clone clone3 exit exit_group"),
     _c("path-queries", LOW, "looking at files by path and opening them (which files: "
                            "Landlock's decision)",
-       "open openat openat2 creat stat lstat newfstatat statx access faccessat faccessat2 "
+       "open openat openat2 stat lstat newfstatat statx access faccessat faccessat2 "
        "readlink readlinkat statfs getxattr lgetxattr fgetxattr listxattr llistxattr "
-       "flistxattr inotify_init inotify_init1 inotify_add_watch inotify_rm_watch "
-       "name_to_handle_at sync syncfs"),
+       "flistxattr"),
     _c("ipc", HIGH, "System V and POSIX IPC objects (shared with every process of the IPC "
                      "namespace, outside any file rule)",
        "shmget shmat shmdt shmctl semget semop semtimedop semctl msgget msgsnd msgrcv msgctl "
@@ -105,8 +107,9 @@ CATEGORIES = (
     _c("path-changes", HIGH, "changing the filesystem by path: removing, renaming, linking, "
                             "making directories, changing modes, owners, times and "
                             "attributes (a widened profile never lets a workload change "
-                            "files in a way it was not seen to)",
-       "unlink unlinkat rename renameat renameat2 link linkat symlink symlinkat mkdir mkdirat "
+                            "files in a way it was not seen to; ftruncate and fallocate "
+                            "cut or punch holes in a file held open for appending only)",
+       "creat ftruncate fallocate unlink unlinkat rename renameat renameat2 link linkat symlink symlinkat mkdir mkdirat "
        "rmdir chmod fchmod fchmodat fchmodat2 chown fchown lchown fchownat truncate utime "
        "utimes utimensat futimesat setxattr lsetxattr fsetxattr removexattr lremovexattr "
        "fremovexattr"),
@@ -114,6 +117,10 @@ CATEGORIES = (
                                   "(real-time policies starve the host's other work)",
        "sched_setaffinity sched_setparam sched_setscheduler sched_setattr setpriority "
        "ioprio_set"),
+    _c("host-resources", HIGH, "effects on the whole host through what the process holds: "
+                              "flushing every filesystem, pinning memory the host cannot "
+                              "reclaim, file locks other processes wait on",
+       "sync syncfs mlock mlock2 mlockall flock"),
     _c("namespaces", HIGH, "making or joining namespaces", "unshare setns"),
     _c("mounts", HIGH, "mounts and the root directory",
        "mount umount2 pivot_root chroot fsopen fsconfig fsmount fspick move_mount open_tree "
@@ -142,9 +149,11 @@ CATEGORIES = (
        "capset"),
     _c("fileless-code", HIGH, "memory-backed files (code that was never on disk)",
        "memfd_create memfd_secret"),
-    _c("handles-devices", HIGH, "opening by file handle, making device nodes, watching the "
-                               "whole filesystem",
-       "open_by_handle_at mknod mknodat fanotify_init fanotify_mark"),
+    _c("handles-devices", HIGH, "file handles (name_to_handle_at is the first half of "
+                               "opening by handle), making device nodes, watching files and "
+                               "the whole filesystem (what other processes do with them)",
+       "name_to_handle_at open_by_handle_at mknod mknodat fanotify_init fanotify_mark "
+       "inotify_init inotify_init1 inotify_add_watch inotify_rm_watch"),
     _c("network-endpoints", HIGH, "new network endpoints (network access the workload "
                                   "never used)",
        "socket connect bind listen accept accept4"),
