@@ -31,6 +31,7 @@ ratio to what the empty raw ``sys_enter`` program adds (the floor), with every r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -184,6 +185,71 @@ def added(results: dict[str, list[float]], key: str) -> float:
     return statistics.median(x - u for x, u in zip(results[key], results["untraced"]))
 
 
+def _sys_enter_stats() -> dict[int, tuple[int, int]]:
+    """prog id -> (run_time_ns, run_cnt) of every raw sys_enter program loaded (bpftool)."""
+    p = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"bpftool prog show: {p.stderr.strip()}")
+    return {d["id"]: (d.get("run_time_ns", 0), d.get("run_cnt", 0)) for d in json.loads(p.stdout)
+            if d.get("type") == "raw_tracepoint" and d.get("name") == "sys_enter"}
+
+
+def _ns_per_run(before: dict, after: dict) -> float:
+    """ns per run of the one sys_enter program that ran between the two readings."""
+    ran = [(after[i][0] - before.get(i, (0, 0))[0], after[i][1] - before.get(i, (0, 0))[1])
+           for i in after if after[i][1] > before.get(i, (0, 0))[1]]
+    if len(ran) != 1:
+        raise RuntimeError(f"expected one raw sys_enter program to run, saw {len(ran)}")
+    t, c = ran[0]
+    return t / c
+
+
+def program_costs(count: int, rounds: int, tmp: str) -> None:
+    """The sys_enter programs' own run time per syscall, from the kernel's BPF statistics
+    (kernel.bpf_stats_enabled): what each program body costs, with none of the machine's noise
+    in dd's CPU time. The kernel's clock reads around each run are in every figure alike, so
+    the differences to the empty program are what the recorder's code adds: for an untracked
+    process (beside a recording) and for the traced one. Exit dispatch is not a program run
+    and is not in these figures (the dd ratios above have it)."""
+    knob = Path("/proc/sys/kernel/bpf_stats_enabled")
+    old = knob.read_text().strip()
+    knob.write_text("1")
+    done = "sandprint-bench-done"
+    costs: dict[str, list[float]] = {"empty raw sys_enter": [], "sandprint, untracked": [],
+                                     "sandprint, traced": []}
+    try:
+        for _ in range(rounds):
+            def measure(fn) -> float:
+                before = _sys_enter_stats()
+                fn()
+                return _ns_per_run(before, _sys_enter_stats())
+            costs["empty raw sys_enter"].append(with_background(
+                [sys.executable, "-c", EMPTY_PROG, EMPTY_RAW], "attached",
+                lambda: measure(lambda: run_dd([], count))))
+            costs["sandprint, untracked"].append(with_background(
+                SANDPRINT + ["record", "-o", os.path.join(tmp, "bg.json"), "--", *BG_COMMAND],
+                READY, lambda: measure(lambda: run_dd([], count))))
+            # the traced dd inside a recording: stats read once it is done, before detaching
+            dd = " ".join(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"])
+            before = _sys_enter_stats()
+            bg = Background(SANDPRINT + ["record", "-o", os.path.join(tmp, "tr.json"), "--",
+                                         "sh", "-c", f"{dd} 2>/dev/null; echo {done}; "
+                                                     "exec sleep 600"], done)
+            try:
+                costs["sandprint, traced"].append(_ns_per_run(before, _sys_enter_stats()))
+            finally:
+                bg.stop()
+    finally:
+        knob.write_text(old)
+    empty = statistics.median(costs["empty raw sys_enter"])
+    print(f"\nsys_enter program run time per syscall (kernel.bpf_stats_enabled, median of "
+          f"{rounds}; dd bs=1 count={count})")
+    print(f"{'program':<32} {'ns/run':>9} {'over empty':>11}")
+    for key, xs in costs.items():
+        med = statistics.median(xs)
+        print(f"{key:<32} {med:>9.1f} {med - empty:>+10.1f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -196,6 +262,9 @@ def main() -> int:
     ap.add_argument("--metric", choices=("cpu", "wall"), default="cpu",
                     help="dd's CPU time (default; robust on a shared machine) or the "
                          "copying time dd reports")
+    ap.add_argument("--program-costs", action="store_true",
+                    help="only the sys_enter programs' own run time per syscall, from the "
+                         "kernel's BPF statistics (not the machine's noise)")
     args = ap.parse_args()
     global METRIC
     METRIC = args.metric
@@ -206,6 +275,10 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="sandprint-bench-")
     out = os.path.join(tmp, "rec.json")
     n = args.count
+    if args.program_costs:
+        program_costs(n, args.rounds, tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     results: dict[str, list[float]] = {k: [] for k in (
         "untraced", "empty bcc sys_enter", "empty bcc raw sys_enter",
         "empty raw sys_enter + exits", "sandprint record",
