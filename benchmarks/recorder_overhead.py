@@ -58,8 +58,13 @@ CPU_WRAPPER = ("import os, sys; p = os.posix_spawnp(sys.argv[1], sys.argv[1:], o
 METRIC = "cpu"
 
 
+def dd_argv(count: int) -> list[str]:
+    """The syscall-bound command itself: two syscalls per byte."""
+    return ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"]
+
+
 def dd_cmd(count: int) -> list[str]:
-    dd = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"]
+    dd = dd_argv(count)
     return [sys.executable, "-c", CPU_WRAPPER, *dd] if METRIC == "cpu" else dd
 
 
@@ -158,8 +163,7 @@ def sandprint_record_dd(count: int, out: str, *options: str) -> float:
 
 def dd_wall(prefix: list[str], count: int) -> float:
     """dd's own copying time (strace's cost is in the tracer and the stops, not dd's CPU)."""
-    dd = ["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"]
-    p = subprocess.run(prefix + dd, capture_output=True, text=True)
+    p = subprocess.run(prefix + dd_argv(count), capture_output=True, text=True)
     m = re.search(r"copied, ([0-9.e+-]+) s", p.stderr)
     if not m:
         raise RuntimeError(f"could not read dd's time from: {p.stderr!r}")
@@ -217,12 +221,13 @@ def program_costs(count: int, rounds: int, tmp: str) -> None:
     done = "sandprint-bench-done"
     costs: dict[str, list[float]] = {"empty raw sys_enter": [], "sandprint, untracked": [],
                                      "sandprint, traced": []}
+    def measure(fn) -> float:
+        before = _sys_enter_stats()
+        fn()
+        return _ns_per_run(before, _sys_enter_stats())
+
     try:
         for _ in range(rounds):
-            def measure(fn) -> float:
-                before = _sys_enter_stats()
-                fn()
-                return _ns_per_run(before, _sys_enter_stats())
             costs["empty raw sys_enter"].append(with_background(
                 [sys.executable, "-c", EMPTY_PROG, EMPTY_RAW], "attached",
                 lambda: measure(lambda: run_dd([], count))))
@@ -230,7 +235,7 @@ def program_costs(count: int, rounds: int, tmp: str) -> None:
                 SANDPRINT + ["record", "-o", os.path.join(tmp, "bg.json"), "--", *BG_COMMAND],
                 READY, lambda: measure(lambda: run_dd([], count))))
             # the traced dd inside a recording: stats read once it is done, before detaching
-            dd = " ".join(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={count}"])
+            dd = " ".join(dd_argv(count))
             before = _sys_enter_stats()
             bg = Background(SANDPRINT + ["record", "-o", os.path.join(tmp, "tr.json"), "--",
                                          "sh", "-c", f"{dd} 2>/dev/null; echo {done}; "

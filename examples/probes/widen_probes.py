@@ -138,15 +138,6 @@ def run_probe(name: str, base: str) -> dict:
         if code:
             raise OSError(code - 100, os.strerror(code - 100))
 
-    def sysv_shm():
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        shmid = libc.shmget(0, 4096, 0o600 | 0o1000)  # IPC_PRIVATE, IPC_CREAT
-        if shmid < 0:
-            e = ctypes.get_errno()
-            raise OSError(e, os.strerror(e))
-        libc.shmctl(shmid, 0, None)                   # IPC_RMID
-
     def libc_call(name: str, *args) -> int:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
@@ -155,6 +146,10 @@ def run_probe(name: str, base: str) -> dict:
             e = ctypes.get_errno()
             raise OSError(e, f"{name}: {os.strerror(e)}")
         return ret
+
+    def sysv_shm():
+        shmid = libc_call("shmget", 0, 4096, 0o600 | 0o1000)  # IPC_PRIVATE, IPC_CREAT
+        libc_call("shmctl", shmid, 0, None)                   # IPC_RMID
 
     def wipe_append_log():
         # O_APPEND: write can only add at the end; ftruncate can still throw it all away

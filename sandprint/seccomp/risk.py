@@ -18,16 +18,16 @@ filesystem by path (creating, removing, renaming, linking, modes, owners) or cut
 file (ftruncate, fallocate: a log opened for appending only can be wiped with them, never
 with write), effects on the whole host through what it holds (sync and syncfs flush every
 filesystem, mlock pins memory the host cannot reclaim, flock makes other processes wait),
-changing its scheduling
-policy or priority, namespaces, mounts, BPF, perf events, ptrace
+changing its scheduling policy or priority, namespaces, mounts, BPF, perf events, ptrace
 and other processes' memory, the kernel keyring, module loading, io_uring (its operations
 pass around the filter), userfaultfd, setting clocks, raw port I/O and the LDT, system
 administration, changing credentials, code with no file (memfd), file handles, device nodes,
-System V and POSIX IPC objects (shared with the whole IPC namespace),
-watching files (inotify, fanotify: what other processes do with them), new network endpoints (a socket, connect, bind, listen,
-accept: network access the workload never used), running other programs (they were never
-analysed), and the multiplexers whose argument decides everything (ioctl, prctl,
-personality, seccomp: the argument rules of the syscall layer are made for recorded values).
+System V and POSIX IPC objects (shared with the whole IPC namespace), watching files
+(inotify, fanotify: what other processes do with them), new network endpoints (a socket,
+connect, bind, listen, accept: network access the workload never used), running other
+programs (they were never analysed), and the multiplexers whose argument decides
+everything (ioctl, prctl, personality, seccomp: the argument rules of the syscall layer are
+made for recorded values).
 
 Every syscall libseccomp knows on x86_64 is in one category, or *unclassified*, and an
 unclassified syscall is treated as high risk (tests/test_syscall_risk.py lists them).
@@ -68,8 +68,9 @@ CATEGORIES = (
        "sched_getparam sched_getscheduler sched_getattr sched_rr_get_interval getcpu "
        "getpriority ioprio_get rseq membarrier"),
     _c("memory", LOW, "the process's own memory: mapping, remapping, protecting, advising",
-       "brk mmap munmap mremap mprotect madvise msync mincore munlock munlockall pkey_alloc pkey_free pkey_mprotect remap_file_pages get_mempolicy "
-       "set_mempolicy set_mempolicy_home_node mbind map_shadow_stack cachestat"),
+       "brk mmap munmap mremap mprotect madvise msync mincore munlock munlockall pkey_alloc "
+       "pkey_free pkey_mprotect remap_file_pages get_mempolicy set_mempolicy "
+       "set_mempolicy_home_node mbind map_shadow_stack cachestat"),
     _c("descriptors", LOW, "descriptors the process holds: I/O, duplicating, closing, "
                           "flags, syncing, pipes and event descriptors",
        "read write readv writev pread64 pwrite64 preadv preadv2 pwritev pwritev2 lseek close "
@@ -109,10 +110,10 @@ CATEGORIES = (
                             "attributes (a widened profile never lets a workload change "
                             "files in a way it was not seen to; ftruncate and fallocate "
                             "cut or punch holes in a file held open for appending only)",
-       "creat ftruncate fallocate unlink unlinkat rename renameat renameat2 link linkat symlink symlinkat mkdir mkdirat "
-       "rmdir chmod fchmod fchmodat fchmodat2 chown fchown lchown fchownat truncate utime "
-       "utimes utimensat futimesat setxattr lsetxattr fsetxattr removexattr lremovexattr "
-       "fremovexattr"),
+       "creat ftruncate fallocate unlink unlinkat rename renameat renameat2 link linkat symlink "
+       "symlinkat mkdir mkdirat rmdir chmod fchmod fchmodat fchmodat2 chown fchown lchown "
+       "fchownat truncate utime utimes utimensat futimesat setxattr lsetxattr fsetxattr "
+       "removexattr lremovexattr fremovexattr"),
     _c("scheduling-changes", HIGH, "changing its scheduling policy, priority or CPUs "
                                   "(real-time policies starve the host's other work)",
        "sched_setaffinity sched_setparam sched_setscheduler sched_setattr setpriority "
