@@ -48,6 +48,18 @@ def built(tmp_path_factory):
     return prog, lib
 
 
+@pytest.fixture(scope="module")
+def plugin(built):
+    """A plugin library no program links, and a program that loads it with dlopen()."""
+    d = built[0].parent
+    plug, loader = d / "libplug.so", d / "loader"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-s", "-o", str(plug),
+                    str(SOURCES / "libplug.c")], check=True)
+    subprocess.run(["gcc", "-O2", "-s", "-o", str(loader), str(SOURCES / "loader.c")],
+                   check=True)
+    return loader, plug
+
+
 def recording(prog, libs) -> Recording:
     rec = Recording.new({"kind": "command"}, arch=ARCH)
     t = rec.target("main")
@@ -70,6 +82,8 @@ def test_program_and_library(built):
     assert {"mbind", "set_mempolicy"} <= p.syscalls
     # bar is never imported: its pivot_root is not reachable, and nothing else makes it
     assert "pivot_root" not in p.syscalls
+    # the library's destructor runs at exit though nothing calls it
+    assert "migrate_pages" in p.syscalls
     # glibc's generic syscall(): counted and named, never guessed
     assert reach.unresolved().get("libc.so.6: syscall") == 1
     assert str(lib) in p.libraries and os.path.realpath(LIBC) in p.libraries
@@ -83,6 +97,37 @@ def test_library_not_loaded_is_not_followed(built):
     [p] = reach.programs
     assert "kcmp" not in p.syscalls and "sched_yield" not in p.syscalls
     assert "getpid" in p.syscalls
+
+
+def test_a_library_opened_with_dlopen_is_reached_through_every_export(built, plugin):
+    loader, plug = plugin
+    # what the recording of `loader libplug.so plug` holds: the plugin read and mapped
+    proc = subprocess.run([str(loader), str(plug), "plug"])
+    assert proc.returncode in (0, 1)
+    reach = analyse_target(recording(loader, [plug, LIBC]).targets[0], ARCH)
+    [p] = reach.programs
+    assert p.opens and p.dlopened == {str(plug)}
+    assert "get_mempolicy" in p.syscalls
+    # the same plugin unrecorded: nothing says the program loaded it
+    [p] = analyse_target(recording(loader, [LIBC]).targets[0], ARCH).programs
+    assert "get_mempolicy" not in p.syscalls and not p.dlopened
+
+
+def test_a_dlopened_library_belongs_to_the_programs_that_reach_dlopen(built, plugin):
+    loader, plug = plugin
+    prog, lib = built
+    rec = recording(loader, [plug, lib, LIBC])
+    rec.targets[0].add_exec(str(prog), [str(prog)])
+    reach = analyse_target(rec.targets[0], ARCH)
+    by_path = {p.path: p for p in reach.programs}
+    assert "get_mempolicy" in by_path[str(loader)].syscalls
+    # prog links libfoo and never reaches dlopen: the plugin is the loader's
+    assert not by_path[str(prog)].opens and not by_path[str(prog)].dlopened
+    assert reach.possible()["get_mempolicy"] == [str(loader)]
+    # with no program reaching dlopen (glibc opens NSS modules itself), every program has it
+    rec = recording(prog, [plug, lib, LIBC])
+    [p] = analyse_target(rec.targets[0], ARCH).programs
+    assert p.dlopened == {str(plug)} and "get_mempolicy" in p.syscalls
 
 
 def test_library_graph_of_a_stripped_library(built):

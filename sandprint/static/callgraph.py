@@ -6,13 +6,17 @@ Two roles, because what is reachable differs:
   its code may run, so no graph is needed inside it. The code is scanned for the bytes of
   a system call instruction (``0f 05``; on i386 ``cd 80``, ``0f 34``, ``call gs:[0x10]``)
   and only the regions holding one are decoded (most of a large program never is); its
-  imports are every symbol it asks the dynamic linker for.
+  imports are every symbol it asks the dynamic linker for. (A graph walked from the entry
+  point and the constructors gains nothing: measured on Debian's postgres it reaches 16 560
+  of 17 635 functions and 531 of 533 imports, on node, whose data pointers are not
+  relocated and must be scanned for, 76 057 of 78 617 functions and 490 of 491 imports.)
 - a **library** (a shared object its processes loaded): only what the program reaches
-  through the library's exports (and its constructors) may run. Every region is decoded;
-  each keeps the syscall numbers its code fixes, its unresolved sites, its direct callees
-  (other regions: glibc's internal calls go to local functions, which the ``.eh_frame_hdr``
-  table delimits even in a stripped library), the imports it uses (a GOT slot it refers to:
-  PLT entries are regions too, each jumping through its slot) and its indirect calls.
+  through the library's exports (and its constructors and destructors) may run. Every
+  region is decoded; each keeps the syscall numbers its code fixes, its unresolved sites,
+  its direct callees (other regions: glibc's internal calls go to local functions, which
+  the ``.eh_frame_hdr`` table delimits even in a stripped library), the imports it uses
+  (a GOT slot it refers to: PLT entries are regions too, each jumping through its slot) and
+  its indirect calls.
 
 A region runs from one known function start to the next (:attr:`ElfObject.starts`); a
 function without unwind information or symbol is folded into the region before it, which

@@ -63,6 +63,8 @@ class Coverage:
                 "libraries": len(self.reach.libraries),
                 "unresolved": self.reach.unresolved(),
                 "indirectCalls": {p.path: p.indirect for p in self.reach.programs},
+                "dlopened": {p.path: sorted(p.dlopened) for p in self.reach.programs
+                             if p.dlopened},
                 "skipped": self.reach.skipped,
                 "perProgram": {p.path: len(p.syscalls) for p in self.reach.programs}}
 
@@ -82,6 +84,10 @@ class Coverage:
                        "it reaches, not followed): " + ", ".join(
                            f"{p.path} ({len(p.syscalls)}; {p.indirect})"
                            for p in self.reach.programs))
+        opened = sorted(set().union(*(p.dlopened for p in self.reach.programs)))
+        if opened:
+            out.append(f"  opened with dlopen, every export followed ("
+                       f"{_count(len(opened), 'library', 'libraries')}): " + ", ".join(opened))
         other = sorted({p.arch for p in self.reach.programs} - {self.reach.arch})
         if other:
             out.append(f"  programs of another ABI ({', '.join(other)}) are analysed but not "

@@ -6,7 +6,8 @@ start (the ``.eh_frame_hdr`` search table, which even a stripped library keeps f
 function with unwind information, plus the function symbols of ``.dynsym`` and ``.symtab``),
 its exported functions, its imports (the GOT slots the dynamic linker fills with another
 object's symbol: JUMP_SLOT, GLOB_DAT and absolute relocations naming an undefined symbol),
-its constructors (DT_INIT, DT_INIT_ARRAY), its DT_NEEDED and DT_SONAME, and its PT_INTERP.
+its constructors and destructors (DT_INIT, DT_FINI, the init, preinit and fini arrays), its
+DT_NEEDED and DT_SONAME, and its PT_INTERP.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ def _read_encoded(data: bytes, off: int, enc: int, here: int, datarel: int) -> t
     return v, off + struct.calcsize(sizes[fmt])
 
 
+_RUN_ARRAYS = ("SHT_INIT_ARRAY", "SHT_FINI_ARRAY", "SHT_PREINIT_ARRAY")
+
+
 class ElfObject:
     """One ELF file on this host, opened for the analysis (read in full once)."""
 
@@ -106,14 +110,16 @@ class ElfObject:
         self.imports: set[str] = set()
         self.needed: list[str] = []
         self.soname = None
-        self.init: list[int] = []
+        self.init: list[int] = []          # constructors and destructors: what runs unasked
         self.got_plt = None
         self.fde_starts: list[int] = []
         self.has_symtab = False
         self.relative: dict[int, int] = {}
-        init_array = None
-        ia = elf.get_section_by_name(".init_array")
-        init_range = (ia["sh_addr"], ia["sh_addr"] + ia["sh_size"]) if ia is not None else (0, 0)
+        arrays = []
+        # every function the loader or exit() calls without being asked: DT_INIT and DT_FINI,
+        # and the (pre)init and fini arrays (a destructor runs at exit and at dlclose)
+        ranges = [(s["sh_addr"], s["sh_addr"] + s["sh_size"]) for s in elf.iter_sections()
+                  if s["sh_type"] in _RUN_ARRAYS]
         for sec in elf.iter_sections():
             name = sec.name
             if sec["sh_type"] == "SHT_NOTE" and name == ".note.gnu.build-id":
@@ -139,7 +145,7 @@ class ElfObject:
                 self.has_symtab = self.has_symtab or sec["sh_type"] == "SHT_SYMTAB"
                 self._symbols(sec, exported=sec["sh_type"] == "SHT_DYNSYM")
             elif sec["sh_type"] in ("SHT_RELA", "SHT_REL"):
-                self._relocations(sec, init_range)
+                self._relocations(sec, ranges)
             elif sec["sh_type"] == "SHT_DYNAMIC":
                 for tag in sec.iter_tags():
                     t = tag.entry.d_tag
@@ -147,12 +153,12 @@ class ElfObject:
                         self.needed.append(tag.needed)
                     elif t == "DT_SONAME":
                         self.soname = tag.soname
-                    elif t == "DT_INIT":
+                    elif t in ("DT_INIT", "DT_FINI"):
                         self.init.append(tag.entry.d_val)
-            elif sec["sh_type"] == "SHT_INIT_ARRAY":
-                init_array = (sec["sh_addr"], sec.data())
-        if init_array is not None:
-            self._init_array(*init_array)
+            elif sec["sh_type"] in _RUN_ARRAYS:
+                arrays.append((sec["sh_addr"], sec.data()))
+        for addr, data in arrays:
+            self._run_array(addr, data)
         if not self.sections:
             raise NotAnalysable(f"{self.path}: no executable code section")
         self.sections.sort(key=lambda s: s.addr)
@@ -202,10 +208,10 @@ class ElfObject:
                 self.exports.setdefault(name, value)
                 self.symbols[value] = name
 
-    def _relocations(self, sec, init_range: tuple[int, int]) -> None:
+    def _relocations(self, sec, ranges: list[tuple[int, int]]) -> None:
         """Imports (slots naming an undefined function symbol) and the RELATIVE relocations
-        of the constructor array; read with struct (a large program has 100 000s of
-        relocations, which pyelftools would decode one object at a time)."""
+        of the constructor and destructor arrays; read with struct (a large program has
+        100 000s of relocations, which pyelftools would decode one object at a time)."""
         try:
             symtab = self.elf.get_section(sec["sh_link"])
         except (ELFError, IndexError):
@@ -222,13 +228,12 @@ class ElfObject:
             entries = struct.iter_unpack("<IIi" if rela else "<II", data[:len(data) - len(data) % (12 if rela else 8)])
             decoded = ((e[0], e[1] >> 8, e[1] & 0xFF, e[2] if rela else None) for e in entries)
             relative = 8                                       # R_386_RELATIVE
-        lo, hi = init_range
         seen: dict[int, object] = {}
         keep = self.want_pointers
         for offset, idx, rtype, addend in decoded:
             if not idx:
                 if rtype == relative and addend is not None:
-                    if lo <= offset < hi:
+                    if any(lo <= offset < hi for lo, hi in ranges):
                         self.relative[offset] = addend
                     if keep:
                         self.pointers[offset] = addend
@@ -249,7 +254,7 @@ class ElfObject:
             self.slots[offset] = sym.name
             self.imports.add(sym.name)
 
-    def _init_array(self, addr: int, data: bytes) -> None:
+    def _run_array(self, addr: int, data: bytes) -> None:
         size = 8 if self.bits == 64 else 4
         fmt = "<Q" if size == 8 else "<I"
         for off in range(0, len(data) - size + 1, size):

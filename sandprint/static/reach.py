@@ -6,7 +6,12 @@ For one target of a recording: every executable it executed (``Target.execs``; a
 told apart by the ELF magic) is a *library*. From each program the walk follows its imports
 to the libraries that export those names (any loaded library that does: the analysis does
 not know the load order), through each library's call graph and on through that library's
-own imports, and adds the constructors of every library in the program's DT_NEEDED closure.
+own imports, and adds the constructors and destructors of every library in the program's
+DT_NEEDED closure. A library the recording saw loaded that no program reaches that way was
+opened with ``dlopen`` (a Python extension module, a PostgreSQL extension, a PAM or NSS
+module), and its code is reached by the names ``dlsym`` looks up, which are data: every one
+of its exports is a root, for each program that reaches ``dlopen`` (for every program when
+none does: glibc opens NSS and iconv modules itself).
 What it collects per program: the syscalls whose number the code fixes, the sites whose
 number it does not (named by object and function), and the indirect calls in the code it
 reached (whose targets it does not follow).
@@ -35,6 +40,9 @@ INTERPRETERS = re.compile(r"^(python[0-9.]*|node(js)?|perl[0-9.]*|ruby[0-9.]*|ph
                           r"(ba|da|z|k|c|tc|fi)?sh|busybox|lua[0-9.]*|java)$")
 
 
+_OPENS = frozenset({"dlopen", "dlmopen"})
+
+
 @dataclass
 class ProgramReach:
     path: str
@@ -43,13 +51,15 @@ class ProgramReach:
     unresolved: dict[str, int] = field(default_factory=dict)   # "object: function" -> sites
     indirect: int = 0
     libraries: set[str] = field(default_factory=set)
+    dlopened: set[str] = field(default_factory=set)        # libraries entered by every export
     interpreter: bool = False
+    opens: bool = False                                     # reaches dlopen or dlmopen
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "arch": self.arch, "syscalls": sorted(self.syscalls),
                 "unresolved": dict(sorted(self.unresolved.items())),
                 "indirectCalls": self.indirect, "libraries": sorted(self.libraries),
-                "interpreter": self.interpreter}
+                "dlopened": sorted(self.dlopened), "interpreter": self.interpreter}
 
 
 @dataclass
@@ -166,6 +176,7 @@ def analyse_target(target: Target, arch: str, *,
         by_soname.setdefault(g.soname or os.path.basename(g.path), g)
         by_soname.setdefault(os.path.basename(g.path), g)
     out = TargetReach(target=target.name, arch=arch, libraries=[g.path for g in libs])
+    walks = []
     for path in programs:
         prog = objs.get(path, PROGRAM)
         if prog is None:
@@ -175,7 +186,14 @@ def analyse_target(target: Target, arch: str, *,
             interp = objs.get(os.path.realpath(prog.interp), PROGRAM)
             if interp is not None:
                 roots.append(interp)
+        walks.append((prog, roots))
         out.programs.append(_walk(prog, roots, by_export, by_soname, arch))
+    linked = set().union(*(p.libraries for p in out.programs)) | set(programs)
+    opened = [g for g in libs if g.path not in linked]
+    if opened:
+        openers = [i for i, p in enumerate(out.programs) if p.opens] or range(len(walks))
+        for i in openers:
+            out.programs[i] = _walk(*walks[i], by_export, by_soname, arch, opened=opened)
     for path, why in objs.failed.items():
         skipped[path] = why
     out.skipped = skipped
@@ -183,7 +201,9 @@ def analyse_target(target: Target, arch: str, *,
 
 
 def _walk(prog: ObjectGraph, roots: list[ObjectGraph], by_export, by_soname,
-          native: str) -> ProgramReach:
+          native: str, opened: list[ObjectGraph] = ()) -> ProgramReach:
+    """What ``prog`` reaches from ``roots``, and from every export of the libraries in
+    ``opened`` (the ones ``dlopen`` loaded)."""
     res = ProgramReach(path=prog.path, arch=prog.arch,
                        interpreter=bool(INTERPRETERS.match(os.path.basename(prog.path))))
     seen: set[tuple[int, int]] = set()
@@ -205,6 +225,10 @@ def _walk(prog: ObjectGraph, roots: list[ObjectGraph], by_export, by_soname,
 
     for g in roots:
         enter(g)
+    for g in opened:
+        enter(g)
+        res.dlopened.add(g.path)
+        stack.extend((g, r) for r in g.exports.values())
     while stack:
         g, r = stack.pop()
         key = (id(g), r)
@@ -228,6 +252,8 @@ def _walk(prog: ObjectGraph, roots: list[ObjectGraph], by_export, by_soname,
         for c in g.calls.get(r, ()):
             stack.append((g, c))
         for name in g.imports.get(r, ()):
+            if name in _OPENS:
+                res.opens = True
             for lib in by_export.get(name, ()):
                 enter(lib)
                 stack.append((lib, lib.exports[name]))

@@ -2,7 +2,8 @@
    bar() never is. foo reaches sched_yield through glibc and kcmp (312) through a local
    function; via_table reaches mbind (237) and set_mempolicy (238) only through a table of
    function pointers in data (which glibc wraps for neither); bar makes pivot_root (155),
-   which nothing the program imports can reach. */
+   which nothing the program imports can reach; its destructor makes migrate_pages (256),
+   which only exit() or dlclose() runs. */
 #include <sched.h>
 
 __attribute__((noinline)) static long local_kcmp(long a) {
@@ -35,4 +36,10 @@ static long (*const table[])(void) = { local_mbind, local_set_mempolicy };
 
 long via_table(int i) {
     return table[i & 1]();
+}
+
+RAW(local_migrate_pages, 256)
+
+__attribute__((destructor)) static void farewell(void) {
+    local_migrate_pages();
 }
