@@ -12,7 +12,8 @@ syscall gets:
   family), not for AF_UNIX (the kernel takes only 0 there) and, for inet stream and datagram
   sockets, 0 and IPPROTO_TCP/IPPROTO_UDP both (the same socket);
 * ``sendto``/``sendmsg``/``sendmmsg``: allowed with ``MSG_FASTOPEN`` clear, unless a recorded
-  call set it (TCP Fast Open connects without connect(), past Landlock's connect_tcp);
+  call set it (TCP Fast Open connects without connect(), past Landlock's connect_tcp on
+  kernels without a fix for landlock-lsm/linux#41);
 * ``setsockopt``: the recorded (level, optname) pairs;
 * ``ioctl``: the recorded request numbers (32 bits, as the kernel compares them). Past
   :data:`IOCTL_GENERALISE_AT` distinct requests the list is generalised: every request but
