@@ -52,6 +52,8 @@ WORKLOADS = {
                      command=["node", str(RARE / "node_shutdown.js")], needs="node"),
     "python pool": Workload("python pool", "ordinary", {"contention": "rare"},
                             command=[PY, str(RARE / "thread_pool.py")]),
+    "python socket": Workload("python socket", "ordinary", {"socket shutdown": "rare"},
+                              command=[PY, str(RARE / "py_shutdown.py")]),
 }
 
 
