@@ -15,6 +15,7 @@ from helpers import REPO, need
 from sandprint.recording import Recording
 from sandprint.static import cache
 from sandprint.static.callgraph import LIBRARY, PROGRAM
+from sandprint.static.coverage import coverage
 from sandprint.static.disasm import analyse_region, disassembler
 from sandprint.static.elf import ElfObject
 from sandprint.static.reach import analyse_target
@@ -108,6 +109,10 @@ def test_a_library_opened_with_dlopen_is_reached_through_every_export(built, plu
     [p] = reach.programs
     assert p.opens and p.dlopened == {str(plug)}
     assert "get_mempolicy" in p.syscalls
+    # the report names it, in text and in JSON
+    [cov] = coverage(recording(loader, [plug, LIBC]))
+    assert f"  opened with dlopen, every export followed (1 library): {plug}" in cov.lines()
+    assert cov.to_json()["dlopened"] == {str(loader): [str(plug)]}
     # the same plugin unrecorded: nothing says the program loaded it
     [p] = analyse_target(recording(loader, [LIBC]).targets[0], ARCH).programs
     assert "get_mempolicy" not in p.syscalls and not p.dlopened

@@ -149,7 +149,8 @@ def _static_section(result) -> list[str]:
             + f" ({c['libraries']} libraries)</td></tr></table>")
         for line in c["lines"][1:]:
             line = line.strip()
-            if line.startswith(("syscall sites", "interpreted", "not analysed")):
+            if line.startswith(("syscall sites", "interpreted", "not analysed",
+                                "opened with dlopen")):
                 out.append(f"<p>{escape(line)}</p>")
     return out
 
