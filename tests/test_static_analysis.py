@@ -85,8 +85,11 @@ def test_program_and_library(built):
     assert "pivot_root" not in p.syscalls
     # the library's destructor runs at exit though nothing calls it
     assert "migrate_pages" in p.syscalls
-    # glibc's generic syscall(): counted and named, never guessed
+    # glibc's generic syscall(): its number read at the call when the code fixes it ...
+    assert "gettid" in p.syscalls
+    # ... and otherwise counted and named, never guessed (at the call, and in glibc)
     assert reach.unresolved().get("libc.so.6: syscall") == 1
+    assert sum(n for k, n in reach.unresolved().items() if k.startswith("prog")) == 1
     assert str(lib) in p.libraries and os.path.realpath(LIBC) in p.libraries
     possible = reach.possible()
     assert possible["kcmp"] == [str(prog)]
@@ -133,6 +136,30 @@ def test_a_dlopened_library_belongs_to_the_programs_that_reach_dlopen(built, plu
     rec = recording(prog, [plug, lib, LIBC])
     [p] = analyse_target(rec.targets[0], ARCH).programs
     assert p.dlopened == {str(plug)} and "get_mempolicy" in p.syscalls
+
+
+def _reached(g, export: str) -> tuple[set[int], set[str]]:
+    """The syscall numbers and imports reached inside ``g`` from ``export``."""
+    seen, stack = set(), [g.exports[export]]
+    while stack:
+        r = stack.pop()
+        if r not in seen:
+            seen.add(r)
+            stack.extend(g.calls.get(r, ()))
+    return ({n for r in seen for n in g.syscalls.get(r, ())},
+            {n for r in seen for n in g.imports.get(r, ())})
+
+
+def test_calls_through_data_the_dynamic_linker_fills(built):
+    d = built[0].parent
+    lib = d / "libtables.so"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-s", "-o", str(lib),
+                    str(SOURCES / "libtables.c")], check=True)
+    g = cache.graph(str(lib), LIBRARY)
+    # a table of imported functions in the data: each one is an import of the code
+    assert {"geteuid", "getppid"} <= _reached(g, "via_imports")[1]
+    # a hidden IFUNC's slot (IRELATIVE) leads to its resolver and what that returns
+    assert 111 in _reached(g, "via_ifunc")[0]
 
 
 def test_library_graph_of_a_stripped_library(built):

@@ -23,7 +23,7 @@ from elftools.elf.elffile import ELFFile
 from .callgraph import LIBRARY, ObjectGraph, build
 from .elf import ElfObject
 
-FORMAT = 5
+FORMAT = 6
 MAX_ENTRIES = 512
 
 

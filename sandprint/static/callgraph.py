@@ -88,17 +88,64 @@ class ObjectGraph:
 _TRAMPOLINE = 64
 
 
-def _analyse(obj: ElfObject, md, i: int):
+def _analyse(obj: ElfObject, md, i: int, generic=None):
     start, end = obj.region_bounds(i)
     code = obj.code(start, end)
-    facts = analyse_region(md, code, start, bits=obj.bits, got_base=obj.got_plt)
+    if generic is not None and any(lo <= start < hi for lo, hi, _ in obj.plt_ranges):
+        generic = None                  # a PLT entry's jump through the slot is no call site
+    facts = analyse_region(md, code, start, bits=obj.bits, got_base=obj.got_plt,
+                           generic=generic)
     if len(code) <= _TRAMPOLINE and not facts.syscalls and _SITES[obj.bits].search(code):
         for skip in (1, 2, 3):
             again = analyse_region(md, code[skip:], start + skip, bits=obj.bits,
-                                   got_base=obj.got_plt)
+                                   got_base=obj.got_plt, generic=generic)
             if again.syscalls:
                 return again
     return facts
+
+
+GENERIC = "syscall"                     # glibc's generic syscall(): the number is an argument
+
+
+def _generic(obj: ElfObject, md) -> tuple[frozenset[int], frozenset[int]] | None:
+    """The PLT entries and GOT slots through which ``obj`` calls glibc's ``syscall()``, or
+    None when it does not import it (each PLT entry jumps through one slot)."""
+    slots = frozenset(a for a, name in obj.slots.items() if name == GENERIC)
+    if not slots or obj.bits != 64:
+        return None
+    entries = set()
+    for lo, hi, ent in obj.plt_ranges:
+        for a in range(lo, hi, ent):
+            i = obj.region_of(a)
+            if i >= 0 and obj.starts[i] == a and analyse_region(
+                    md, obj.code(a, min(a + ent, hi)), a, bits=64).refs & slots:
+                entries.add(a)
+    return frozenset(entries), slots
+
+
+# a direct call or jump (rel32), and a call or jump through a rip-relative slot
+_BRANCH = re.compile(rb"[\xe8\xe9]|\xff[\x15\x25]")
+
+
+def _callers_of(obj: ElfObject, generic: tuple[frozenset[int], frozenset[int]]) -> set[int]:
+    """The regions holding a call or jump to one of ``generic``'s entries or slots, found by
+    their bytes (a program's code is not decoded whole)."""
+    entries, slots = generic
+    out = set()
+    for sec in obj.sections:
+        data, base = sec.data, sec.addr
+        for m in _BRANCH.finditer(data):
+            at = m.start()
+            k = at + (1 if data[at] in (0xE8, 0xE9) else 2)
+            if k + 4 > len(data):
+                continue
+            rel = int.from_bytes(data[k:k + 4], "little", signed=True)
+            target = base + k + 4 + rel
+            if target in entries or target in slots:
+                i = obj.region_of(base + at)
+                if i >= 0:
+                    out.add(i)
+    return out
 
 
 def _base(obj: ElfObject, role: str) -> ObjectGraph:
@@ -117,10 +164,13 @@ def program_graph(obj: ElfObject) -> ObjectGraph:
             i = obj.region_of(sec.addr + m.start())
             if i >= 0:
                 regions.add(i)
+    generic = _generic(obj, md)
+    if generic is not None:
+        regions |= _callers_of(obj, generic)
     numbers: set[int] = set()
     unresolved_names = {}
     for i in sorted(regions):
-        facts = _analyse(obj, md, i)
+        facts = _analyse(obj, md, i, generic)
         numbers |= facts.syscalls
         if facts.unresolved:
             unresolved_names[obj.name_of(i)] = facts.unresolved
@@ -141,8 +191,9 @@ class _Pointers:
     Code that loads a function's address (``lea rdi, [rip + f]``, a GOT slot holding one of
     the object's own functions) may call it: an edge. Code that loads the address of data
     may call any function that data points to, and any function the data it points to
-    points to: a table of methods, a module definition pointing to its table, a vtable. A
-    data object runs from the address code (or a pointer) names to the next address that is
+    points to: a table of methods, a module definition pointing to its table, a vtable; and
+    any function of another object in it (a slot the dynamic linker fills with an imported
+    symbol, as ``{geteuid, getppid}`` makes): an import of the code. A data object runs from the address code (or a pointer) names to the next address that is
     named: the ELF keeps no sizes for a stripped library's data."""
 
     SPAN = 1 << 16                          # a data object is never followed further
@@ -150,9 +201,11 @@ class _Pointers:
     def __init__(self, obj: ElfObject, refs: set[int]):
         self.obj = obj
         self.slots = sorted(obj.pointers)
+        # a table of another object's functions lives in the data, never in the GOT
+        self.import_slots = sorted(a for a in obj.slots if not obj.in_got(a))
         named = set(refs) | {t for t in obj.pointers.values() if obj.section_at(t) is None}
         self.bounds = sorted(named)
-        self.memo: dict[int, frozenset[int]] = {}
+        self.memo: dict[int, frozenset] = {}
 
     def functions(self, addr: int) -> set[int]:
         """The regions reachable through the address ``addr`` taken by code."""
@@ -161,9 +214,16 @@ class _Pointers:
             i = obj.region_of(addr)
             # a function's start, or just past it (a trampoline's region starts early)
             return {i} if i >= 0 and addr - obj.starts[i] <= 3 else set()
-        return set(self.functions_of_data(addr))
+        return {x for x in self.of_data(addr) if isinstance(x, int)}
 
-    def functions_of_data(self, addr: int) -> frozenset[int]:
+    def imports(self, addr: int) -> set[str]:
+        """The imported functions reachable through the data address ``addr``."""
+        if self.obj.section_at(addr) is not None:
+            return set()
+        return {x for x in self.of_data(addr) if isinstance(x, str)}
+
+    def of_data(self, addr: int) -> frozenset:
+        """The regions (ints) and imports (names) the data at ``addr`` leads to."""
         found = self.memo.get(addr)
         if found is not None:
             return found
@@ -171,7 +231,11 @@ class _Pointers:
         k = bisect.bisect_right(self.bounds, addr)
         end = min(self.bounds[k] if k < len(self.bounds) else addr + self.SPAN,
                   addr + self.SPAN)
-        out: set[int] = set()
+        out: set = set()
+        j = bisect.bisect_left(self.import_slots, addr)
+        while j < len(self.import_slots) and self.import_slots[j] < end:
+            out.add(self.obj.slots[self.import_slots[j]])
+            j += 1
         j = bisect.bisect_left(self.slots, addr)
         obj = self.obj
         while j < len(self.slots) and self.slots[j] < end:
@@ -181,7 +245,7 @@ class _Pointers:
                 if r >= 0 and obj.starts[r] == target:
                     out.add(r)
             else:
-                out |= self.functions_of_data(target)
+                out |= self.of_data(target)
             j += 1
         self.memo[addr] = frozenset(out)
         return self.memo[addr]
@@ -194,7 +258,8 @@ def library_graph(obj: ElfObject) -> ObjectGraph:
     md = disassembler(obj.bits)
     n = len(obj.starts)
     g.regions = n
-    all_facts = [_analyse(obj, md, i) for i in range(n)]
+    generic = _generic(obj, md)
+    all_facts = [_analyse(obj, md, i, generic) for i in range(n)]
     pointers = _Pointers(obj, set().union(*(f.refs for f in all_facts)) if all_facts else set())
     for i, facts in enumerate(all_facts):
         if facts.syscalls:
@@ -205,13 +270,15 @@ def library_graph(obj: ElfObject) -> ObjectGraph:
         if facts.indirect:
             g.indirect[i] = facts.indirect
         callees = {obj.region_of(t) for t in facts.calls}
+        imports = {obj.slots[r] for r in facts.refs if r in obj.slots}
         for r in facts.refs:
-            if r not in obj.slots:
+            # a slot in the data, not the GOT, is the start of a table of functions
+            if r not in obj.slots or not obj.in_got(r):
                 callees |= pointers.functions(r)
+                imports |= pointers.imports(r)
         callees -= {-1, i}
         if callees:
             g.calls[i] = sorted(callees)
-        imports = {obj.slots[r] for r in facts.refs if r in obj.slots}
         if imports:
             g.imports[i] = sorted(imports)
     for name, addr in obj.exports.items():

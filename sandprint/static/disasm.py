@@ -10,6 +10,8 @@ this module reads the few instructions that matter from the text:
   every path inside the region (:func:`eax_values` walks back over the instructions and
   through the jumps that land between); a value it cannot fix (set by an argument, computed,
   loaded from memory, or set before the region starts) makes the site *unresolved*;
+- a call to glibc's generic ``syscall()`` (through its PLT entry or GOT slot), the number
+  read from rdi the same way: ``syscall(SYS_pidfd_open, ...)`` is a pidfd_open site;
 - direct calls and jumps (``call``/``jmp``/``jcc`` to an immediate address): a call, or a
   jump that leaves the region (a tail call), is an edge to the region holding the target;
 - rip-relative memory operands (``call [rip + X]``, ``jmp [rip + X]`` in a PLT entry,
@@ -123,11 +125,18 @@ def _assigns(mnem: str, ops: str, fam: str) -> int | str | None:
 
 
 def eax_values(insns: list[tuple], idx: int, targets: dict[int, list[int]]) -> set[int] | None:
-    """The values eax may hold before ``insns[idx]``, or None when one path leaves it unfixed.
+    """The values eax may hold before ``insns[idx]`` (:func:`register_values`)."""
+    return register_values(insns, idx, targets, "rax")
+
+
+def register_values(insns: list[tuple], idx: int, targets: dict[int, list[int]],
+                    register: str) -> set[int] | None:
+    """The values ``register`` (a family: ``rax``, ``rdi``) may hold before ``insns[idx]``,
+    or None when one path leaves it unfixed.
 
     ``targets``: address -> the indices of the jumps inside the region that land there. The
-    paths are walked backwards from the site: on each, the nearest instruction writing eax
-    must put a constant there, or copy another register (``mov eax, r9d``), which is then
+    paths are walked backwards from the site: on each, the nearest instruction writing the
+    register must put a constant there, or copy another register (``mov eax, r9d``), which is then
     followed the same way; a path reaching the region's start, an instruction writing
     something else, or more joins than :data:`_MAX_PATHS` leave the number unresolved. A path
     coming round a loop to an instruction it already passed adds nothing (the register was
@@ -171,19 +180,27 @@ def eax_values(insns: list[tuple], idx: int, targets: dict[int, list[int]]) -> s
                 return None
             i -= 1
 
-    found = before(idx, "rax", frozenset())
+    found = before(idx, register, frozenset())
     return found or None                              # no path fixed it
 
 
 def analyse_region(md: capstone.Cs, code: bytes, start: int, *, bits: int,
-                   got_base: int | None = None) -> RegionFacts:
-    """The facts of the code ``code`` at ``start`` (one region)."""
+                   got_base: int | None = None,
+                   generic: tuple[frozenset[int], frozenset[int]] | None = None) -> RegionFacts:
+    """The facts of the code ``code`` at ``start`` (one region).
+
+    ``generic``: the PLT entries and GOT slots of glibc's generic ``syscall()``. A call to it
+    (64-bit: the number is its first argument, in rdi) is a site too, its number read from
+    rdi as a syscall instruction's from eax; a tail jump to it passes on the caller's rdi, so
+    it is unresolved."""
     facts = RegionFacts()
     insns = list(md.disasm_lite(code, start))
     if not insns:
         return facts
     end = start + len(code)
     sites = []
+    calls_generic = []
+    entries, slots = generic if generic is not None and bits == 64 else ((), ())
     targets: dict[int, list[int]] = {}
     for i, (addr, size, mnem, ops) in enumerate(insns):
         if mnem == "syscall" or (bits == 32 and (
@@ -197,6 +214,8 @@ def analyse_region(md: capstone.Cs, code: bytes, start: int, *, bits: int,
                 t = int(target_text, 16)
                 if mnem == "call" or not start <= t < end:
                     facts.calls.add(t)
+                    if t in entries:
+                        calls_generic.append((i, mnem == "call"))
                 else:
                     targets.setdefault(t, []).append(i)
                 continue
@@ -204,7 +223,10 @@ def analyse_region(md: capstone.Cs, code: bytes, start: int, *, bits: int,
             m = _RIP.search(ops)
             if m:
                 disp = int(m.group(2), 0)
-                facts.refs.add(addr + size + (disp if m.group(1) == "+" else -disp))
+                ref = addr + size + (disp if m.group(1) == "+" else -disp)
+                facts.refs.add(ref)
+                if ref in slots and mnem.endswith(("call", "jmp")):
+                    calls_generic.append((i, mnem.endswith("call")))
                 continue
         if bits == 32 and got_base is not None and "[ebx" in ops:
             m = _EBX.search(ops)
@@ -216,6 +238,12 @@ def analyse_region(md: capstone.Cs, code: bytes, start: int, *, bits: int,
             facts.indirect += 1
     for i in sites:
         values = eax_values(insns, i, targets)
+        if values is None:
+            facts.unresolved += 1
+        else:
+            facts.syscalls |= values
+    for i, is_call in calls_generic:
+        values = register_values(insns, i, targets, "rdi") if is_call else None
         if values is None:
             facts.unresolved += 1
         else:

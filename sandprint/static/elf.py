@@ -112,6 +112,7 @@ class ElfObject:
         self.soname = None
         self.init: list[int] = []          # constructors and destructors: what runs unasked
         self.got_plt = None
+        self.got_ranges: list[tuple[int, int]] = []
         self.fde_starts: list[int] = []
         self.has_symtab = False
         self.relative: dict[int, int] = {}
@@ -139,8 +140,10 @@ class ElfObject:
                                             ent if ent >= 8 else 16))
             elif name == ".eh_frame_hdr":
                 self.fde_starts = self._fde_starts(sec.data(), sec["sh_addr"])
-            elif name == ".got.plt":
-                self.got_plt = sec["sh_addr"]
+            elif name in (".got", ".got.plt"):
+                if name == ".got.plt":
+                    self.got_plt = sec["sh_addr"]
+                self.got_ranges.append((sec["sh_addr"], sec["sh_addr"] + sec["sh_size"]))
             elif sec["sh_type"] in ("SHT_SYMTAB", "SHT_DYNSYM"):
                 self.has_symtab = self.has_symtab or sec["sh_type"] == "SHT_SYMTAB"
                 self._symbols(sec, exported=sec["sh_type"] == "SHT_DYNSYM")
@@ -222,17 +225,19 @@ class ElfObject:
             entries = struct.iter_unpack("<QQq" if rela else "<QQ", data[:len(data) - len(data) % (24 if rela else 16)])
             decoded = ((e[0], e[1] >> 32, e[1] & 0xFFFFFFFF, e[2] if rela else None)
                        for e in entries)
-            relative = 8                                       # R_X86_64_RELATIVE
+            # R_X86_64_RELATIVE, and R_X86_64_IRELATIVE: the slot of a local IFUNC, whose
+            # addend is the resolver (which names the implementation it picks)
+            relative = (8, 37)
         else:
             rela = sec["sh_type"] == "SHT_RELA"
             entries = struct.iter_unpack("<IIi" if rela else "<II", data[:len(data) - len(data) % (12 if rela else 8)])
             decoded = ((e[0], e[1] >> 8, e[1] & 0xFF, e[2] if rela else None) for e in entries)
-            relative = 8                                       # R_386_RELATIVE
+            relative = (8,)                                    # R_386_RELATIVE
         seen: dict[int, object] = {}
         keep = self.want_pointers
         for offset, idx, rtype, addend in decoded:
             if not idx:
-                if rtype == relative and addend is not None:
+                if rtype in relative and addend is not None:
                     if any(lo <= offset < hi for lo, hi in ranges):
                         self.relative[offset] = addend
                     if keep:
@@ -294,6 +299,9 @@ class ElfObject:
             if s.addr <= addr < s.addr + len(s.data):
                 return s
         return None
+
+    def in_got(self, addr: int) -> bool:
+        return any(lo <= addr < hi for lo, hi in self.got_ranges)
 
     def region_of(self, addr: int) -> int:
         """The index of the region (:attr:`starts`) holding ``addr``; -1 outside the code."""
