@@ -99,7 +99,7 @@ def test_library_not_loaded_is_not_followed(built):
     prog, _ = built
     reach = analyse_target(recording(prog, [LIBC]).targets[0], ARCH)
     [p] = reach.programs
-    assert "kcmp" not in p.syscalls and "sched_yield" not in p.syscalls
+    assert "kcmp" not in p.syscalls              # only libfoo makes it
     assert "getpid" in p.syscalls
 
 
@@ -160,6 +160,43 @@ def test_calls_through_data_the_dynamic_linker_fills(built):
     assert {"geteuid", "getppid"} <= _reached(g, "via_imports")[1]
     # a hidden IFUNC's slot (IRELATIVE) leads to its resolver and what that returns
     assert 111 in _reached(g, "via_ifunc")[0]
+
+
+def test_a_data_object_a_program_takes_from_a_library(built):
+    """A program calling through a table a library exports (a COPY relocation, as a C++
+    vtable a program's inline constructor stores) reaches the functions in it."""
+    d = built[0].parent
+    lib, prog = d / "libops.so", d / "useops"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-s", "-o", str(lib),
+                    str(SOURCES / "libops.c")], check=True)
+    subprocess.run(["gcc", "-O2", "-s", "-o", str(prog), str(SOURCES / "useops.c"), str(lib),
+                    f"-Wl,-rpath,{d}"], check=True)
+    g = cache.graph(str(lib), LIBRARY)
+    assert "library_ops" in g.data_exports and not g.exports.get("library_ops")
+    [p] = analyse_target(recording(prog, [lib, LIBC]).targets[0], ARCH).programs
+    assert "getitimer" in p.syscalls
+    # without the table's import, nothing reaches it: the library alone, unlinked, is
+    # dlopen's, and then its data objects are roots as its functions are
+    [p] = analyse_target(recording(prog, [LIBC]).targets[0], ARCH).programs
+    assert "getitimer" not in p.syscalls
+    [p] = analyse_target(recording(built[0], [lib, built[1], LIBC]).targets[0], ARCH).programs
+    assert str(lib) in p.dlopened and "getitimer" in p.syscalls
+
+
+def test_packed_relative_relocations_are_read(built, tmp_path):
+    """Debian's glibc keeps most of its pointers in .relr.dyn (-z pack-relative-relocs)."""
+    lib = tmp_path / "libfoo-relr.so"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-s", "-Wl,-z,pack-relative-relocs",
+                    "-o", str(lib), str(SOURCES / "libfoo.c")], check=True)
+    obj = ElfObject(str(lib), pointers=True)
+    assert obj.pointers, "no pointer read from .relr.dyn"
+    g = cache.graph(str(lib), LIBRARY)
+    assert {237, 238} <= _reached(g, "via_table")[0]         # its table, through RELR
+    if os.path.exists(LIBC):
+        # glibc's FILE vtables: stdout's points into __libc_IO_vtables
+        libc = ElfObject(LIBC, pointers=True)
+        addr, size = libc.data_exports["_IO_2_1_stdout_"]
+        assert any(addr <= p < addr + size for p in libc.pointers)
 
 
 def test_library_graph_of_a_stripped_library(built):

@@ -23,7 +23,7 @@ from elftools.elf.elffile import ELFFile
 from .callgraph import LIBRARY, ObjectGraph, build
 from .elf import ElfObject
 
-FORMAT = 6
+FORMAT = 7
 MAX_ENTRIES = 512
 
 

@@ -51,6 +51,8 @@ class ObjectGraph:
     imports: dict[int, list[str]] = field(default_factory=dict)
     indirect: dict[int, int] = field(default_factory=dict)
     exports: dict[str, int] = field(default_factory=dict)
+    # exported data object -> the regions (ints) and imports (names) its pointers lead to
+    data_exports: dict[str, list] = field(default_factory=dict)
     init: list[int] = field(default_factory=list)
     needed: list[str] = field(default_factory=list)
     soname: str | None = None
@@ -65,7 +67,8 @@ class ObjectGraph:
                 "role": self.role, "names": keyed(self.names),
                 "syscalls": keyed(self.syscalls), "unresolved": keyed(self.unresolved),
                 "calls": keyed(self.calls), "imports": keyed(self.imports),
-                "indirect": keyed(self.indirect), "exports": self.exports, "init": self.init,
+                "indirect": keyed(self.indirect), "exports": self.exports,
+                "dataExports": self.data_exports, "init": self.init,
                 "needed": self.needed, "soname": self.soname, "interp": self.interp,
                 "regions": self.regions, "unresolvedIn": self.unresolved_in}
 
@@ -77,7 +80,8 @@ class ObjectGraph:
                    names=unkeyed(d["names"]), syscalls=unkeyed(d["syscalls"]),
                    unresolved=unkeyed(d["unresolved"]), calls=unkeyed(d["calls"]),
                    imports=unkeyed(d["imports"]), indirect=unkeyed(d["indirect"]),
-                   exports=d["exports"], init=d["init"], needed=d["needed"],
+                   exports=d["exports"], data_exports=d.get("dataExports", {}),
+                   init=d["init"], needed=d["needed"],
                    soname=d["soname"], interp=d["interp"], regions=d["regions"],
                    unresolved_in=d["unresolvedIn"])
 
@@ -231,6 +235,11 @@ class _Pointers:
         k = bisect.bisect_right(self.bounds, addr)
         end = min(self.bounds[k] if k < len(self.bounds) else addr + self.SPAN,
                   addr + self.SPAN)
+        self.memo[addr] = self.of_range(addr, end)
+        return self.memo[addr]
+
+    def of_range(self, addr: int, end: int) -> frozenset:
+        """What the pointers in [addr, end) lead to (a data object of known size)."""
         out: set = set()
         j = bisect.bisect_left(self.import_slots, addr)
         while j < len(self.import_slots) and self.import_slots[j] < end:
@@ -247,8 +256,7 @@ class _Pointers:
             else:
                 out |= self.of_data(target)
             j += 1
-        self.memo[addr] = frozenset(out)
-        return self.memo[addr]
+        return frozenset(out)
 
 
 def library_graph(obj: ElfObject) -> ObjectGraph:
@@ -286,6 +294,10 @@ def library_graph(obj: ElfObject) -> ObjectGraph:
         if i >= 0:
             g.exports[name] = i
             g.names.setdefault(i, name)
+    for name, (addr, size) in obj.data_exports.items():
+        found = pointers.of_range(addr, addr + size)
+        if found:
+            g.data_exports[name] = sorted(found, key=lambda x: (isinstance(x, str), str(x)))
     g.init = sorted({obj.region_of(a) for a in obj.init} - {-1})
     return g
 

@@ -65,6 +65,7 @@ def _read_encoded(data: bytes, off: int, enc: int, here: int, datarel: int) -> t
     return v, off + struct.calcsize(sizes[fmt])
 
 
+_COPY = 5                               # R_X86_64_COPY and R_386_COPY
 _RUN_ARRAYS = ("SHT_INIT_ARRAY", "SHT_FINI_ARRAY", "SHT_PREINIT_ARRAY")
 
 
@@ -106,6 +107,7 @@ class ElfObject:
         self.plt_ranges: list[tuple[int, int, int]] = []   # start, end, entry size
         self.symbols: dict[int, str] = {}                  # function start -> a name
         self.exports: dict[str, int] = {}                  # exported function -> address
+        self.data_exports: dict[str, tuple[int, int]] = {}  # exported object -> address, size
         self.slots: dict[int, str] = {}                    # GOT slot -> imported symbol
         self.imports: set[str] = set()
         self.needed: list[str] = []
@@ -149,6 +151,8 @@ class ElfObject:
                 self._symbols(sec, exported=sec["sh_type"] == "SHT_DYNSYM")
             elif sec["sh_type"] in ("SHT_RELA", "SHT_REL"):
                 self._relocations(sec, ranges)
+            elif sec["sh_type"] == "SHT_RELR":
+                self._relr(sec, ranges)
             elif sec["sh_type"] == "SHT_DYNAMIC":
                 for tag in sec.iter_tags():
                     t = tag.entry.d_tag
@@ -188,8 +192,8 @@ class ElfObject:
 
     def _symbols(self, sec, exported: bool) -> None:
         """Defined function symbols; exported ones (``.dynsym``, global or weak, default or
-        protected visibility) also by name. Read with struct: a large program (node) has
-        ~70 000 dynamic symbols."""
+        protected visibility) also by name, and exported data objects with their sizes. Read
+        with struct: a large program (node) has ~70 000 dynamic symbols."""
         strtab = self.elf.get_section(sec["sh_link"]).data()
         data = sec.data()
         if self.bits == 64:
@@ -199,9 +203,15 @@ class ElfObject:
         data = data[:len(data) - len(data) % size]
         for entry in struct.iter_unpack(fmt, data):
             if self.bits == 64:
-                name_off, info, other, shndx, value, _ = entry
+                name_off, info, other, shndx, value, size_ = entry
             else:
-                name_off, value, _, info, other, shndx = entry
+                name_off, value, size_, info, other, shndx = entry
+            if (exported and (info & 0xF) == 1 and shndx != 0 and value and size_
+                    and (info >> 4) in (1, 2) and (other & 3) in (0, 3)):   # OBJECT
+                end = strtab.find(b"\0", name_off)
+                self.data_exports.setdefault(
+                    strtab[name_off:end].decode("utf-8", "replace"), (value, size_))
+                continue
             if shndx == 0 or not value or (info & 0xF) not in (2, 10):   # FUNC, GNU_IFUNC
                 continue
             end = strtab.find(b"\0", name_off)
@@ -248,16 +258,61 @@ class ElfObject:
             sym = seen.get(idx)
             if sym is None:
                 sym = seen[idx] = symtab.get_symbol(idx)
+            if rtype == _COPY and sym.name:
+                # a program's copy of a library's data object (a C++ vtable its inline
+                # constructor stores, a `const struct ops`): the library's functions in it
+                self.imports.add(sym.name)
+                continue
             if sym["st_shndx"] != "SHN_UNDEF":
                 if keep and sym["st_value"]:          # a pointer to its own symbol
                     self.pointers[offset] = sym["st_value"] + (addend or 0)
                 continue
             if not sym.name:
                 continue
-            if sym["st_info"]["type"] not in FUNC_TYPES + ("STT_NOTYPE",):
+            if sym["st_info"]["type"] not in FUNC_TYPES + ("STT_NOTYPE", "STT_OBJECT"):
                 continue
             self.slots[offset] = sym.name
             self.imports.add(sym.name)
+
+    def _relr(self, sec, ranges: list[tuple[int, int]]) -> None:
+        """Packed RELATIVE relocations (``.relr.dyn``, ``-z pack-relative-relocs``: Debian's
+        glibc has most of its pointers there): an even word is an address to relocate, an odd
+        one a bitmap of the next 63 (31) words; the addend is the value stored there."""
+        size = self.bits // 8
+        fmt = "<Q" if size == 8 else "<I"
+        raw = sec.data()
+        words = [w for (w,) in struct.iter_unpack(fmt, raw[:len(raw) // size * size])]
+        where: list[int] = []
+        base = 0
+        for w in words:
+            if not w & 1:
+                where.append(w)
+                base = w + size
+            else:
+                bits, k = w >> 1, 0
+                while bits:
+                    if bits & 1:
+                        where.append(base + k * size)
+                    bits >>= 1
+                    k += 1
+                base += (8 * size - 1) * size
+        data_secs = [(s["sh_addr"], s["sh_addr"] + s["sh_size"], s)
+                     for s in self.elf.iter_sections()
+                     if s["sh_type"] != "SHT_NOBITS" and s["sh_flags"] & SH_FLAGS.SHF_ALLOC
+                     and s["sh_addr"]]
+        cache: dict[str, bytes] = {}
+        for addr in where:
+            for lo, hi, s in data_secs:
+                if lo <= addr < hi:
+                    data = cache.get(s.name)
+                    if data is None:
+                        data = cache[s.name] = s.data()
+                    (value,) = struct.unpack_from(fmt, data, addr - lo)
+                    if any(a <= addr < b for a, b in ranges):
+                        self.relative[addr] = value
+                    if self.want_pointers:
+                        self.pointers[addr] = value
+                    break
 
     def _run_array(self, addr: int, data: bytes) -> None:
         size = 8 if self.bits == 64 else 4

@@ -173,6 +173,8 @@ def analyse_target(target: Target, arch: str, *,
     for g in libs:
         for name in g.exports:
             by_export.setdefault(name, []).append(g)
+        for name in g.data_exports:            # a data object is imported by name too
+            by_export.setdefault(name, []).append(g)
         by_soname.setdefault(g.soname or os.path.basename(g.path), g)
         by_soname.setdefault(os.path.basename(g.path), g)
     out = TargetReach(target=target.name, arch=arch, libraries=[g.path for g in libs])
@@ -223,12 +225,33 @@ def _walk(prog: ObjectGraph, roots: list[ObjectGraph], by_export, by_soname,
             if dep is not None:
                 enter(dep)
 
+    followed: set[tuple[int, str]] = set()
+
+    def follow(name: str) -> None:
+        """An import: the function, or the functions in the data object, of that name."""
+        if name in _OPENS:
+            res.opens = True
+        for lib in by_export.get(name, ()):
+            if (id(lib), name) in followed:
+                continue
+            followed.add((id(lib), name))
+            enter(lib)
+            if name in lib.exports:
+                stack.append((lib, lib.exports[name]))
+            for x in lib.data_exports.get(name, ()):
+                if isinstance(x, int):
+                    stack.append((lib, x))
+                else:
+                    follow(x)
+
     for g in roots:
         enter(g)
     for g in opened:
         enter(g)
         res.dlopened.add(g.path)
         stack.extend((g, r) for r in g.exports.values())
+        for name in g.data_exports:
+            follow(name)
     while stack:
         g, r = stack.pop()
         key = (id(g), r)
@@ -252,11 +275,7 @@ def _walk(prog: ObjectGraph, roots: list[ObjectGraph], by_export, by_soname,
         for c in g.calls.get(r, ()):
             stack.append((g, c))
         for name in g.imports.get(r, ()):
-            if name in _OPENS:
-                res.opens = True
-            for lib in by_export.get(name, ()):
-                enter(lib)
-                stack.append((lib, lib.exports[name]))
+            follow(name)
     return res
 
 
