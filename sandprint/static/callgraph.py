@@ -95,7 +95,7 @@ _TRAMPOLINE = 64
 def _analyse(obj: ElfObject, md, i: int, generic=None):
     start, end = obj.region_bounds(i)
     code = obj.code(start, end)
-    if generic is not None and any(lo <= start < hi for lo, hi, _ in obj.plt_ranges):
+    if generic is not None and obj.in_plt(start):
         generic = None                  # a PLT entry's jump through the slot is no call site
     facts = analyse_region(md, code, start, bits=obj.bits, got_base=obj.got_plt,
                            generic=generic)
@@ -197,8 +197,9 @@ class _Pointers:
     may call any function that data points to, and any function the data it points to
     points to: a table of methods, a module definition pointing to its table, a vtable; and
     any function of another object in it (a slot the dynamic linker fills with an imported
-    symbol, as ``{geteuid, getppid}`` makes): an import of the code. A data object runs from the address code (or a pointer) names to the next address that is
-    named: the ELF keeps no sizes for a stripped library's data."""
+    symbol, as ``{geteuid, getppid}`` makes): an import of the code. A data object runs from
+    the address code (or a pointer) names to the next address that is named: the ELF keeps
+    no sizes for a stripped library's data (an exported one's size is used: :meth:`of_range`)."""
 
     SPAN = 1 << 16                          # a data object is never followed further
 

@@ -136,8 +136,8 @@ def register_values(insns: list[tuple], idx: int, targets: dict[int, list[int]],
 
     ``targets``: address -> the indices of the jumps inside the region that land there. The
     paths are walked backwards from the site: on each, the nearest instruction writing the
-    register must put a constant there, or copy another register (``mov eax, r9d``), which is then
-    followed the same way; a path reaching the region's start, an instruction writing
+    register must put a constant there, or copy another register (``mov eax, r9d``), which
+    is then followed the same way; a path reaching the region's start, an instruction writing
     something else, or more joins than :data:`_MAX_PATHS` leave the number unresolved. A path
     coming round a loop to an instruction it already passed adds nothing (the register was
     not written on the way round)."""
@@ -198,15 +198,16 @@ def analyse_region(md: capstone.Cs, code: bytes, start: int, *, bits: int,
     if not insns:
         return facts
     end = start + len(code)
-    sites = []
-    calls_generic = []
+    # (index, the register holding the number there; None: a tail jump to syscall(), which
+    # passes on its caller's rdi)
+    sites: list[tuple[int, str | None]] = []
     entries, slots = generic if generic is not None and bits == 64 else ((), ())
     targets: dict[int, list[int]] = {}
     for i, (addr, size, mnem, ops) in enumerate(insns):
         if mnem == "syscall" or (bits == 32 and (
                 (mnem == "int" and ops == "0x80") or mnem == "sysenter"
                 or (mnem == "call" and ops == "dword ptr gs:[0x10]"))):
-            sites.append(i)
+            sites.append((i, "rax"))
             continue
         if mnem == "call" or mnem[0] == "j" or mnem.startswith(("bnd j", "notrack j")):
             target_text = ops
@@ -215,7 +216,7 @@ def analyse_region(md: capstone.Cs, code: bytes, start: int, *, bits: int,
                 if mnem == "call" or not start <= t < end:
                     facts.calls.add(t)
                     if t in entries:
-                        calls_generic.append((i, mnem == "call"))
+                        sites.append((i, "rdi" if mnem == "call" else None))
                 else:
                     targets.setdefault(t, []).append(i)
                 continue
@@ -226,7 +227,7 @@ def analyse_region(md: capstone.Cs, code: bytes, start: int, *, bits: int,
                 ref = addr + size + (disp if m.group(1) == "+" else -disp)
                 facts.refs.add(ref)
                 if ref in slots and mnem.endswith(("call", "jmp")):
-                    calls_generic.append((i, mnem.endswith("call")))
+                    sites.append((i, "rdi" if mnem.endswith("call") else None))
                 continue
         if bits == 32 and got_base is not None and "[ebx" in ops:
             m = _EBX.search(ops)
@@ -236,14 +237,8 @@ def analyse_region(md: capstone.Cs, code: bytes, start: int, *, bits: int,
                 continue
         if mnem == "call" or mnem.endswith(" call"):
             facts.indirect += 1
-    for i in sites:
-        values = eax_values(insns, i, targets)
-        if values is None:
-            facts.unresolved += 1
-        else:
-            facts.syscalls |= values
-    for i, is_call in calls_generic:
-        values = register_values(insns, i, targets, "rdi") if is_call else None
+    for i, register in sites:
+        values = register_values(insns, i, targets, register) if register else None
         if values is None:
             facts.unresolved += 1
         else:

@@ -206,18 +206,19 @@ class ElfObject:
                 name_off, info, other, shndx, value, size_ = entry
             else:
                 name_off, value, size_, info, other, shndx = entry
-            if (exported and (info & 0xF) == 1 and shndx != 0 and value and size_
-                    and (info >> 4) in (1, 2) and (other & 3) in (0, 3)):   # OBJECT
-                end = strtab.find(b"\0", name_off)
-                self.data_exports.setdefault(
-                    strtab[name_off:end].decode("utf-8", "replace"), (value, size_))
+            if shndx == 0 or not value:
                 continue
-            if shndx == 0 or not value or (info & 0xF) not in (2, 10):   # FUNC, GNU_IFUNC
+            visible = exported and (info >> 4) in (1, 2) and (other & 3) in (0, 3)
+            data_object = (info & 0xF) == 1 and visible and size_           # OBJECT
+            if not data_object and (info & 0xF) not in (2, 10):            # FUNC, GNU_IFUNC
                 continue
             end = strtab.find(b"\0", name_off)
             name = strtab[name_off:end].decode("utf-8", "replace")
+            if data_object:
+                self.data_exports.setdefault(name, (value, size_))
+                continue
             self.symbols.setdefault(value, name)
-            if exported and (info >> 4) in (1, 2) and (other & 3) in (0, 3):
+            if visible:
                 self.exports.setdefault(name, value)
                 self.symbols[value] = name
 
@@ -248,10 +249,7 @@ class ElfObject:
         for offset, idx, rtype, addend in decoded:
             if not idx:
                 if rtype in relative and addend is not None:
-                    if any(lo <= offset < hi for lo, hi in ranges):
-                        self.relative[offset] = addend
-                    if keep:
-                        self.pointers[offset] = addend
+                    self._relative(offset, addend, ranges)
                 continue
             if symtab is None or symtab["sh_type"] not in ("SHT_DYNSYM", "SHT_SYMTAB"):
                 continue
@@ -273,6 +271,13 @@ class ElfObject:
                 continue
             self.slots[offset] = sym.name
             self.imports.add(sym.name)
+
+    def _relative(self, slot: int, value: int, ranges: list[tuple[int, int]]) -> None:
+        """A RELATIVE relocation: the slot holds the object's own address ``value``."""
+        if any(lo <= slot < hi for lo, hi in ranges):
+            self.relative[slot] = value
+        if self.want_pointers:
+            self.pointers[slot] = value
 
     def _relr(self, sec, ranges: list[tuple[int, int]]) -> None:
         """Packed RELATIVE relocations (``.relr.dyn``, ``-z pack-relative-relocs``: Debian's
@@ -308,10 +313,7 @@ class ElfObject:
                     if data is None:
                         data = cache[s.name] = s.data()
                     (value,) = struct.unpack_from(fmt, data, addr - lo)
-                    if any(a <= addr < b for a, b in ranges):
-                        self.relative[addr] = value
-                    if self.want_pointers:
-                        self.pointers[addr] = value
+                    self._relative(addr, value, ranges)
                     break
 
     def _run_array(self, addr: int, data: bytes) -> None:
@@ -357,6 +359,9 @@ class ElfObject:
 
     def in_got(self, addr: int) -> bool:
         return any(lo <= addr < hi for lo, hi in self.got_ranges)
+
+    def in_plt(self, addr: int) -> bool:
+        return any(lo <= addr < hi for lo, hi, _ in self.plt_ranges)
 
     def region_of(self, addr: int) -> int:
         """The index of the region (:attr:`starts`) holding ``addr``; -1 outside the code."""
